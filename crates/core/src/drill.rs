@@ -1,0 +1,1 @@
+//! drill (to be written).

@@ -1,0 +1,13 @@
+//! dvault's workflow: where Discourse backups come from, how they are stored in a restic-format
+//! repository, retention, checks, restore drills, configuration and monitoring.
+//! Knows nothing of terminals or argument parsing.
+
+pub mod config;
+pub mod drill;
+pub mod lock;
+pub mod monitor;
+pub mod postgres;
+pub mod repo;
+pub mod run;
+pub mod snapshot;
+pub mod source;

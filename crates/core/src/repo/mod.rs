@@ -1,0 +1,1 @@
+//! The repository (to be written).

@@ -1,0 +1,1 @@
+//! Sources of Discourse backups (to be written).

@@ -1,0 +1,5 @@
+//! The `dvault` command line.
+
+fn main() {
+    println!("dvault {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,3 @@
+//! The forum simulator.
+
+fn main() {}
