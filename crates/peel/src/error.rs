@@ -31,6 +31,15 @@ pub enum Error {
         /// What was tried.
         reason: String,
     },
+    /// The sink refused or failed to store an entry (disk full, unsafe path...).
+    #[error("writing entry {path}: {source}")]
+    Sink {
+        /// The entry's path in the tree.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The rebuilt bytes differ from the recorded original.
     #[error("rebuild mismatch: expected {expected}, got {actual}")]
     Mismatch {

@@ -1,31 +1,182 @@
 //! Bit-exact expand and rebuild of nested containers (gzip, tar).
 //!
-//! [`expand`] takes a byte stream apart into plain entries (handed to an [`EntrySink`] in stream
-//! order) plus a [`Recipe`]; [`rebuild`] turns the entries (from an [`EntrySource`]) and the
-//! recipe back into the original bytes, and checks them against the SHA-256 in the recipe.
+//! [`expand_reader`] and [`expand_path`] take a byte stream apart into plain entries (handed to
+//! an [`EntrySink`] in stream order) plus a [`Recipe`]; [`rebuild`] turns the entries (from an
+//! [`EntrySource`]) and the recipe back into the original bytes, and checks them against the
+//! SHA-256 in the recipe. [`tree`] does both with a directory on disk.
 //! This crate knows nothing of Discourse or of repositories.
 
 pub mod error;
 pub mod gzip;
 pub mod layer;
+pub mod names;
 pub mod recipe;
+pub mod report;
+pub mod stream;
 pub mod tar;
 pub mod tree;
 
 pub use error::{Error, Result};
 pub use recipe::{Digest, Node, Recipe, RECIPE_VERSION};
+pub use report::{LayerReport, Report};
 
-use std::io::Read;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use layer::{Expander, Place};
+use stream::{HashRead, HashWrite};
 
 /// Receives the plain entries of an expansion, one at a time, in stream order.
 pub trait EntrySink {
     /// Stores the entry `path` (relative, `/`-separated, already checked to be safe), reading
     /// `data` to its end. Returns the number of bytes read.
-    fn entry(&mut self, path: &str, data: &mut dyn Read) -> std::io::Result<u64>;
+    fn entry(&mut self, path: &str, data: &mut dyn Read) -> io::Result<u64>;
+
+    /// Forgets an entry stored earlier: its layer turned out not to be peelable and is kept
+    /// whole instead. Sinks that cannot take entries back may keep it; the recipe will not
+    /// refer to it.
+    fn discard(&mut self, path: &str) -> io::Result<()> {
+        let _ = path;
+        Ok(())
+    }
 }
 
 /// Gives back the plain entries of a tree for a rebuild, in any order.
 pub trait EntrySource: Send {
     /// Opens the entry `path` for reading.
-    fn open(&mut self, path: &str) -> std::io::Result<Box<dyn Read + Send>>;
+    fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + Send>>;
+}
+
+/// Settings of an expansion.
+#[derive(Debug, Clone)]
+pub struct ExpandOptions {
+    /// Layers nested deeper than this are kept as plain entries (a guard against archives
+    /// crafted to nest endlessly).
+    pub max_depth: u32,
+}
+
+impl Default for ExpandOptions {
+    fn default() -> Self {
+        ExpandOptions { max_depth: 8 }
+    }
+}
+
+/// The name used for an input whose file name is unknown (stdin).
+pub const UNNAMED: &str = "data";
+
+/// Expands a stream that can be read only once.
+///
+/// `name` (the original file name, if known) names the root entry and appears in messages.
+/// When a layer has to be kept as its original bytes (no exact method reproduces a gzip
+/// layer), those bytes cannot be read again from a stream and this fails; use
+/// [`expand_path`] for files.
+pub fn expand_reader(
+    input: &mut (dyn Read + Send),
+    name: Option<&str>,
+    sink: &mut dyn EntrySink,
+    opts: &ExpandOptions,
+) -> Result<(Recipe, Report)> {
+    expand_with(input, name, None, None, sink, opts)
+}
+
+/// Expands the file at `path`, reading it again where a layer must be kept as stored bytes.
+pub fn expand_path(
+    path: &Path,
+    sink: &mut dyn EntrySink,
+    opts: &ExpandOptions,
+) -> Result<(Recipe, Report)> {
+    let open = || std::fs::File::open(path);
+    let io_err = |e| Error::Io {
+        context: format!("opening {}", path.display()),
+        source: e,
+    };
+    let mut file = io::BufReader::with_capacity(256 * 1024, open().map_err(io_err)?);
+    let len = file.get_ref().metadata().map_err(io_err)?.len();
+    let reopen = move || -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(io::BufReader::with_capacity(256 * 1024, open()?)))
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    expand_with(
+        &mut file,
+        name.as_deref(),
+        Some(&reopen),
+        Some(len),
+        sink,
+        opts,
+    )
+}
+
+fn expand_with(
+    input: &mut (dyn Read + Send),
+    name: Option<&str>,
+    reopen: Option<layer::Reopen<'_>>,
+    limit: Option<u64>,
+    sink: &mut dyn EntrySink,
+    opts: &ExpandOptions,
+) -> Result<(Recipe, Report)> {
+    let shown = name.unwrap_or(UNNAMED);
+    let leaf = names::normalize_member(shown.as_bytes())
+        .ok()
+        .filter(|l| !l.contains('/'))
+        .unwrap_or_else(|| UNNAMED.to_string());
+    let place = Place {
+        location: shown.to_string(),
+        leaf,
+        dir: String::new(),
+        steps: Vec::new(),
+        depth: 0,
+        limit,
+    };
+    let mut hashed = HashRead::new(input);
+    let mut exp = Expander::new(sink, opts, reopen);
+    let root = exp.expand(&mut hashed, place)?;
+    stream::drain(&mut hashed).map_err(|e| Error::Io {
+        context: format!("{shown}: reading"),
+        source: e,
+    })?;
+    let original = hashed.digest();
+    let recipe = Recipe {
+        version: RECIPE_VERSION,
+        original: original.clone(),
+        name: name.map(str::to_string),
+        root,
+    };
+    let json_len = serde_json::to_vec(&recipe).map_or(0, |v| v.len() as u64 + 1);
+    let report = exp.finish(original, json_len);
+    Ok((recipe, report))
+}
+
+/// Rebuilds the original bytes of `recipe` into `out`, taking entries from `source`.
+///
+/// Fails with [`Error::Mismatch`] when the bytes written do not have the recorded size and
+/// SHA-256 (they have been written to `out` by then: write to a temporary file and rename
+/// only on success).
+pub fn rebuild(
+    recipe: &Recipe,
+    source: &mut dyn EntrySource,
+    out: &mut (dyn Write + Send),
+) -> Result<Digest> {
+    if recipe.version != RECIPE_VERSION {
+        return Err(Error::Recipe(format!(
+            "version {} is not supported (this build reads version {RECIPE_VERSION})",
+            recipe.version
+        )));
+    }
+    let mut hashed = HashWrite::new(out);
+    layer::rebuild_node(&recipe.root, source, &mut hashed)?;
+    hashed.flush().map_err(|e| Error::Io {
+        context: "writing the rebuilt file".to_string(),
+        source: e,
+    })?;
+    let got = hashed.digest();
+    if got != recipe.original {
+        return Err(Error::Mismatch {
+            expected: format!(
+                "{} bytes, sha256 {}",
+                recipe.original.size, recipe.original.sha256
+            ),
+            actual: format!("{} bytes, sha256 {}", got.size, got.sha256),
+        });
+    }
+    Ok(got)
 }

@@ -1,0 +1,226 @@
+//! The expanded tree on disk: entries as files under a directory, the recipe at
+//! [`RECIPE_PATH`]. Writing is safe against hostile archives: nothing lands outside the
+//! directory, nothing is written through a symbolic link, and a failed expansion leaves no
+//! half-written directory behind (it is built under a temporary sibling name and renamed at the
+//! end).
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::{
+    expand_path, names, rebuild, Digest, EntrySink, EntrySource, Error, ExpandOptions, Recipe,
+    Report, Result, RECIPE_VERSION,
+};
+
+/// Where the recipe lives inside an expanded tree.
+pub const RECIPE_PATH: &str = ".peel/recipe.json";
+
+/// Expands the file `input` into the new directory `dir` (which must not exist, or be empty).
+pub fn expand_to_dir(input: &Path, dir: &Path, opts: &ExpandOptions) -> Result<(Recipe, Report)> {
+    let io_err = |what: String| {
+        move |e| Error::Io {
+            context: what,
+            source: e,
+        }
+    };
+    if let Ok(mut it) = fs::read_dir(dir) {
+        if it.next().is_some() {
+            return Err(Error::Io {
+                context: format!("{}", dir.display()),
+                source: io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "directory exists and is not empty",
+                ),
+            });
+        }
+    } else if fs::symlink_metadata(dir).is_ok() {
+        return Err(Error::Io {
+            context: format!("{}", dir.display()),
+            source: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a directory",
+            ),
+        });
+    }
+    let tmp = temp_sibling(dir);
+    fs::create_dir(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
+    let result = (|| {
+        let mut sink = DirSink::new(&tmp);
+        let (recipe, report) = expand_path(input, &mut sink, opts)?;
+        write_recipe(&tmp.join(RECIPE_PATH), &recipe)?;
+        fs::rename(&tmp, dir).map_err(io_err(format!(
+            "renaming {} to {}",
+            tmp.display(),
+            dir.display()
+        )))?;
+        Ok((recipe, report))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Rebuilds the original file from the tree `dir` into `out`; checks its SHA-256.
+pub fn rebuild_from_dir(dir: &Path, out: &mut (dyn Write + Send)) -> Result<Digest> {
+    let recipe = read_recipe(&dir.join(RECIPE_PATH))?;
+    let mut source = DirSource::new(dir);
+    rebuild(&recipe, &mut source, out)
+}
+
+/// Reads a recipe file; refuses a version this build does not know.
+pub fn read_recipe(path: &Path) -> Result<Recipe> {
+    let bytes = fs::read(path).map_err(|e| Error::Io {
+        context: format!("reading {}", path.display()),
+        source: e,
+    })?;
+    parse_recipe(&bytes).map_err(|e| match e {
+        Error::Recipe(m) => Error::Recipe(format!("{}: {m}", path.display())),
+        other => other,
+    })
+}
+
+/// Parses a recipe from JSON; refuses a version this build does not know.
+pub fn parse_recipe(bytes: &[u8]) -> Result<Recipe> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: Option<u64>,
+    }
+    let v: Versioned = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Recipe(format!("not a recipe (invalid JSON: {e})")))?;
+    match v.version {
+        Some(v) if v == u64::from(RECIPE_VERSION) => {}
+        Some(v) => {
+            return Err(Error::Recipe(format!(
+                "recipe version {v} is not supported: this build reads version \
+                 {RECIPE_VERSION} only (a newer dvault wrote it?)"
+            )))
+        }
+        None => return Err(Error::Recipe("not a recipe (no \"version\" field)".into())),
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::Recipe(format!("malformed recipe: {e}")))
+}
+
+/// Writes a recipe as JSON (compact, one line, deterministic), creating parent directories.
+pub fn write_recipe(path: &Path, recipe: &Recipe) -> Result<()> {
+    let io_err = |e| Error::Io {
+        context: format!("writing {}", path.display()),
+        source: e,
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let mut json = serde_json::to_vec(recipe).map_err(|e| Error::Recipe(e.to_string()))?;
+    json.push(b'\n');
+    fs::write(path, json).map_err(io_err)
+}
+
+fn temp_sibling(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tree".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    dir.with_file_name(format!(".{name}.peel-tmp-{}-{nanos}", std::process::id()))
+}
+
+fn unsafe_path(path: &str, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("refusing entry {path:?}: {why}"),
+    )
+}
+
+/// Resolves `path` under `root`, refusing unsafe paths and any existing component that is a
+/// symbolic link (so nothing is read or written through one).
+fn resolve(root: &Path, path: &str, create_dirs: bool) -> io::Result<PathBuf> {
+    if let Some(why) = names::unsafe_reason(path) {
+        return Err(unsafe_path(path, why));
+    }
+    let mut full = root.to_path_buf();
+    let comps: Vec<&str> = path.split('/').collect();
+    for (i, c) in comps.iter().enumerate() {
+        full.push(c);
+        let last = i + 1 == comps.len();
+        match fs::symlink_metadata(&full) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(unsafe_path(path, "it would go through a symbolic link"))
+            }
+            Ok(m) if !last && !m.is_dir() => {
+                return Err(unsafe_path(path, "a parent is not a directory"))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create_dirs && !last => {
+                fs::create_dir(&full)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && last => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(full)
+}
+
+/// Writes entries as files under a directory.
+pub struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    /// A sink writing under `root` (which must exist).
+    pub fn new(root: &Path) -> Self {
+        DirSink {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl EntrySink for DirSink {
+    fn entry(&mut self, path: &str, data: &mut dyn Read) -> io::Result<u64> {
+        let full = resolve(&self.root, path, true)?;
+        // create_new: never replaces or follows whatever is there; O_NOFOLLOW for good measure.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&full)?;
+        let mut w = BufWriter::with_capacity(256 * 1024, file);
+        let n = io::copy(data, &mut w)?;
+        w.flush()?;
+        Ok(n)
+    }
+
+    fn discard(&mut self, path: &str) -> io::Result<()> {
+        let full = resolve(&self.root, path, false)?;
+        fs::remove_file(full)
+    }
+}
+
+/// Reads entries from files under a directory.
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    /// A source reading under `root`.
+    pub fn new(root: &Path) -> Self {
+        DirSource {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl EntrySource for DirSource {
+    fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + Send>> {
+        let full = resolve(&self.root, path, false)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&full)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", full.display())))?;
+        Ok(Box::new(io::BufReader::with_capacity(256 * 1024, file)))
+    }
+}

@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests: running real tools, hashing, round trips.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// Runs a shell command in `dir`; panics with its stderr when it fails.
+pub fn sh(dir: &Path, script: &str) {
+    let out = Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "command failed: {script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// SHA-256 of a file, lower-case hex.
+pub fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).expect("read file")))
+}
+
+/// Expands `input` into a fresh directory, rebuilds it, and asserts the rebuilt bytes have the
+/// original SHA-256. Returns the tree directory, recipe and report.
+pub fn round_trip(work: &Path, input: &Path) -> (PathBuf, peel::Recipe, peel::Report) {
+    let tree = work.join(format!(
+        "tree-{}",
+        input.file_name().unwrap().to_string_lossy()
+    ));
+    let (recipe, report) = peel::tree::expand_to_dir(input, &tree, &peel::ExpandOptions::default())
+        .unwrap_or_else(|e| panic!("expand {}: {e}", input.display()));
+    let out = work.join("rebuilt");
+    let mut f = std::fs::File::create(&out).unwrap();
+    let digest = peel::tree::rebuild_from_dir(&tree, &mut f)
+        .unwrap_or_else(|e| panic!("rebuild {}: {e}", input.display()));
+    drop(f);
+    let want = sha256_file(input);
+    assert_eq!(sha256_file(&out), want, "rebuilt bytes differ");
+    assert_eq!(digest.sha256, want);
+    assert_eq!(recipe.original.sha256, want);
+    std::fs::remove_file(&out).unwrap();
+    (tree, recipe, report)
+}
+
+/// Every file under `dir` (relative paths, sorted), without the `.peel` directory.
+pub fn files(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.retain(|p| !p.starts_with(".peel/"));
+    out.sort();
+    out
+}
+
+/// Makes a small tree of files with long names, a hard link, a symlink and an empty dir.
+pub fn make_sample_tree(dir: &Path) {
+    let long_dir = "d".repeat(120);
+    let long_name = format!("{}/{}", "e".repeat(150), "f".repeat(140));
+    sh(
+        dir,
+        &format!(
+            "mkdir -p src/sub src/empty src/{long_dir} src/$(dirname {long_name})
+             printf 'hello\\n' > src/a.txt
+             head -c 5000 /dev/urandom > src/sub/random.bin
+             printf 'x%.0s' $(seq 1 700) > src/{long_dir}/long.txt
+             printf 'deep' > src/{long_name}
+             ln src/a.txt src/sub/hardlink.txt
+             ln -s ../a.txt src/sub/symlink
+             : > src/zero"
+        ),
+    );
+}
