@@ -1,0 +1,306 @@
+//! Choosing and proving an exact method: candidates, the probe on a prefix, and the streaming
+//! comparison of a recompression with the original deflate bytes.
+
+use std::io;
+use std::sync::mpsc::Receiver;
+
+use super::gnu::GnuDeflate;
+use super::zlib::ZlibDeflate;
+use super::{GzipOptions, Method};
+
+/// A piece of one member: deflate bytes as read and the plain bytes they decoded to.
+pub(crate) struct Chunk {
+    pub deflate: Vec<u8>,
+    pub plain: Vec<u8>,
+}
+
+/// A deterministic encoder that may have produced the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Candidate {
+    Zlib { level: u8, mem_level: u8 },
+    Gnu { level: u8 },
+}
+
+impl Candidate {
+    pub(crate) fn method(self) -> Method {
+        match self {
+            Candidate::Zlib { level, mem_level } => Method::Zlib { level, mem_level },
+            Candidate::Gnu { level } => Method::GnuGzip { level },
+        }
+    }
+
+    pub(crate) fn start(self) -> io::Result<Encoder> {
+        Ok(match self {
+            Candidate::Zlib { level, mem_level } => {
+                Encoder::Zlib(ZlibDeflate::new(level, mem_level)?)
+            }
+            Candidate::Gnu { level } => Encoder::Gnu(GnuDeflate::new(level)?),
+        })
+    }
+}
+
+impl std::fmt::Display for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Candidate::Zlib { level, mem_level } => {
+                write!(f, "zlib level {level} memLevel {mem_level}")
+            }
+            Candidate::Gnu { level } => write!(f, "gzip -{level}"),
+        }
+    }
+}
+
+/// A running encoder of either kind.
+pub(crate) enum Encoder {
+    Zlib(ZlibDeflate),
+    Gnu(GnuDeflate),
+}
+
+impl Encoder {
+    /// Compresses `plain`, appending final output bytes to `out`.
+    pub(crate) fn write(&mut self, plain: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Encoder::Zlib(z) => z.write(plain, out),
+            Encoder::Gnu(g) => g.write(plain, out),
+        }
+    }
+
+    /// Ends the stream, appending the rest of the deflate body to `out`.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Encoder::Zlib(z) => z.finish(out),
+            Encoder::Gnu(g) => g.finish(out),
+        }
+    }
+}
+
+/// Levels in the order to try them, most likely first, from the header's XFL byte: zlib and GNU
+/// gzip write 2 for level 9 and 4 for level 1; everything else writes 0 (levels 2..8).
+fn level_order(xfl: u8, gnu: bool) -> [u8; 9] {
+    match xfl {
+        2 => [9, 8, 7, 6, 5, 4, 3, 2, 1],
+        4 => [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        // zlib's default is 6 and pg_dump uses 4; Discourse runs `gzip -5`.
+        _ if gnu => [6, 5, 4, 7, 8, 3, 2, 1, 9],
+        _ => [6, 4, 5, 7, 8, 3, 2, 1, 9],
+    }
+}
+
+/// The exact deterministic candidates for a member, in the order to try them.
+///
+/// zlib with memLevel 9 is GNU gzip without gzip's early block flush (same 32 K symbol buffer),
+/// so the two often agree on a prefix and sometimes on a whole member. memLevel 9 is rare among
+/// zlib users (pg_dump, Ruby and Python use 8) while `gzip -8`/`-9` is common, so when both fit, GNU
+/// gzip should win: memLevel 9 comes last.
+pub(crate) fn candidates(xfl: u8, opts: &GzipOptions) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let zlib = |out: &mut Vec<Candidate>, mem_level| {
+        for level in level_order(xfl, false) {
+            out.push(Candidate::Zlib { level, mem_level });
+        }
+    };
+    if opts.zlib {
+        zlib(&mut out, 8);
+    }
+    if opts.gnu_gzip {
+        for level in level_order(xfl, true) {
+            out.push(Candidate::Gnu { level });
+        }
+    }
+    if opts.zlib {
+        zlib(&mut out, 9);
+    }
+    out
+}
+
+/// Compares a recompressed stream with the original as both arrive, in any interleaving.
+#[derive(Default)]
+pub(crate) struct Comparator {
+    /// Bytes of one side not yet matched by the other side.
+    pending: Vec<u8>,
+    start: usize,
+    pending_is_original: bool,
+    /// Bytes known equal so far.
+    pub matched: u64,
+}
+
+/// Where two streams first differ.
+#[derive(Debug)]
+pub(crate) struct Divergence {
+    /// Offset in the deflate body of the first differing byte.
+    pub at: u64,
+}
+
+impl Comparator {
+    pub(crate) fn original(&mut self, data: &[u8]) -> Result<(), Divergence> {
+        self.push(data, true)
+    }
+
+    pub(crate) fn produced(&mut self, data: &[u8]) -> Result<(), Divergence> {
+        self.push(data, false)
+    }
+
+    fn push(&mut self, mut data: &[u8], is_original: bool) -> Result<(), Divergence> {
+        if self.start < self.pending.len() && self.pending_is_original != is_original {
+            let pending = &self.pending[self.start..];
+            let n = pending.len().min(data.len());
+            if let Some(i) = first_difference(&pending[..n], &data[..n]) {
+                return Err(Divergence {
+                    at: self.matched + i as u64,
+                });
+            }
+            self.matched += n as u64;
+            self.start += n;
+            data = &data[n..];
+        }
+        if self.start == self.pending.len() {
+            self.pending.clear();
+            self.start = 0;
+        } else if self.start > self.pending.len() / 2 && self.start > 1 << 20 {
+            self.pending.drain(..self.start);
+            self.start = 0;
+        }
+        if !data.is_empty() {
+            self.pending_is_original = is_original;
+            self.pending.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// Both streams ended: they must have had the same length.
+    pub(crate) fn finish(&self) -> Result<(), Divergence> {
+        if self.start < self.pending.len() {
+            return Err(Divergence { at: self.matched });
+        }
+        Ok(())
+    }
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    if a == b {
+        return None;
+    }
+    // Compare in blocks first: the equal case is the hot one.
+    let mut off = 0;
+    for (x, y) in a.chunks(4096).zip(b.chunks(4096)) {
+        if x != y {
+            return x.iter().zip(y).position(|(p, q)| p != q).map(|i| off + i);
+        }
+        off += x.len();
+    }
+    None
+}
+
+/// What a candidate did on the probe.
+#[derive(Debug)]
+pub(crate) enum Probe {
+    /// The whole member was in the probe and the candidate reproduced it exactly.
+    Exact,
+    /// The candidate agrees with the original as far as it can be judged on a prefix; `score` is
+    /// how many deflate bytes agreed.
+    Consistent { score: u64 },
+    /// The candidate's output differs from the original (final).
+    Rejected { reason: String },
+}
+
+/// Plain bytes fed per write during a probe: small enough that a wrong candidate is stopped soon
+/// after its first block.
+const PROBE_STEP: usize = 64 * 1024;
+
+/// Tries `candidate` on the member's first `plain` bytes, which decode from `deflate`.
+/// `complete` says whether that is the whole member.
+pub(crate) fn probe(candidate: Candidate, plain: &[u8], deflate: &[u8], complete: bool) -> Probe {
+    let mut enc = match candidate.start() {
+        Ok(e) => e,
+        Err(e) => {
+            return Probe::Rejected {
+                reason: e.to_string(),
+            }
+        }
+    };
+    let mut out = Vec::new();
+    // Bytes an encoder emits before it has seen the end of its input are final, so any difference
+    // there rules the candidate out at once.
+    for piece in plain.chunks(PROBE_STEP) {
+        if let Err(e) = enc.write(piece, &mut out) {
+            return Probe::Rejected {
+                reason: e.to_string(),
+            };
+        }
+        let n = out.len().min(deflate.len());
+        if let Some(i) = first_difference(&out[..n], &deflate[..n]) {
+            return Probe::Rejected {
+                reason: format!("differs at deflate byte {i}"),
+            };
+        }
+        if complete && out.len() > deflate.len() {
+            return Probe::Rejected {
+                reason: format!("longer than the original ({} bytes)", deflate.len()),
+            };
+        }
+    }
+    let fed_matched = out.len().min(deflate.len()) as u64;
+    match candidate {
+        // zlib's output without a flush is final, so what it produced is the evidence; finishing a
+        // prefix would only add a final block that the original does not have.
+        Candidate::Zlib { .. } if !complete => Probe::Consistent { score: fed_matched },
+        _ => {
+            if let Err(e) = enc.finish(&mut out) {
+                return Probe::Rejected {
+                    reason: e.to_string(),
+                };
+            }
+            if complete {
+                return match first_difference(&out, deflate) {
+                    None if out.len() == deflate.len() => Probe::Exact,
+                    None => Probe::Rejected {
+                        reason: format!(
+                            "length {} differs from the original's {}",
+                            out.len(),
+                            deflate.len()
+                        ),
+                    },
+                    Some(i) => Probe::Rejected {
+                        reason: format!("differs at deflate byte {i}"),
+                    },
+                };
+            }
+            // gzip on a prefix: everything before its last (final) block must agree.
+            let n = out.len().min(deflate.len());
+            let common = first_difference(&out[..n], &deflate[..n]).unwrap_or(n) as u64;
+            Probe::Consistent {
+                score: common.max(fed_matched),
+            }
+        }
+    }
+}
+
+/// Recompresses the plain side of `chunks` with `candidate` and compares with their deflate side,
+/// to the end of the member. Runs in its own thread next to the decompression.
+pub(crate) fn verify_stream(candidate: Candidate, chunks: Receiver<Chunk>) -> Result<(), String> {
+    let mut enc = candidate.start().map_err(|e| e.to_string())?;
+    let mut cmp = Comparator::default();
+    let mut out = Vec::new();
+    let diverged = |d: Divergence| {
+        format!(
+            "{candidate} diverges from the original at deflate byte {}",
+            d.at
+        )
+    };
+    for chunk in chunks {
+        cmp.original(&chunk.deflate).map_err(diverged)?;
+        enc.write(&chunk.plain, &mut out)
+            .map_err(|e| format!("{candidate}: {e}"))?;
+        cmp.produced(&out).map_err(diverged)?;
+        out.clear();
+    }
+    enc.finish(&mut out)
+        .map_err(|e| format!("{candidate}: {e}"))?;
+    cmp.produced(&out).map_err(diverged)?;
+    cmp.finish().map_err(|d| {
+        format!(
+            "{candidate} output and the original differ in length after {} equal bytes",
+            d.at
+        )
+    })
+}
