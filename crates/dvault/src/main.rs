@@ -1,5 +1,95 @@
-//! The `dvault` command line.
+//! The `dvault` command line: a small clap dispatcher. Each command group lives in its own
+//! module (`peel_cmds` for expand, rebuild and inspect); add a group with one variant in
+//! [`Command`] and one arm in [`run`].
 
-fn main() {
-    println!("dvault {}", env!("CARGO_PKG_VERSION"));
+mod peel_cmds;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Encrypted, deduplicated, restore-proven backups of Discourse forums.
+#[derive(Parser)]
+#[command(name = "dvault", disable_version_flag = true)]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Print the version, and the versions of the compressors exactness depends on.
+    #[arg(short = 'V', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Peel(peel_cmds::PeelCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    if cli.version {
+        print!("{}", version_text());
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Peel(c) => peel_cmds::run(c),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// `dvault X.Y.Z`, then the bundled zlib's version and the first line of `gzip --version`:
+/// both decide whether recompressed bytes match.
+fn version_text() -> String {
+    // SAFETY: zlibVersion returns a pointer to a static NUL-terminated string.
+    let zlib = unsafe { std::ffi::CStr::from_ptr(libz_sys::zlibVersion()) }
+        .to_string_lossy()
+        .into_owned();
+    let gzip = std::process::Command::new("gzip")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "not found on PATH".to_string());
+    format!(
+        "dvault {}\nzlib {zlib} (bundled)\ngzip: {gzip}\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }

@@ -85,6 +85,18 @@ pub fn expand_path(
     sink: &mut dyn EntrySink,
     opts: &ExpandOptions,
 ) -> Result<(Recipe, Report)> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    expand_path_as(path, name.as_deref(), sink, opts)
+}
+
+/// Like [`expand_path`], with the original name given (`None`: unknown, as for a spooled
+/// stdin) instead of taken from `path`.
+pub fn expand_path_as(
+    path: &Path,
+    name: Option<&str>,
+    sink: &mut dyn EntrySink,
+    opts: &ExpandOptions,
+) -> Result<(Recipe, Report)> {
     let open = || std::fs::File::open(path);
     let io_err = |e| Error::Io {
         context: format!("opening {}", path.display()),
@@ -95,15 +107,7 @@ pub fn expand_path(
     let reopen = move || -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(io::BufReader::with_capacity(256 * 1024, open()?)))
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    expand_with(
-        &mut file,
-        name.as_deref(),
-        Some(&reopen),
-        Some(len),
-        sink,
-        opts,
-    )
+    expand_with(&mut file, name, Some(&reopen), Some(len), sink, opts)
 }
 
 fn expand_with(

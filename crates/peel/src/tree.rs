@@ -10,7 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::{
-    expand_path, names, rebuild, Digest, EntrySink, EntrySource, Error, ExpandOptions, Recipe,
+    expand_path_as, names, rebuild, Digest, EntrySink, EntrySource, Error, ExpandOptions, Recipe,
     Report, Result, RECIPE_VERSION,
 };
 
@@ -19,6 +19,17 @@ pub const RECIPE_PATH: &str = ".peel/recipe.json";
 
 /// Expands the file `input` into the new directory `dir` (which must not exist, or be empty).
 pub fn expand_to_dir(input: &Path, dir: &Path, opts: &ExpandOptions) -> Result<(Recipe, Report)> {
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned());
+    expand_to_dir_as(input, name.as_deref(), dir, opts)
+}
+
+/// Like [`expand_to_dir`], with the original name given instead of taken from `input`.
+pub fn expand_to_dir_as(
+    input: &Path,
+    name: Option<&str>,
+    dir: &Path,
+    opts: &ExpandOptions,
+) -> Result<(Recipe, Report)> {
     let io_err = |what: String| {
         move |e| Error::Io {
             context: what,
@@ -48,7 +59,7 @@ pub fn expand_to_dir(input: &Path, dir: &Path, opts: &ExpandOptions) -> Result<(
     fs::create_dir(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
     let result = (|| {
         let mut sink = DirSink::new(&tmp);
-        let (recipe, report) = expand_path(input, &mut sink, opts)?;
+        let (recipe, report) = expand_path_as(input, name, &mut sink, opts)?;
         write_recipe(&tmp.join(RECIPE_PATH), &recipe)?;
         fs::rename(&tmp, dir).map_err(io_err(format!(
             "renaming {} to {}",
