@@ -368,32 +368,11 @@ fn is_broken_pipe(e: &Error) -> bool {
     }
 }
 
-/// A short description of the methods of a gzip layer's members ("gnu_gzip level=5").
+/// A short description of the methods of a gzip layer's members ("gzip -5").
 fn describe_methods(recipe: &GzipRecipe) -> String {
     let mut parts: Vec<String> = Vec::new();
     for m in &recipe.members {
-        let d = match serde_json::to_value(&m.method) {
-            Ok(serde_json::Value::Object(map)) => {
-                let mut s = map
-                    .get("method")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-                    .to_string();
-                for (k, v) in &map {
-                    if k == "method" {
-                        continue;
-                    }
-                    match v {
-                        serde_json::Value::String(t) if t.len() > 24 => {
-                            s.push_str(&format!(" {k}={}B", t.len()))
-                        }
-                        other => s.push_str(&format!(" {k}={other}")),
-                    }
-                }
-                s
-            }
-            _ => "?".to_string(),
-        };
+        let d = m.method.to_string();
         if parts.last() != Some(&d) {
             parts.push(d);
         }
@@ -475,32 +454,25 @@ fn copy_entry(
 }
 
 /// The calls into the gzip layer, in one place.
-///
-/// Until the gzip layer's code lands, `expand` reports every gzip layer as not reproducible,
-/// so it is kept as stored bytes (exact, but not deduplicated), and `rebuild` refuses.
 mod gzip_calls {
     use super::*;
 
     pub(super) fn expand(
-        _input: &mut (dyn Read + Send),
-        _plain: &mut (dyn Write + Send),
-        _opts: &ExpandOptions,
+        input: &mut (dyn Read + Send),
+        plain: &mut (dyn Write + Send),
+        opts: &ExpandOptions,
         location: &str,
     ) -> Result<(GzipRecipe, Option<serde_json::Value>)> {
-        Err(Error::NotReproducible {
-            location: location.to_string(),
-            reason: "this build has no gzip layer yet".to_string(),
-        })
+        let (recipe, report) = crate::gzip::expand(input, plain, &opts.gzip, location)?;
+        Ok((recipe, serde_json::to_value(report).ok()))
     }
 
     pub(super) fn rebuild(
-        _recipe: &GzipRecipe,
-        _plain: &mut (dyn Read + Send),
-        _out: &mut (dyn Write + Send),
+        recipe: &GzipRecipe,
+        plain: &mut (dyn Read + Send),
+        out: &mut (dyn Write + Send),
         location: &str,
     ) -> Result<()> {
-        Err(Error::Recipe(format!(
-            "{location}: this build has no gzip layer yet"
-        )))
+        crate::gzip::rebuild(recipe, plain, out, location)
     }
 }

@@ -53,11 +53,16 @@ pub struct ExpandOptions {
     /// Layers nested deeper than this are kept as plain entries (a guard against archives
     /// crafted to nest endlessly).
     pub max_depth: u32,
+    /// Which exact methods the gzip layer may try, and its memory bounds.
+    pub gzip: gzip::GzipOptions,
 }
 
 impl Default for ExpandOptions {
     fn default() -> Self {
-        ExpandOptions { max_depth: 8 }
+        ExpandOptions {
+            max_depth: 8,
+            gzip: gzip::GzipOptions::default(),
+        }
     }
 }
 

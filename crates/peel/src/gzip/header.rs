@@ -154,13 +154,15 @@ fn read_zero_terminated(
             .read_byte()
             .map_err(|e| io_error(location, src.offset(), e))?
         {
-            None => return Err(format(
-                location,
-                src.offset(),
-                format!(
+            None => {
+                return Err(format(
+                    location,
+                    src.offset(),
+                    format!(
                     "truncated gzip header: input ends inside the {what} (no closing zero byte)"
                 ),
-            )),
+                ))
+            }
             Some(b) => {
                 raw.push(b);
                 if b == 0 {
