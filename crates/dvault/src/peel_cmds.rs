@@ -98,7 +98,7 @@ fn expand(a: ExpandArgs) -> Result<()> {
         &input.path,
         input.name.as_deref(),
         &a.dir,
-        &peel::ExpandOptions::default(),
+        &backup_options(),
     )
     .with_context(|| format!("expanding {}", a.backup.display()))?;
     if a.json {
@@ -155,6 +155,14 @@ fn rebuild(a: RebuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// Expansion settings for backup files: plain (non-container) input is refused.
+fn backup_options() -> peel::ExpandOptions {
+    peel::ExpandOptions {
+        allow_plain_root: false,
+        ..Default::default()
+    }
+}
+
 /// A sink that reads every entry and keeps nothing: inspect does all the work of an expansion
 /// (including proving each method) without writing a tree.
 struct CountingSink;
@@ -171,7 +179,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
         &input.path,
         input.name.as_deref(),
         &mut CountingSink,
-        &peel::ExpandOptions::default(),
+        &backup_options(),
     )
     .with_context(|| format!("inspecting {}", a.backup.display()))?;
     if a.json {

@@ -119,6 +119,25 @@ impl<'a> Expander<'a> {
         match kind {
             Detected::Gzip => self.expand_gzip(&mut peek, place),
             Detected::Tar => crate::tar::expand(&mut peek, self, &place),
+            Detected::Plain if place.depth == 0 && !self.opts.allow_plain_root => {
+                let head: Vec<String> = peek
+                    .head()
+                    .iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                Err(Error::Format {
+                    location: place.location.clone(),
+                    problem: format!(
+                        "neither gzip nor tar (first bytes: {}); expected a backup file",
+                        if head.is_empty() {
+                            "none, the input is empty".to_string()
+                        } else {
+                            head.join(" ")
+                        }
+                    ),
+                })
+            }
             Detected::Plain => self.emit_named(&mut peek, &place.leaf),
         }
     }

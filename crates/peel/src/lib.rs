@@ -53,6 +53,9 @@ pub struct ExpandOptions {
     /// Layers nested deeper than this are kept as plain entries (a guard against archives
     /// crafted to nest endlessly).
     pub max_depth: u32,
+    /// Whether an input that is neither gzip nor tar is accepted (as one plain entry). The
+    /// command line refuses such input: a backup is always one or the other.
+    pub allow_plain_root: bool,
     /// Which exact methods the gzip layer may try, and its memory bounds.
     pub gzip: gzip::GzipOptions,
 }
@@ -61,6 +64,7 @@ impl Default for ExpandOptions {
     fn default() -> Self {
         ExpandOptions {
             max_depth: 8,
+            allow_plain_root: true,
             gzip: gzip::GzipOptions::default(),
         }
     }

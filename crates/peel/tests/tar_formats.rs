@@ -69,3 +69,81 @@ fn ustar_format_round_trips_with_links() {
 fn pax_format_round_trips_with_long_names_and_links() {
     tar_round_trip("posix");
 }
+
+fn tar_recipe(recipe: &peel::Recipe) -> &peel::tar::TarRecipe {
+    match &recipe.root {
+        Node::Tar(t) => t,
+        other => panic!("root is not a tar: {other:?}"),
+    }
+}
+
+#[test]
+fn ustar_ending_with_exactly_1024_zero_bytes_keeps_its_end() {
+    // Discourse's Ruby writer: ustar, empty uname/gname, two zero blocks, no record padding.
+    let work = tempfile::tempdir().unwrap();
+    common::py(
+        work.path(),
+        &format!(
+            "{}\nopen('ruby.tar','wb').write(member('db/toc.dat', b't' * 700) + member('uploads/a.png', b'\\x89PNG' + b'p' * 100) + END)",
+            common::PY_TAR
+        ),
+    );
+    let len = std::fs::metadata(work.path().join("ruby.tar"))
+        .unwrap()
+        .len();
+    assert_eq!(len, 512 + 1024 + 512 + 512 + 1024, "no record padding");
+    let (tree, recipe, _) = round_trip(work.path(), &work.path().join("ruby.tar"));
+    assert_eq!(tar_recipe(&recipe).end_zeros, 1024);
+    assert!(tar_recipe(&recipe).after.is_none());
+    assert_eq!(files(&tree), vec!["db/toc.dat", "uploads/a.png"]);
+}
+
+#[test]
+fn gnu_tar_record_padding_is_kept() {
+    let work = tempfile::tempdir().unwrap();
+    sh(
+        work.path(),
+        "printf abc > a && tar --format=gnu -cf rec.tar a && tar --format=gnu -b 1 -cf b1.tar a",
+    );
+    let (_, recipe, _) = round_trip(work.path(), &work.path().join("rec.tar"));
+    assert_eq!(tar_recipe(&recipe).end_zeros, 10240 - 1024);
+    let (_, recipe, _) = round_trip(work.path(), &work.path().join("b1.tar"));
+    assert_eq!(tar_recipe(&recipe).end_zeros, 1024);
+}
+
+#[test]
+fn non_zero_padding_and_bytes_after_the_end_are_kept_exactly() {
+    let work = tempfile::tempdir().unwrap();
+    common::py(
+        work.path(),
+        &format!(
+            "{}\nm = bytearray(member('a.txt', b'hello'))\nm[600:610] = b'GARBAGE!!!'\nopen('odd.tar','wb').write(bytes(m) + member('b.txt', b'b') + END + b'\\0' * 100 + b'trailing junk' + b'\\0' * 7)",
+            common::PY_TAR
+        ),
+    );
+    let (tree, recipe, _) = round_trip(work.path(), &work.path().join("odd.tar"));
+    let t = tar_recipe(&recipe);
+    assert!(t.members[0].pad.is_some(), "non-zero padding recorded");
+    assert!(t.members[1].pad.is_none(), "zero padding not recorded");
+    assert_eq!(t.end_zeros, 1124);
+    let after = std::fs::read(tree.join(".peel/tar/0.after")).unwrap();
+    assert_eq!(after, b"trailing junk\0\0\0\0\0\0\0");
+}
+
+#[test]
+fn duplicate_members_get_suffixes_and_round_trip() {
+    let work = tempfile::tempdir().unwrap();
+    common::py(
+        work.path(),
+        &format!(
+            "{}\nopen('dup.tar','wb').write(member('a.txt', b'one') + member('a.txt', b'two') + member('.peel/recipe.json', b'x') + END)",
+            common::PY_TAR
+        ),
+    );
+    let (tree, _, _) = round_trip(work.path(), &work.path().join("dup.tar"));
+    assert_eq!(
+        files(&tree),
+        vec![".peel~1/recipe.json", "a.txt", "a.txt~1"]
+    );
+    assert_eq!(std::fs::read(tree.join("a.txt~1")).unwrap(), b"two");
+}

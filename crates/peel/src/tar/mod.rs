@@ -243,6 +243,7 @@ pub(crate) fn expand(
         match kind {
             Kind::Symlink => {
                 symlinks.insert(name);
+                offset = data_offset;
             }
             Kind::File => {
                 if let Some(limit) = place.limit {

@@ -89,3 +89,54 @@ pub fn make_sample_tree(dir: &Path) {
         ),
     );
 }
+
+/// Runs a Python 3 script (with `tarfile`, `io`, `os` imported) in `dir`.
+pub fn py(dir: &Path, script: &str) {
+    let full = format!("import tarfile, io, os, sys\n{script}");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(full)
+        .current_dir(dir)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed:\n{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Python source defining `member(name, data=b"", **attrs)` -> the bytes of one ustar member
+/// (header, data, padding), and `END` = 1024 zero bytes, for hand-made archives.
+pub const PY_TAR: &str = r#"
+def member(name, data=b"", fmt=tarfile.USTAR_FORMAT, **attrs):
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    ti.mtime = 1700000000
+    ti.uname = ""
+    ti.gname = ""
+    for k, v in attrs.items():
+        setattr(ti, k, v)
+    buf = ti.tobuf(format=fmt, encoding="utf-8", errors="surrogateescape")
+    pad = (512 - len(data) % 512) % 512
+    return buf + data + b"\0" * pad
+END = b"\0" * 1024
+"#;
+
+/// Every path under `dir` (files, dirs, links), relative and sorted, `.peel` included.
+pub fn all_paths(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
