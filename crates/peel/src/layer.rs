@@ -408,12 +408,13 @@ pub(crate) fn rebuild_node(
     node: &Node,
     source: &mut dyn EntrySource,
     out: &mut (dyn Write + Send),
+    location: &str,
 ) -> Result<()> {
     match node {
         Node::Entry { path, size } | Node::Stored { path, size, .. } => {
             copy_entry(path, *size, source, out)
         }
-        Node::Tar(t) => crate::tar::rebuild(t, source, out),
+        Node::Tar(t) => crate::tar::rebuild(t, source, out, location),
         Node::Gzip { gzip, inner } => {
             let (reader, writer) = io::pipe().map_err(|e| Error::Io {
                 context: "creating a pipe".to_string(),
@@ -422,10 +423,10 @@ pub(crate) fn rebuild_node(
             let (inner_res, gz_res) = std::thread::scope(|s| {
                 let t = s.spawn(move || {
                     let mut writer = writer;
-                    rebuild_node(inner, source, &mut writer)
+                    rebuild_node(inner, source, &mut writer, &format!("{location}>gunzip"))
                 });
                 let mut reader = reader;
-                let gz = gzip_calls::rebuild(gzip, &mut reader, out, "gzip layer");
+                let gz = gzip_calls::rebuild(gzip, &mut reader, out, location);
                 drop(reader);
                 let inner = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                 (inner, gz)

@@ -176,7 +176,8 @@ pub fn rebuild(
         )));
     }
     let mut hashed = HashWrite::new(out);
-    layer::rebuild_node(&recipe.root, source, &mut hashed)?;
+    let location = recipe.name.as_deref().unwrap_or(UNNAMED);
+    layer::rebuild_node(&recipe.root, source, &mut hashed, location)?;
     hashed.flush().map_err(|e| Error::Io {
         context: "writing the rebuilt file".to_string(),
         source: e,

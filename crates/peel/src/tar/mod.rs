@@ -393,6 +393,7 @@ pub(crate) fn rebuild(
     recipe: &TarRecipe,
     source: &mut dyn EntrySource,
     out: &mut (dyn Write + Send),
+    location: &str,
 ) -> Result<()> {
     let open = source.open(&recipe.headers).map_err(|e| Error::Io {
         context: format!("opening entry {}", recipe.headers),
@@ -421,7 +422,7 @@ pub(crate) fn rebuild(
                 inner: &mut *out,
                 count: 0,
             };
-            crate::layer::rebuild_node(data, source, &mut w)?;
+            crate::layer::rebuild_node(data, source, &mut w, &format!("{location}>member {i}"))?;
             if w.count != m.size {
                 return Err(Error::Recipe(format!(
                     "tar member {i}: rebuilt {} data bytes, the recipe says {}",
@@ -448,7 +449,7 @@ pub(crate) fn rebuild(
         left -= n as u64;
     }
     if let Some(after) = &recipe.after {
-        crate::layer::rebuild_node(after, source, out)?;
+        crate::layer::rebuild_node(after, source, out, location)?;
     }
     Ok(())
 }
