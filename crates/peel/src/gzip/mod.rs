@@ -22,8 +22,8 @@
 //! deterministic and the probe covers megabytes), the input is no longer available here, so the
 //! member is reported as [`crate::Error::NotReproducible`] and the caller stores the layer; the
 //! reason names the candidate, and a caller may retry with [`GzipOptions::without`] it.
-//! When no deterministic candidate agrees, preflate-rs analyses the stream in the second thread
-//! instead (see `preflate.rs`), within [`GzipOptions::preflate_memory_cap`].
+//! When no deterministic candidate agrees, preflate-rs analyses the member instead (see
+//! `preflate.rs`; in one piece, so only members within [`GzipOptions::preflate_memory_cap`]).
 //!
 //! The header is kept byte for byte; the trailer (CRC32, ISIZE) is checked on expand and computed
 //! again on rebuild. Bytes after the last member that do not start another member are kept as
@@ -144,8 +144,8 @@ pub struct GzipOptions {
     /// When the probe was inconclusive (very compressible data: few output bytes), it grows up to
     /// this many plain bytes.
     pub probe_limit: usize,
-    /// Upper bound for preflate-rs: plain text held per chunk, and deflate bytes kept for a
-    /// restart with a larger first chunk.
+    /// Upper bound for preflate-rs, which analyses a member in one piece: members with more
+    /// deflate bytes or more plain bytes than this are not reproducible (stored).
     pub preflate_memory_cap: usize,
     /// Bytes after the last member kept in the recipe; more means the layer is stored.
     pub max_trailing: usize,
@@ -159,7 +159,7 @@ impl Default for GzipOptions {
             preflate: true,
             probe_size: 4 << 20,
             probe_limit: 32 << 20,
-            preflate_memory_cap: 64 << 20,
+            preflate_memory_cap: 32 << 20,
             max_trailing: 1 << 20,
         }
     }
@@ -470,7 +470,7 @@ fn expand_member(
                 Method::Preflate {
                     chunks: analysis.chunks,
                 },
-                analysis.attempts,
+                1,
             )
         }
         None => {
