@@ -129,3 +129,18 @@ fn a_damaged_second_member_is_refused_with_its_offset() {
     let e = format_error(&gz[..cut]);
     assert_mentions(&e, &[&format!("at byte {cut}"), "truncated gzip header"]);
 }
+
+#[test]
+fn truncation_past_the_probe_is_a_format_error_not_a_fallback() {
+    // 3 MB with a 256 KiB probe: the cut is met while the second thread is recompressing.
+    let gz = run("gzip", &["-c", "-n", "-5"], &sql_text(3_000_000, 21));
+    let cut = gz.len() * 3 / 4;
+    let mut input: &[u8] = &gz[..cut];
+    match gzip::expand(&mut input, &mut std::io::sink(), &small_probe(), "backup.tar.gz") {
+        Err(e @ Error::Format { .. }) => assert_mentions(
+            &e.to_string(),
+            &[&format!("backup.tar.gz at byte {cut}"), "truncated gzip member"],
+        ),
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}

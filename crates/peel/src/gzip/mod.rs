@@ -398,6 +398,9 @@ fn expand_member(
             sink.write(&plain[before..])?;
         }
         let complete = inf.ended;
+        // Exactly `target` bytes (unless the member ended): how reads happened to split the input
+        // must not change which method wins.
+        let probed = if complete { &plain[..] } else { &plain[..target] };
         let mut best: Option<(Candidate, u64)> = None;
         let mut found = None;
         let mut survivors = Vec::new();
@@ -407,7 +410,7 @@ fn expand_member(
                 continue;
             }
             tries += 1;
-            match verify::probe(c, &plain, &deflate, complete) {
+            match verify::probe(c, probed, &deflate, complete) {
                 Probe::Exact => found = Some((c, true)),
                 Probe::Consistent { score } if score >= MIN_EVIDENCE => found = Some((c, false)),
                 Probe::Consistent { score } => {
