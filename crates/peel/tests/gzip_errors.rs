@@ -136,10 +136,18 @@ fn truncation_past_the_probe_is_a_format_error_not_a_fallback() {
     let gz = run("gzip", &["-c", "-n", "-5"], &sql_text(3_000_000, 21));
     let cut = gz.len() * 3 / 4;
     let mut input: &[u8] = &gz[..cut];
-    match gzip::expand(&mut input, &mut std::io::sink(), &small_probe(), "backup.tar.gz") {
+    match gzip::expand(
+        &mut input,
+        &mut std::io::sink(),
+        &small_probe(),
+        "backup.tar.gz",
+    ) {
         Err(e @ Error::Format { .. }) => assert_mentions(
             &e.to_string(),
-            &[&format!("backup.tar.gz at byte {cut}"), "truncated gzip member"],
+            &[
+                &format!("backup.tar.gz at byte {cut}"),
+                "truncated gzip member",
+            ],
         ),
         other => panic!("expected a format error, got {other:?}"),
     }

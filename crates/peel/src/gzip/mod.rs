@@ -400,7 +400,11 @@ fn expand_member(
         let complete = inf.ended;
         // Exactly `target` bytes (unless the member ended): how reads happened to split the input
         // must not change which method wins.
-        let probed = if complete { &plain[..] } else { &plain[..target] };
+        let probed = if complete {
+            &plain[..]
+        } else {
+            &plain[..target]
+        };
         let mut best: Option<(Candidate, u64)> = None;
         let mut found = None;
         let mut survivors = Vec::new();
