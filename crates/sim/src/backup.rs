@@ -11,7 +11,7 @@
 //! depend on the file system's directory order or the user running the simulator.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -168,51 +168,128 @@ fn plain_dump(forum: &Forum, dest: &Path, at_secs: i64, verify_zlib: bool) -> Re
         "--compress=4".as_ref(),
         std::ffi::OsStr::new(DATABASE),
     ])?;
-    let original = std::fs::read(&raw).with_context(|| format!("reading {}", raw.display()))?;
-    let mut text = Vec::new();
-    MultiGzDecoder::new(&original[..])
-        .read_to_end(&mut text)
-        .with_context(|| format!("decompressing pg_dump's output {}", raw.display()))?;
-    if verify_zlib {
-        let again = pg_dump_gzip(&text)?;
-        if again != original {
-            bail!(
-                "this build's zlib does not reproduce pg_dump's compressed output ({} vs {} bytes); \
-                 the simulator cannot replace pg_dump's wall-clock lines without changing the \
-                 compression",
-                again.len(),
-                original.len()
-            );
-        }
-    }
-    // pg_dump --verbose stamps the real time into the dump; use the simulated one.
-    let duration = 1 + (text.len() as i64 / 50_000_000);
-    let text = replace_line(&text, b"-- Started on ", &pg_time(at_secs))?;
-    let text = replace_line(&text, b"-- Completed on ", &pg_time(at_secs + duration))?;
-    // pg_dump 15.14 and later guard the script with `\restrict KEY` ... `\unrestrict KEY`, the
-    // key random on every run; derive it from the seed instead (`--restrict-key` would too, but
-    // older pg_dump versions do not know that option).
-    let text = if find(&text, b"\n\\restrict ").is_some() {
-        let key = restrict_key(forum.options().seed, forum.day());
-        let text = replace_line(&text, b"\\restrict ", &key)?;
-        replace_line(&text, b"\\unrestrict ", &key)?
-    } else {
-        text
-    };
-    let gz = pg_dump_gzip(&text)?;
-    std::fs::write(dest, gz).with_context(|| format!("writing {}", dest.display()))?;
+    let key = restrict_key(forum.options().seed, forum.day());
+    let duration = rewrite_dump(&raw, dest, at_secs, &key, verify_zlib)
+        .with_context(|| format!("rewriting pg_dump's output {}", raw.display()))?;
     std::fs::remove_file(&raw).with_context(|| format!("removing {}", raw.display()))?;
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o644))?;
     set_mtime(dest, at_secs + duration)
 }
 
-/// Compresses like pg_dump's `--compress=4` (zlib's gzwrite: level 4, no name, mtime 0, OS Unix).
-fn pg_dump_gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut enc = GzBuilder::new()
+/// Copies pg_dump's gzip output `src` to `dest`, replacing the lines that carry wall-clock or
+/// random values (outside COPY data): `-- Started on`, `-- Completed on` (the simulated time;
+/// returns the simulated duration in seconds) and pg_dump 15.14+'s `\restrict KEY` /
+/// `\unrestrict KEY` (a key from the seed). Streams, so memory stays small for any dump size.
+///
+/// With `verify`, the unchanged text is compressed too and compared with `src` byte for byte:
+/// proof that this build's zlib writes what pg_dump's does, so the rewritten file is exactly
+/// what pg_dump would have written at the simulated time.
+fn rewrite_dump(src: &Path, dest: &Path, at_secs: i64, key: &str, verify: bool) -> Result<i64> {
+    let open = || std::fs::File::open(src).with_context(|| format!("opening {}", src.display()));
+    let mut input = std::io::BufReader::with_capacity(1 << 20, MultiGzDecoder::new(open()?));
+    let out =
+        std::fs::File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut output = pg_dump_gzip(std::io::BufWriter::with_capacity(1 << 20, out));
+    let mut check = if verify {
+        let original = std::io::BufReader::with_capacity(1 << 20, open()?);
+        Some(pg_dump_gzip(SameAs {
+            original,
+            offset: 0,
+        }))
+    } else {
+        None
+    };
+    let mut line = Vec::with_capacity(1 << 16);
+    let (mut in_copy, mut bytes, mut duration) = (false, 0u64, 1i64);
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .context("decompressing")?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        if let Some(c) = check.as_mut() {
+            c.write_all(&line)?;
+        }
+        let replaced = if in_copy {
+            in_copy = line != b"\\.\n";
+            None
+        } else if line.starts_with(b"COPY ") {
+            in_copy = true;
+            None
+        } else if line.starts_with(b"-- Started on ") {
+            Some(format!("-- Started on {}\n", pg_time(at_secs)))
+        } else if line.starts_with(b"-- Completed on ") {
+            duration = 1 + (bytes / 50_000_000) as i64;
+            Some(format!("-- Completed on {}\n", pg_time(at_secs + duration)))
+        } else if line.starts_with(b"\\restrict ") {
+            Some(format!("\\restrict {key}\n"))
+        } else if line.starts_with(b"\\unrestrict ") {
+            Some(format!("\\unrestrict {key}\n"))
+        } else {
+            None
+        };
+        match replaced {
+            Some(r) => output.write_all(r.as_bytes())?,
+            None => output.write_all(&line)?,
+        }
+    }
+    output.finish()?.flush()?;
+    if let Some(c) = check {
+        let same = c.finish()?;
+        let mut rest = [0u8; 1];
+        let mut original = same.original;
+        if original.read(&mut rest)? != 0 {
+            bail!(
+                "recompressed pg_dump output ends at byte {} of {}, before the original does",
+                same.offset,
+                src.display()
+            );
+        }
+    }
+    Ok(duration)
+}
+
+/// A writer that checks that what it is given equals the bytes of `original`.
+struct SameAs<R: Read> {
+    original: R,
+    offset: u64,
+}
+
+impl<R: Read> Write for SameAs<R> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut expected = vec![0u8; buf.len()];
+        self.original.read_exact(&mut expected).map_err(|_| {
+            std::io::Error::other(format!(
+                "this build's zlib does not reproduce pg_dump's compressed output: longer than \
+                 the original at byte {}",
+                self.offset
+            ))
+        })?;
+        if let Some(i) = expected.iter().zip(buf).position(|(a, b)| a != b) {
+            return Err(std::io::Error::other(format!(
+                "this build's zlib does not reproduce pg_dump's compressed output: first \
+                 difference at byte {}",
+                self.offset + i as u64
+            )));
+        }
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A gzip writer like pg_dump's `--compress=4` (zlib's gzwrite: level 4, no name, mtime 0,
+/// OS Unix).
+fn pg_dump_gzip<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
+    GzBuilder::new()
         .operating_system(3)
-        .write(Vec::with_capacity(data.len() / 3), Compression::new(4));
-    enc.write_all(data)?;
-    Ok(enc.finish()?)
+        .write(w, Compression::new(4))
 }
 
 /// A 64-character alphanumeric key like the ones pg_dump draws, from the seed and the day.
@@ -222,40 +299,6 @@ fn restrict_key(seed: u64, day: u32) -> String {
     (0..64)
         .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
         .collect()
-}
-
-/// Replaces the rest of the first line that starts with `prefix`.
-fn replace_line(text: &[u8], prefix: &[u8], value: &str) -> Result<Vec<u8>> {
-    let at_line_start = |i: usize| i == 0 || text[i - 1] == b'\n';
-    let mut from = 0;
-    let start = loop {
-        match find(&text[from..], prefix) {
-            Some(i) if at_line_start(from + i) => break Some(from + i),
-            Some(i) => from += i + 1,
-            None => break None,
-        }
-    };
-    let Some(start) = start else {
-        bail!(
-            "pg_dump output has no line starting with {:?}",
-            String::from_utf8_lossy(prefix)
-        );
-    };
-    let rest = start + prefix.len();
-    let end = text[rest..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|p| rest + p)
-        .unwrap_or(text.len());
-    let mut out = Vec::with_capacity(text.len());
-    out.extend_from_slice(&text[..rest]);
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(&text[end..]);
-    Ok(out)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Gives every folder below `dir` the newest mtime among its contents, so folder times depend
@@ -524,11 +567,45 @@ mod tests {
     }
 
     #[test]
-    fn replace_line_keeps_everything_else() {
-        let t = b"a\n-- Started on 2020-01-01 00:00:00 UTC\nb\n";
-        let r = replace_line(t, b"-- Started on ", "X").unwrap();
-        assert_eq!(r, b"a\n-- Started on X\nb\n");
-        assert!(replace_line(b"none", b"-- Started on ", "X").is_err());
+    fn rewrite_dump_replaces_clock_and_key_lines_outside_copy_data_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "--\n\\restrict abc\n-- Started on 2030-05-05 10:00:00 UTC\nCOPY public.t (a) FROM stdin;\n\
+                    -- Started on kept\n\\.\n-- Completed on 2030-05-05 10:00:09 UTC\n\\unrestrict abc\n";
+        let src = dir.path().join("in.gz");
+        let mut enc = pg_dump_gzip(Vec::new());
+        enc.write_all(text.as_bytes()).unwrap();
+        std::fs::write(&src, enc.finish().unwrap()).unwrap();
+        let dest = dir.path().join("out.gz");
+        let secs = crate::copy::days_from_civil(2026, 1, 2) * 86_400 + 3 * 3600 + 30 * 60;
+        let d = rewrite_dump(&src, &dest, secs, "KEY", true).unwrap();
+        assert_eq!(d, 1);
+        let mut out = String::new();
+        MultiGzDecoder::new(std::fs::File::open(&dest).unwrap())
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            "--\n\\restrict KEY\n-- Started on 2026-01-02 03:30:00 UTC\nCOPY public.t (a) FROM stdin;\n\
+             -- Started on kept\n\\.\n-- Completed on 2026-01-02 03:30:01 UTC\n\\unrestrict KEY\n"
+        );
+    }
+
+    #[test]
+    fn rewrite_dump_refuses_when_zlib_does_not_reproduce_the_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("in.gz");
+        let mut enc = GzBuilder::new()
+            .operating_system(3)
+            .write(Vec::new(), Compression::new(9));
+        for i in 0..20_000 {
+            writeln!(enc, "line {i} of some text that compresses {}", i % 7).unwrap();
+        }
+        std::fs::write(&src, enc.finish().unwrap()).unwrap();
+        let err = rewrite_dump(&src, &dir.path().join("o.gz"), 0, "K", true).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("does not reproduce pg_dump"),
+            "{err:#}"
+        );
     }
 
     #[test]
