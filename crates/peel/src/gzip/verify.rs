@@ -304,3 +304,79 @@ pub(crate) fn verify_stream(candidate: Candidate, chunks: Receiver<Chunk>) -> Re
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `a` as the original and `b` as the recompression, in pieces of the given sizes,
+    /// alternating sides.
+    fn compare(a: &[u8], b: &[u8], piece_a: usize, piece_b: usize) -> Result<(), Divergence> {
+        let mut cmp = Comparator::default();
+        let (mut ia, mut ib) = (a.chunks(piece_a), b.chunks(piece_b));
+        loop {
+            let (x, y) = (ia.next(), ib.next());
+            if x.is_none() && y.is_none() {
+                return cmp.finish();
+            }
+            if let Some(x) = x {
+                cmp.original(x)?;
+            }
+            if let Some(y) = y {
+                cmp.produced(y)?;
+            }
+        }
+    }
+
+    #[test]
+    fn comparator_finds_the_first_difference_whatever_the_interleaving() {
+        let a: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for (pa, pb) in [(1, 1), (7, 3000), (65536, 5), (100_000, 100_000)] {
+            assert!(compare(&a, &a, pa, pb).is_ok());
+            let mut b = a.clone();
+            b[54_321] ^= 1;
+            assert_eq!(compare(&a, &b, pa, pb).unwrap_err().at, 54_321);
+            assert_eq!(compare(&a, &a[..99_999], pa, pb).unwrap_err().at, 99_999);
+            assert_eq!(compare(&a[..99_000], &a, pa, pb).unwrap_err().at, 99_000);
+        }
+    }
+
+    #[test]
+    fn candidates_follow_the_xfl_hint() {
+        let opts = GzipOptions::default();
+        assert_eq!(
+            candidates(2, &opts)[0],
+            Candidate::Zlib {
+                level: 9,
+                mem_level: 8
+            }
+        );
+        assert_eq!(
+            candidates(4, &opts)[0],
+            Candidate::Zlib {
+                level: 1,
+                mem_level: 8
+            }
+        );
+        let all = candidates(0, &opts);
+        assert_eq!(all.len(), 27);
+        assert_eq!(
+            all[1],
+            Candidate::Zlib {
+                level: 4,
+                mem_level: 8
+            }
+        );
+        assert_eq!(all[9], Candidate::Gnu { level: 6 });
+        assert_eq!(all[10], Candidate::Gnu { level: 5 });
+        assert_eq!(
+            all[18],
+            Candidate::Zlib {
+                level: 6,
+                mem_level: 9
+            }
+        );
+        let no_zlib = candidates(0, &opts.clone().without(super::super::MethodKind::Zlib));
+        assert!(no_zlib.iter().all(|c| matches!(c, Candidate::Gnu { .. })));
+    }
+}
