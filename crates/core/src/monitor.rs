@@ -1,1 +1,303 @@
-//! monitor (to be written).
+//! Telling the outside how runs went: healthchecks.io-style pings and a Prometheus textfile.
+//!
+//! Pings follow healthchecks.io's protocol (also served by its open-source server and by
+//! compatible services): `<url>/start` when a site's run starts, `<url>` on success, `<url>/fail`
+//! on failure, each a POST whose body is the tail of the site's log, so the failure e-mail says
+//! what went wrong. A ping that fails is logged and never changes the run's outcome.
+//!
+//! The textfile is for node_exporter's textfile collector: written to a temporary file in the
+//! same directory and renamed over the old one, so the collector never reads half a file.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::SiteMonitoring;
+
+/// Most log text sent with a ping (healthchecks.io keeps the first 100 KB of a body).
+pub const PING_BODY_MAX: usize = 10_000;
+
+/// The three ping URLs of a site, resolved from `ping_url` and the overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PingUrls {
+    /// Pinged when the site's run starts.
+    pub start: Option<String>,
+    /// Pinged when it succeeded.
+    pub success: Option<String>,
+    /// Pinged when it failed, with the log tail.
+    pub fail: Option<String>,
+}
+
+impl PingUrls {
+    /// Resolves a site's monitoring settings.
+    pub fn from_config(m: &SiteMonitoring) -> Self {
+        let base = m.ping_url.as_deref().map(|u| u.trim_end_matches('/'));
+        PingUrls {
+            start: m
+                .ping_start
+                .clone()
+                .or_else(|| base.map(|b| format!("{b}/start"))),
+            success: m.ping_success.clone().or_else(|| base.map(str::to_string)),
+            fail: m
+                .ping_fail
+                .clone()
+                .or_else(|| base.map(|b| format!("{b}/fail"))),
+        }
+    }
+}
+
+/// Sends pings; one HTTP client for the whole run.
+#[derive(Debug, Clone)]
+pub struct Pinger {
+    http: reqwest::blocking::Client,
+}
+
+impl Default for Pinger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pinger {
+    /// A pinger with a short timeout: monitoring must never hold up a backup for long.
+    pub fn new() -> Self {
+        let http = reqwest::blocking::Client::builder()
+            .user_agent(concat!("dvault/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("HTTP client with rustls");
+        Pinger { http }
+    }
+
+    /// POSTs `body` to `url`, retrying twice; returns a description of the failure, if any.
+    pub fn ping(&self, url: &str, body: &str) -> Result<(), String> {
+        let body = tail(body, PING_BODY_MAX);
+        let mut last = String::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(500 * attempt));
+            }
+            match self
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(body.to_string())
+                .send()
+            {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(format!("ping {}: {last}", redact(url)))
+    }
+}
+
+/// A ping URL's UUID or key is a secret of sorts: logs show only scheme, host and path start.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split('/').next().unwrap_or("");
+            format!("{scheme}://{host}/...")
+        }
+        None => "<ping url>".into(),
+    }
+}
+
+/// The last `max` bytes of `text`, cut at a character boundary.
+pub fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// A site's log lines kept in memory (bounded), for the failure ping's body.
+#[derive(Debug, Default, Clone)]
+pub struct LogTail {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl LogTail {
+    /// Appends a line, dropping the oldest ones beyond [`PING_BODY_MAX`] bytes.
+    pub fn push(&mut self, line: String) {
+        self.bytes += line.len() + 1;
+        self.lines.push_back(line);
+        while self.bytes > PING_BODY_MAX && self.lines.len() > 1 {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= old.len() + 1;
+            }
+        }
+    }
+
+    /// The kept lines, newline-separated.
+    pub fn text(&self) -> String {
+        let mut s = String::with_capacity(self.bytes);
+        for l in &self.lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// One site's figures for the textfile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteMetrics {
+    /// The site name (label `site`).
+    pub site: String,
+    /// 1 if the last run of this site succeeded, else 0.
+    pub last_run_success: bool,
+    /// When the last run of this site ended, Unix seconds.
+    pub last_run_time: Option<f64>,
+    /// When a run of this site last succeeded, Unix seconds.
+    pub last_success_time: Option<f64>,
+    /// Duration of the last run in seconds.
+    pub duration_seconds: Option<f64>,
+    /// Bytes of the backup file read by the last run that stored one.
+    pub bytes_read: Option<u64>,
+    /// New bytes added to the repository by that run (before compression).
+    pub bytes_added: Option<u64>,
+    /// Snapshots of this site in the repository.
+    pub snapshots: Option<u64>,
+    /// bytes_read / bytes_added of the last stored backup: how much deduplication saved.
+    pub dedup_ratio: Option<f64>,
+    /// When a repository check last succeeded, Unix seconds.
+    pub last_check_success_time: Option<f64>,
+    /// When a restore drill last succeeded, Unix seconds.
+    pub last_drill_success_time: Option<f64>,
+}
+
+const METRICS: &[(&str, &str, &str)] = &[
+    (
+        "dvault_last_run_success",
+        "gauge",
+        "1 if the last run of the site succeeded, else 0.",
+    ),
+    (
+        "dvault_last_run_timestamp_seconds",
+        "gauge",
+        "When the last run of the site ended.",
+    ),
+    (
+        "dvault_last_success_timestamp_seconds",
+        "gauge",
+        "When a run of the site last succeeded.",
+    ),
+    (
+        "dvault_last_run_duration_seconds",
+        "gauge",
+        "How long the last run of the site took.",
+    ),
+    (
+        "dvault_last_backup_bytes_read",
+        "gauge",
+        "Size of the last backup file stored.",
+    ),
+    (
+        "dvault_last_backup_bytes_added",
+        "gauge",
+        "New bytes the last stored backup added to the repository.",
+    ),
+    (
+        "dvault_snapshots",
+        "gauge",
+        "Snapshots of the site in its repository.",
+    ),
+    (
+        "dvault_dedup_ratio",
+        "gauge",
+        "Bytes read divided by bytes added for the last stored backup.",
+    ),
+    (
+        "dvault_last_check_success_timestamp_seconds",
+        "gauge",
+        "When a repository check last succeeded.",
+    ),
+    (
+        "dvault_last_drill_success_timestamp_seconds",
+        "gauge",
+        "When a restore drill last succeeded.",
+    ),
+];
+
+/// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
+pub fn render_metrics(sites: &[SiteMetrics]) -> String {
+    let mut out = String::new();
+    for (i, (name, kind, help)) in METRICS.iter().enumerate() {
+        let values: Vec<(String, f64)> = sites
+            .iter()
+            .filter_map(|s| {
+                let v = match i {
+                    0 => Some(if s.last_run_success { 1.0 } else { 0.0 }),
+                    1 => s.last_run_time,
+                    2 => s.last_success_time,
+                    3 => s.duration_seconds,
+                    4 => s.bytes_read.map(|b| b as f64),
+                    5 => s.bytes_added.map(|b| b as f64),
+                    6 => s.snapshots.map(|b| b as f64),
+                    7 => s.dedup_ratio,
+                    8 => s.last_check_success_time,
+                    _ => s.last_drill_success_time,
+                }?;
+                Some((s.site.clone(), v))
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (site, v) in values {
+            let _ = writeln!(
+                out,
+                "{name}{{site=\"{}\"}} {}",
+                escape_label(&site),
+                format_value(v)
+            );
+        }
+    }
+    out
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Writes the textfile atomically: a temporary file in the same directory, fsync, rename.
+pub fn write_textfile(path: &Path, sites: &[SiteMetrics]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".dvault-metrics")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(render_metrics(sites).as_bytes())?;
+    tmp.as_file().sync_all()?;
+    // node_exporter runs as another user: the file must be world-readable, as textfiles are.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,1 +1,610 @@
-//! run (to be written).
+//! `dvault run`: one pass over the configured sites, meant for a timer.
+//!
+//! For each site: take the repository lock, ping start, find the newest complete backup (after
+//! asking the forum for a fresh one when the admin API is configured), skip it when a snapshot
+//! with its SHA-256 exists, else store it; then retention where this host may delete, a check
+//! and a restore drill when they are due; finally ping success or failure and record the figures
+//! for the Prometheus textfile.
+//!
+//! What is stored is decided by the repository alone (the SHA-256 in its snapshots), never by
+//! this module's state file: a failed run therefore never makes the next run skip anything. The
+//! state file only remembers when the last check and drill succeeded and the last figures.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context as _};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, DrillConfig, RetentionConfig, SiteConfig};
+use crate::lock::{LockError, RepoLock};
+use crate::monitor::{self, LogTail, PingUrls, Pinger, SiteMetrics};
+use crate::source::{self, Picked};
+
+/// Exit codes of `dvault run` (documented in docs/operations.md).
+pub mod exit {
+    /// Every selected site succeeded.
+    pub const OK: i32 = 0;
+    /// Every selected site failed, or the run could not start.
+    pub const ERROR: i32 = 1;
+    /// Bad arguments or a bad config file.
+    pub const USAGE: i32 = 2;
+    /// Some sites failed, others succeeded.
+    pub const PARTIAL: i32 = 3;
+    /// The only failures were repositories locked by another run (restic uses 11 for this too).
+    pub const LOCKED: i32 = 11;
+}
+
+/// What the run loop needs from a repository. Implemented for the restic-format repository;
+/// a trait so that the loop does not depend on how the repository is opened.
+pub trait Store {
+    /// The short id of a snapshot of a file with this SHA-256, if one exists.
+    fn find_sha256(&self, sha256: &str) -> anyhow::Result<Option<String>>;
+    /// Stores the picked file (whose SHA-256 is `sha256`) as a new snapshot.
+    fn store(&self, picked: &Picked, sha256: &str) -> anyhow::Result<Stored>;
+    /// Number of dvault snapshots in the repository.
+    fn snapshot_count(&self) -> anyhow::Result<u64>;
+    /// Applies the retention rule (forget, and prune if asked); returns a one-line summary.
+    fn forget(&self, retention: &RetentionConfig) -> anyhow::Result<String>;
+    /// Checks the repository, reading back this percentage of pack data; errors fail the check.
+    fn check(&self, read_data_percent: Option<f64>) -> anyhow::Result<String>;
+}
+
+/// Opens a site's repository (with its lock already held by the caller).
+pub trait StoreOpener {
+    /// Opens the repository of `site`.
+    fn open(&self, name: &str, site: &SiteConfig) -> anyhow::Result<Box<dyn Store>>;
+}
+
+/// The restore-drill step of `dvault run`, run when `[sites.X.drill]` is due. The drill module
+/// plugs in here; the run loop holds the repository lock while it runs.
+pub trait DrillHook {
+    /// Proves that the newest snapshot of the site restores; `Ok` carries a one-line summary.
+    fn drill(
+        &self,
+        name: &str,
+        site: &SiteConfig,
+        drill: &DrillConfig,
+        log: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<String>;
+}
+
+/// Figures of one stored backup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stored {
+    /// Short id of the new snapshot.
+    pub snapshot: String,
+    /// Bytes of the backup file read.
+    pub bytes_read: u64,
+    /// Bytes added to the repository (compressed, encrypted).
+    pub bytes_added: u64,
+}
+
+/// How one site's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new backup was stored.
+    Stored,
+    /// The newest backup was stored before; nothing new.
+    AlreadyStored,
+    /// Something failed (see `error`).
+    Failed,
+    /// Another run held the repository lock.
+    Locked,
+}
+
+/// The report of one site.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteReport {
+    /// Site name.
+    pub site: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The backup file considered.
+    pub file: Option<String>,
+    /// Its SHA-256.
+    pub sha256: Option<String>,
+    /// The snapshot holding it (new or existing).
+    pub snapshot: Option<String>,
+    /// Figures when a backup was stored.
+    pub stored: Option<Stored>,
+    /// Snapshots in the repository after the run.
+    pub snapshots: Option<u64>,
+    /// What retention did.
+    pub retention: Option<String>,
+    /// What the check did.
+    pub check: Option<String>,
+    /// What the drill did.
+    pub drill: Option<String>,
+    /// The error, when failed or locked.
+    pub error: Option<String>,
+    /// Seconds the site took.
+    pub seconds: f64,
+}
+
+/// The report of a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// One entry per selected site.
+    pub sites: Vec<SiteReport>,
+    /// The exit code the command should return.
+    pub exit_code: i32,
+}
+
+/// Choices of one run beyond the config.
+pub struct RunOptions<'a> {
+    /// Only this site.
+    pub site: Option<String>,
+    /// The drill step; `None`: drills are skipped (and reported so) even when due.
+    pub drill: Option<&'a dyn DrillHook>,
+    /// Log sink: every line the run says (also kept for the failure ping).
+    pub log: &'a mut dyn FnMut(&str, &str),
+}
+
+/// What is remembered between runs, per site (`<state_dir>/sites/<name>.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SiteState {
+    /// When the last run ended (Unix seconds).
+    pub last_run_time: Option<f64>,
+    /// Whether it succeeded.
+    pub last_run_success: bool,
+    /// When a run last succeeded.
+    pub last_success_time: Option<f64>,
+    /// How long the last run took.
+    pub last_duration_seconds: Option<f64>,
+    /// Figures of the last stored backup.
+    pub last_bytes_read: Option<u64>,
+    /// Figures of the last stored backup.
+    pub last_bytes_added: Option<u64>,
+    /// Snapshots after the last successful run.
+    pub snapshots: Option<u64>,
+    /// When a check last succeeded.
+    pub last_check_success_time: Option<f64>,
+    /// When a drill last succeeded.
+    pub last_drill_success_time: Option<f64>,
+}
+
+impl SiteState {
+    fn path(state_dir: &Path, site: &str) -> PathBuf {
+        state_dir.join("sites").join(format!("{site}.json"))
+    }
+
+    /// Reads a site's state; missing means never run. A corrupt file is an error naming it.
+    pub fn load(state_dir: &Path, site: &str) -> anyhow::Result<Self> {
+        let path = Self::path(state_dir, site);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: corrupt state file (delete it to start over)",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(anyhow!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Writes it atomically (temporary file, fsync, rename).
+    pub fn save(&self, state_dir: &Path, site: &str) -> anyhow::Result<()> {
+        let path = Self::path(state_dir, site);
+        let dir = path.parent().unwrap_or(state_dir);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
+        serde_json::to_writer_pretty(&mut tmp, self)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path)
+            .map_err(|e| anyhow!("{}: {}", path.display(), e.error))?;
+        Ok(())
+    }
+
+    fn metrics(&self, site: &str) -> SiteMetrics {
+        SiteMetrics {
+            site: site.to_string(),
+            last_run_success: self.last_run_success,
+            last_run_time: self.last_run_time,
+            last_success_time: self.last_success_time,
+            duration_seconds: self.last_duration_seconds,
+            bytes_read: self.last_bytes_read,
+            bytes_added: self.last_bytes_added,
+            snapshots: self.snapshots,
+            dedup_ratio: match (self.last_bytes_read, self.last_bytes_added) {
+                (Some(r), Some(a)) if a > 0 => Some(r as f64 / a as f64),
+                _ => None,
+            },
+            last_check_success_time: self.last_check_success_time,
+            last_drill_success_time: self.last_drill_success_time,
+        }
+    }
+}
+
+/// Whether something last done at `last` (Unix seconds) is due again after `every`.
+pub fn is_due(last: Option<f64>, every: Duration, now: f64) -> bool {
+    match last {
+        None => true,
+        Some(t) => now - t >= every.as_secs_f64(),
+    }
+}
+
+/// Runs every selected site once. Never returns early for one site's failure.
+pub fn run(
+    config: &Config,
+    opener: &dyn StoreOpener,
+    opts: RunOptions<'_>,
+) -> anyhow::Result<RunReport> {
+    let selected: Vec<(&String, &SiteConfig)> = match &opts.site {
+        Some(name) => {
+            let site = config.sites.get_key_value(name).ok_or_else(|| {
+                anyhow!(
+                    "no site {name:?} in {} (sites: {})",
+                    config.path.display(),
+                    config.sites.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            vec![site]
+        }
+        None => config.sites.iter().collect(),
+    };
+    let state_dir = config.state_dir();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("state_dir {}: cannot create", state_dir.display()))?;
+    let pinger = Pinger::new();
+    let mut reports = Vec::new();
+    for (name, site) in selected {
+        let report = run_site(
+            config,
+            &state_dir,
+            name,
+            site,
+            opener,
+            &pinger,
+            opts.drill,
+            &mut *opts.log,
+        );
+        reports.push(report);
+    }
+    if let Some(path) = &config.monitoring.prometheus_textfile {
+        if let Err(e) = write_metrics(config, &state_dir, path) {
+            (opts.log)(
+                "error",
+                &format!("metrics textfile {}: {e:#}", path.display()),
+            );
+        }
+    }
+    let failed = reports
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .count();
+    let locked = reports
+        .iter()
+        .filter(|r| r.outcome == Outcome::Locked)
+        .count();
+    let exit_code = if failed == 0 && locked == 0 {
+        exit::OK
+    } else if failed == 0 {
+        exit::LOCKED
+    } else if failed + locked == reports.len() {
+        exit::ERROR
+    } else {
+        exit::PARTIAL
+    };
+    Ok(RunReport {
+        sites: reports,
+        exit_code,
+    })
+}
+
+/// Rewrites the textfile from every configured site's state, under a lock so that two runs of
+/// different sites do not overwrite each other's view.
+fn write_metrics(config: &Config, state_dir: &Path, path: &Path) -> anyhow::Result<()> {
+    let _guard = RepoLock::acquire(state_dir, "metrics-textfile", Duration::from_secs(30))?;
+    let mut all = Vec::new();
+    for name in config.sites.keys() {
+        let st = SiteState::load(state_dir, name)?;
+        if st.last_run_time.is_some() {
+            all.push(st.metrics(name));
+        }
+    }
+    monitor::write_textfile(path, &all)?;
+    Ok(())
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Collects a site's log lines for the ping body while passing them to the run's sink.
+struct SiteLog<'a> {
+    site: String,
+    tail: LogTail,
+    sink: &'a mut dyn FnMut(&str, &str),
+}
+
+impl SiteLog<'_> {
+    fn say(&mut self, level: &str, msg: &str) {
+        let line = format!("[{}] {msg}", self.site);
+        self.tail.push(format!("{level}: {msg}"));
+        (self.sink)(level, &line);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_site(
+    config: &Config,
+    state_dir: &Path,
+    name: &str,
+    site: &SiteConfig,
+    opener: &dyn StoreOpener,
+    pinger: &Pinger,
+    drill: Option<&dyn DrillHook>,
+    sink: &mut dyn FnMut(&str, &str),
+) -> SiteReport {
+    let started = Instant::now();
+    let mut log = SiteLog {
+        site: name.to_string(),
+        tail: LogTail::default(),
+        sink,
+    };
+    let pings = PingUrls::from_config(&site.monitoring);
+    if let Some(url) = &pings.start {
+        if let Err(e) = pinger.ping(url, "") {
+            log.say("warn", &e);
+        }
+    }
+    let mut report = SiteReport {
+        site: name.to_string(),
+        outcome: Outcome::Failed,
+        file: None,
+        sha256: None,
+        snapshot: None,
+        stored: None,
+        snapshots: None,
+        retention: None,
+        check: None,
+        drill: None,
+        error: None,
+        seconds: 0.0,
+    };
+    let mut state = match SiteState::load(state_dir, name) {
+        Ok(s) => s,
+        Err(e) => {
+            log.say("warn", &format!("{e:#}; starting with empty state"));
+            SiteState::default()
+        }
+    };
+    let result = site_steps(
+        config,
+        state_dir,
+        name,
+        site,
+        opener,
+        drill,
+        &mut log,
+        &mut report,
+        &mut state,
+    );
+    let now = now_secs();
+    report.seconds = started.elapsed().as_secs_f64();
+    state.last_run_time = Some(now);
+    state.last_duration_seconds = Some(report.seconds);
+    match result {
+        Ok(()) => {
+            state.last_run_success = true;
+            state.last_success_time = Some(now);
+            log.say("info", &format!("done in {:.1}s", report.seconds));
+        }
+        Err(e) => {
+            let locked = e
+                .downcast_ref::<LockError>()
+                .is_some_and(|l| matches!(l, LockError::Held { .. }));
+            report.outcome = if locked {
+                Outcome::Locked
+            } else {
+                Outcome::Failed
+            };
+            let text = format!("{e:#}");
+            log.say("error", &text);
+            report.error = Some(text);
+            state.last_run_success = false;
+        }
+    }
+    if let Err(e) = state.save(state_dir, name) {
+        log.say("error", &format!("{e:#}"));
+    }
+    let ok = report.outcome != Outcome::Failed && report.outcome != Outcome::Locked;
+    let url = if ok { &pings.success } else { &pings.fail };
+    if let Some(url) = url {
+        let body = log.tail.text();
+        if let Err(e) = pinger.ping(url, &body) {
+            log.say("warn", &e);
+        }
+    }
+    report
+}
+
+#[allow(clippy::too_many_arguments)]
+fn site_steps(
+    config: &Config,
+    state_dir: &Path,
+    name: &str,
+    site: &SiteConfig,
+    opener: &dyn StoreOpener,
+    drill: Option<&dyn DrillHook>,
+    log: &mut SiteLog<'_>,
+    report: &mut SiteReport,
+    state: &mut SiteState,
+) -> anyhow::Result<()> {
+    let location = &site.repository.location;
+    let lock = RepoLock::acquire(state_dir, location, config.lock_wait.unwrap_or_default())?;
+    if let Some(stale) = &lock.stale {
+        log.say(
+            "warn",
+            &format!("cleared a stale lock left by a run that died ({stale})"),
+        );
+    }
+    let store = opener
+        .open(name, site)
+        .with_context(|| format!("repository {location}"))?;
+
+    let picked = {
+        let mut note = |m: &str| log.say("info", m);
+        source::fetch_newest(&site.source, &mut note)?
+    };
+    let Some(picked) = picked else {
+        let folder = site.source.folder_or_default();
+        anyhow::bail!(
+            "no complete Discourse backup found in {} (is Discourse making backups?)",
+            folder.display()
+        );
+    };
+    for p in &picked.passed_over {
+        log.say("info", &format!("passed over {p}"));
+    }
+    report.file = Some(picked.name.file_name.clone());
+    if let Some(max_age) = site.source.max_age {
+        let age = std::fs::metadata(&picked.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or_default();
+        if age > max_age {
+            anyhow::bail!(
+                "the newest backup {} is {} old, more than source.max_age {}: is Discourse still \
+                 making backups?",
+                picked.origin,
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                humantime::format_duration(max_age)
+            );
+        }
+    }
+    let sha = sha256_file(&picked.path)?;
+    report.sha256 = Some(sha.clone());
+    match store.find_sha256(&sha)? {
+        Some(snap) => {
+            log.say(
+                "info",
+                &format!(
+                    "{} is already stored in snapshot {snap}",
+                    picked.name.file_name
+                ),
+            );
+            report.outcome = Outcome::AlreadyStored;
+            report.snapshot = Some(snap);
+        }
+        None => {
+            log.say(
+                "info",
+                &format!("storing {} ({} bytes)", picked.origin, picked.size),
+            );
+            let stored = store
+                .store(&picked, &sha)
+                .with_context(|| format!("storing {}", picked.origin))?;
+            log.say(
+                "info",
+                &format!(
+                    "stored as snapshot {}: read {} bytes, added {} bytes",
+                    stored.snapshot, stored.bytes_read, stored.bytes_added
+                ),
+            );
+            state.last_bytes_read = Some(stored.bytes_read);
+            state.last_bytes_added = Some(stored.bytes_added);
+            report.outcome = Outcome::Stored;
+            report.snapshot = Some(stored.snapshot.clone());
+            report.stored = Some(stored);
+        }
+    }
+    drop(picked);
+
+    if let Some(r) = &site.retention {
+        if r.forget {
+            let summary = store.forget(r).context("retention")?;
+            log.say("info", &format!("retention: {summary}"));
+            report.retention = Some(summary);
+        } else {
+            report.retention = Some("not on this host (retention.forget = false)".into());
+        }
+    }
+
+    let now = now_secs();
+    if let Some(c) = &site.check {
+        if is_due(state.last_check_success_time, c.every, now) {
+            let subset = c
+                .read_data_subset
+                .as_deref()
+                .map(crate::config::parse_subset)
+                .transpose()
+                .map_err(|e| anyhow!(e))?;
+            log.say("info", "checking the repository");
+            let summary = store.check(subset).context("repository check")?;
+            log.say("info", &format!("check: {summary}"));
+            state.last_check_success_time = Some(now_secs());
+            report.check = Some(summary);
+        } else {
+            report.check = Some("not due".into());
+        }
+    }
+
+    if let Some(d) = &site.drill {
+        if is_due(state.last_drill_success_time, d.every, now) {
+            match drill {
+                Some(hook) => {
+                    log.say("info", "running a restore drill");
+                    let mut say = |m: &str| log.say("info", m);
+                    let summary = hook
+                        .drill(name, site, d, &mut say)
+                        .context("restore drill")?;
+                    log.say("info", &format!("drill: {summary}"));
+                    state.last_drill_success_time = Some(now_secs());
+                    report.drill = Some(summary);
+                }
+                None => {
+                    log.say("warn", "a drill is due but this build has no drill step");
+                    report.drill = Some("due, but not available in this build".into());
+                }
+            }
+        } else {
+            report.drill = Some("not due".into());
+        }
+    }
+
+    let count = store.snapshot_count()?;
+    state.snapshots = Some(count);
+    report.snapshots = Some(count);
+    drop(lock);
+    Ok(())
+}
+
+/// SHA-256 of a file, read once, lower-case hex. The file is opened read-only.
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("{}: read error", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Snapshot of the state of all sites, for `dvault run --json` consumers and tests.
+pub fn load_states(config: &Config) -> anyhow::Result<BTreeMap<String, SiteState>> {
+    let dir = config.state_dir();
+    config
+        .sites
+        .keys()
+        .map(|n| Ok((n.clone(), SiteState::load(&dir, n)?)))
+        .collect()
+}
