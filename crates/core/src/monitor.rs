@@ -88,7 +88,16 @@ impl Pinger {
             {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = e.to_string(),
+                Err(e) => {
+                    // The URL holds the check's secret UUID: keep it out of logs.
+                    let e = e.without_url();
+                    last = e.to_string();
+                    let mut src = std::error::Error::source(&e);
+                    while let Some(c) = src {
+                        last.push_str(&format!(": {c}"));
+                        src = c.source();
+                    }
+                }
             }
         }
         Err(format!("ping {}: {last}", redact(url)))
