@@ -55,6 +55,14 @@ pub struct Config {
     /// `/var/lib/dvault`).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Repository metadata cache (default `$CACHE_DIRECTORY` set by systemd, else
+    /// `<state_dir>/cache`).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Where a backup is expanded before it is stored: needs room for the plain contents of the
+    /// largest backup (default `$TMPDIR`).
+    #[serde(default)]
+    pub scratch_dir: Option<PathBuf>,
     /// How long a run waits for another run's repository lock before giving up (default 0:
     /// give up at once, so a timer never piles up runs).
     #[serde(default, deserialize_with = "de_duration_opt")]
@@ -523,6 +531,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The cache directory: the config's `cache_dir`, else `$CACHE_DIRECTORY` (systemd's
+    /// `CacheDirectory=`), else `<state_dir>/cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(d) = &self.cache_dir {
+            return d.clone();
+        }
+        match std::env::var_os("CACHE_DIRECTORY") {
+            Some(v) if !v.is_empty() => {
+                let s = v.to_string_lossy();
+                PathBuf::from(s.split(':').next().unwrap_or_default())
+            }
+            _ => self.state_dir().join("cache"),
+        }
     }
 
     /// The state directory: the config's `state_dir`, else `$STATE_DIRECTORY` (systemd's

@@ -142,7 +142,39 @@ pub struct RunOptions<'a> {
     /// The drill step; `None`: drills are skipped (and reported so) even when due.
     pub drill: Option<&'a dyn DrillHook>,
     /// Log sink: every line the run says (also kept for the failure ping).
-    pub log: &'a mut dyn FnMut(&str, &str),
+    pub log: &'a mut dyn FnMut(&LogEvent<'_>),
+}
+
+/// One line of the run's log.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LogEvent<'a> {
+    /// `info`, `warn` or `error`.
+    pub level: &'a str,
+    /// The site it concerns, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<&'a str>,
+    /// The text.
+    pub message: &'a str,
+}
+
+impl LogEvent<'_> {
+    /// `2025-01-01T03:00:00.123Z info [site] message`, or with `json` one JSON object with
+    /// `time`, `level`, `site` and `message`.
+    pub fn render(&self, json: bool) -> String {
+        let time = jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        if json {
+            let mut v = serde_json::to_value(self).unwrap_or_default();
+            v["time"] = serde_json::Value::String(time.to_string());
+            v.to_string()
+        } else {
+            match self.site {
+                Some(site) => format!("{time} {} [{site}] {}", self.level, self.message),
+                None => format!("{time} {} {}", self.level, self.message),
+            }
+        }
+    }
 }
 
 /// What is remembered between runs, per site (`<state_dir>/sites/<name>.json`).
@@ -270,10 +302,11 @@ pub fn run(
     }
     if let Some(path) = &config.monitoring.prometheus_textfile {
         if let Err(e) = write_metrics(config, &state_dir, path) {
-            (opts.log)(
-                "error",
-                &format!("metrics textfile {}: {e:#}", path.display()),
-            );
+            (opts.log)(&LogEvent {
+                level: "error",
+                site: None,
+                message: &format!("metrics textfile {}: {e:#}", path.display()),
+            });
         }
     }
     let failed = reports
@@ -324,14 +357,17 @@ fn now_secs() -> f64 {
 struct SiteLog<'a> {
     site: String,
     tail: LogTail,
-    sink: &'a mut dyn FnMut(&str, &str),
+    sink: &'a mut dyn FnMut(&LogEvent<'_>),
 }
 
 impl SiteLog<'_> {
     fn say(&mut self, level: &str, msg: &str) {
-        let line = format!("[{}] {msg}", self.site);
         self.tail.push(format!("{level}: {msg}"));
-        (self.sink)(level, &line);
+        (self.sink)(&LogEvent {
+            level,
+            site: Some(&self.site),
+            message: msg,
+        });
     }
 }
 
@@ -344,7 +380,7 @@ fn run_site(
     opener: &dyn StoreOpener,
     pinger: &Pinger,
     drill: Option<&dyn DrillHook>,
-    sink: &mut dyn FnMut(&str, &str),
+    sink: &mut dyn FnMut(&LogEvent<'_>),
 ) -> SiteReport {
     let started = Instant::now();
     let mut log = SiteLog {
