@@ -391,6 +391,7 @@ fn expand_member(
     let mut tries = 0u32;
     let mut rejected = Vec::new();
     let mut target = opts.probe_size.max(1);
+    let mut probed_len;
     let chosen = loop {
         while !inf.ended && plain.len() < target {
             let before = plain.len();
@@ -405,6 +406,7 @@ fn expand_member(
         } else {
             &plain[..target]
         };
+        probed_len = probed.len();
         let mut best: Option<(Candidate, u64)> = None;
         let mut found = None;
         let mut survivors = Vec::new();
@@ -439,7 +441,6 @@ fn expand_member(
     let (method, preflate_tries) = match chosen {
         Some((c, true)) => (c.method(), 0),
         Some((c, false)) => {
-            let probed = plain.len();
             let first = Chunk { deflate, plain };
             let (verdict, _) = stream_rest(src, &mut inf, sink, location, first, move |rx| {
                 verify::verify_stream(c, rx)
@@ -449,7 +450,7 @@ fn expand_member(
                     location: member_location(),
                     reason: format!(
                         "{reason} (it agreed on the first {} plain bytes); retry without {:?} to try the next method",
-                        probed,
+                        probed_len,
                         c.method().kind()
                     ),
                 });
