@@ -31,6 +31,9 @@ pub enum Detected {
     Plain,
 }
 
+/// Buffer size on each side of the pipes between layers.
+const PIPE_BUFFER: usize = 256 * 1024;
+
 /// How many bytes [`detect`] wants to see.
 pub const DETECT_BYTES: usize = crate::tar::header::BLOCK;
 
@@ -208,8 +211,9 @@ impl<'a> Expander<'a> {
                 let mut writer = writer;
                 gzip_calls::expand(counted_in, &mut writer, opts, &location)
             });
+            // Buffered: the tar layer reads 512-byte header blocks, one syscall each otherwise.
             let mut plain = CountRead {
-                inner: reader,
+                inner: io::BufReader::with_capacity(PIPE_BUFFER, reader),
                 count: 0,
             };
             let inner = self.expand(&mut plain, inner_place);
@@ -422,8 +426,13 @@ pub(crate) fn rebuild_node(
             })?;
             let (inner_res, gz_res) = std::thread::scope(|s| {
                 let t = s.spawn(move || {
-                    let mut writer = writer;
-                    rebuild_node(inner, source, &mut writer, &format!("{location}>gunzip"))
+                    // Buffered: the tar layer writes 512-byte header blocks.
+                    let mut writer = io::BufWriter::with_capacity(PIPE_BUFFER, writer);
+                    rebuild_node(inner, source, &mut writer, &format!("{location}>gunzip"))?;
+                    writer.flush().map_err(|e| Error::Io {
+                        context: format!("{location}: writing to the gzip layer"),
+                        source: e,
+                    })
                 });
                 let mut reader = reader;
                 let gz = gzip_calls::rebuild(gzip, &mut reader, out, location);

@@ -147,3 +147,36 @@ fn duplicate_members_get_suffixes_and_round_trip() {
     );
     assert_eq!(std::fs::read(tree.join("a.txt~1")).unwrap(), b"two");
 }
+
+#[test]
+fn pax_global_headers_round_trip() {
+    let work = tempfile::tempdir().unwrap();
+    common::py(
+        work.path(),
+        "with tarfile.open('g.tar', 'w', format=tarfile.PAX_FORMAT, pax_headers={'comment': 'made by a test'}) as t:\n    ti = tarfile.TarInfo('a.txt'); ti.size = 3; t.addfile(ti, io.BytesIO(b'abc'))",
+    );
+    let head = std::fs::read(work.path().join("g.tar")).unwrap();
+    assert_eq!(head[156], b'g', "the archive starts with a global header");
+    let (tree, recipe, _) = round_trip(work.path(), &work.path().join("g.tar"));
+    assert_eq!(
+        tar_recipe(&recipe).members[0].blocks,
+        3,
+        "g header, its data, a.txt's header"
+    );
+    assert_eq!(files(&tree), vec!["a.txt"]);
+}
+
+#[test]
+fn gnu_long_link_blocks_are_kept() {
+    let work = tempfile::tempdir().unwrap();
+    make_sample_tree(work.path());
+    sh(work.path(), "tar --format=gnu -cf s.tar -C src .");
+    let raw = std::fs::read(work.path().join("s.tar")).unwrap();
+    assert!(
+        raw.chunks(512)
+            .any(|b| b[156] == b'K' && b.starts_with(b"././@LongLink")),
+        "GNU tar wrote a 'K' block"
+    );
+    let (_, recipe, _) = round_trip(work.path(), &work.path().join("s.tar"));
+    assert!(tar_recipe(&recipe).members.iter().any(|m| m.blocks >= 3));
+}

@@ -75,6 +75,8 @@ pub fn files(dir: &Path) -> Vec<String> {
 pub fn make_sample_tree(dir: &Path) {
     let long_dir = "d".repeat(120);
     let long_name = format!("{}/{}", "e".repeat(150), "f".repeat(140));
+    // A link target over 100 bytes: a GNU 'K' block or a PAX linkpath record.
+    let long_target = format!("../{}/long.txt", "d".repeat(120));
     sh(
         dir,
         &format!(
@@ -85,6 +87,7 @@ pub fn make_sample_tree(dir: &Path) {
              printf 'deep' > src/{long_name}
              ln src/a.txt src/sub/hardlink.txt
              ln -s ../a.txt src/sub/symlink
+             ln -s {long_target} src/sub/symlink-long
              : > src/zero"
         ),
     );
