@@ -230,6 +230,19 @@ impl<'a> Expander<'a> {
         match gz {
             Ok((recipe, details)) => {
                 let inner = inner?;
+                // Whatever the gzip layer did not take would be missing from the rebuild.
+                let extra = drain(counted_in.inner).map_err(|e| Error::Io {
+                    context: format!("{}: reading", place.location),
+                    source: e,
+                })?;
+                if extra != 0 {
+                    return Err(Error::Format {
+                        location: place.location.clone(),
+                        problem: format!(
+                            "{extra} bytes after offset {compressed_size} are not part of the                              gzip layer"
+                        ),
+                    });
+                }
                 let layer = &mut self.layers[layers_mark];
                 layer.compressed_size = compressed_size;
                 layer.plain_size = plain_size;

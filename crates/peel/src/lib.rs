@@ -143,10 +143,17 @@ fn expand_with(
     let mut hashed = HashRead::new(input);
     let mut exp = Expander::new(sink, opts, reopen);
     let root = exp.expand(&mut hashed, place)?;
-    stream::drain(&mut hashed).map_err(|e| Error::Io {
+    let extra = stream::drain(&mut hashed).map_err(|e| Error::Io {
         context: format!("{shown}: reading"),
         source: e,
     })?;
+    if extra != 0 {
+        // Every layer reads its input to the end; this guards the exactness contract.
+        return Err(Error::Format {
+            location: shown.to_string(),
+            problem: format!("{extra} bytes at the end were not taken by any layer"),
+        });
+    }
     let original = hashed.digest();
     let recipe = Recipe {
         version: RECIPE_VERSION,
