@@ -3,6 +3,7 @@
 //! [`Command`] and one arm in [`run`].
 
 mod peel_cmds;
+mod repo_cmds;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ struct Cli {
     /// Print the version, and the versions of the compressors exactness depends on.
     #[arg(short = 'V', long)]
     version: bool,
+    #[command(flatten)]
+    repo: repo_cmds::RepoArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,6 +29,8 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Peel(peel_cmds::PeelCommand),
+    #[command(flatten)]
+    Repo(repo_cmds::RepoCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,7 +45,7 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    match run(command) {
+    match run(command, &cli.repo) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -49,9 +54,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
     match command {
         Command::Peel(c) => peel_cmds::run(c),
+        Command::Repo(c) => repo_cmds::run(c, repo),
     }
 }
 

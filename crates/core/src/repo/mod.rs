@@ -1,1 +1,360 @@
-//! The repository (to be written).
+//! The repository: encrypted, deduplicated storage of peeled backups.
+//!
+//! This module is dvault's own small interface; [`restic`] implements it with `rustic_core`
+//! (restic repository format v2), so no rustic type leaks to the rest of dvault and a second
+//! store could be added behind the same API.
+
+pub mod backend;
+pub mod password;
+mod peeled;
+pub mod restic;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use backend::Location;
+pub use password::Password;
+pub use restic::Repo;
+
+/// Rebuilds the original file from a peeled tree on disk (for example one that the stock
+/// `restic restore` wrote) into `out`, checked against the recipe's SHA-256; returns the size
+/// and SHA-256 written.
+pub fn rebuild_tree(
+    dir: &std::path::Path,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(u64, String), RepoError> {
+    peeled::rebuild_from_dir(dir, out)
+}
+
+use crate::snapshot::BackupMeta;
+
+/// Tag every dvault snapshot carries (so other snapshots in a shared repository are ignored).
+pub const TAG: &str = "dvault";
+
+/// How to reach a repository and where to keep local scratch data.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    /// Where the repository lives.
+    pub location: Location,
+    /// Folder for the local cache of repository metadata; `None` uses rustic's default
+    /// (`$XDG_CACHE_HOME/rustic`).
+    pub cache_dir: Option<PathBuf>,
+    /// Folder in which a backup expands its file before storing it; `None` uses `$TMPDIR`.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl RepoConfig {
+    /// A configuration with default cache and scratch folders.
+    pub fn new(location: Location) -> Self {
+        Self {
+            location,
+            cache_dir: None,
+            scratch_dir: None,
+        }
+    }
+}
+
+/// Content-defined chunking sizes for a new repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerSizes {
+    /// Smallest chunk in bytes (at least 4 KiB, see [`ChunkerSizes::validate`]).
+    pub min: u64,
+    /// Average chunk size in bytes (a power of two).
+    pub avg: u64,
+    /// Largest chunk in bytes.
+    pub max: u64,
+}
+
+impl ChunkerSizes {
+    /// Smallest minimum chunk size accepted: rustic_core 0.13 accepts less but then mis-chunks
+    /// silently (a size calculation wraps in release builds).
+    pub const MIN_MIN: u64 = 4096;
+
+    /// Rejects settings the chunker cannot honour.
+    pub fn validate(&self) -> Result<(), RepoError> {
+        let bad = |reason: String| Err(RepoError::Chunker(reason));
+        if self.min < Self::MIN_MIN {
+            return bad(format!(
+                "minimum chunk size {} B is below {} B (rustic_core 0.13 mis-chunks below it)",
+                self.min,
+                Self::MIN_MIN
+            ));
+        }
+        if !self.avg.is_power_of_two() {
+            return bad(format!(
+                "average chunk size {} B is not a power of two",
+                self.avg
+            ));
+        }
+        if !(self.min <= self.avg && self.avg <= self.max) {
+            return bad(format!(
+                "chunk sizes must satisfy min <= avg <= max (got {} / {} / {})",
+                self.min, self.avg, self.max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Settings for a new repository.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// Chunk sizes; `None` keeps restic's defaults (512 KiB / 1 MiB / 8 MiB).
+    pub chunker: Option<ChunkerSizes>,
+}
+
+/// What `backup_file` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum BackupOutcome {
+    /// A new snapshot was written.
+    Stored(SnapshotSummary),
+    /// A snapshot of a file with the same SHA-256 exists already; nothing was written.
+    AlreadyStored {
+        /// The existing snapshot.
+        snapshot: SnapshotInfo,
+    },
+}
+
+/// Figures of one backup run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// The snapshot written.
+    pub snapshot: SnapshotInfo,
+    /// Plain bytes read from the peeled tree.
+    pub bytes_processed: u64,
+    /// New data before compression.
+    pub bytes_added: u64,
+    /// New data as stored (compressed, encrypted, packed).
+    pub bytes_added_packed: u64,
+    /// Files in the peeled tree.
+    pub files: u64,
+    /// Seconds the whole backup took (expansion included).
+    pub seconds: f64,
+}
+
+/// One dvault snapshot as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Full snapshot id (hex).
+    pub id: String,
+    /// First 8 hex digits, as restic shows them.
+    pub short_id: String,
+    /// When the snapshot was made (RFC 3339).
+    pub time: String,
+    /// Host that made it.
+    pub host: String,
+    /// The snapshot's tags.
+    pub tags: Vec<String>,
+    /// What dvault recorded about the original file.
+    pub meta: BackupMeta,
+}
+
+/// Retention rule for `forget`, with restic's meaning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep the last snapshot of each of the last N days that have snapshots.
+    pub daily: Option<u32>,
+    /// Same per ISO week.
+    pub weekly: Option<u32>,
+    /// Same per month.
+    pub monthly: Option<u32>,
+    /// Keep every snapshot younger than this (e.g. `7d`, `2w`, `1y5m`).
+    pub within: Option<String>,
+}
+
+impl Retention {
+    /// True when no rule is set (forget would remove everything: refused).
+    pub fn is_empty(&self) -> bool {
+        self.daily.is_none()
+            && self.weekly.is_none()
+            && self.monthly.is_none()
+            && self.within.is_none()
+    }
+}
+
+/// The decision for one snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForgetDecision {
+    /// The snapshot.
+    pub snapshot: SnapshotInfo,
+    /// Kept or removed.
+    pub keep: bool,
+    /// Which rules kept it.
+    pub reasons: Vec<String>,
+}
+
+/// What `forget` decided and did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForgetReport {
+    /// Every dvault snapshot with its decision.
+    pub decisions: Vec<ForgetDecision>,
+    /// True when nothing was removed on purpose.
+    pub dry_run: bool,
+    /// Ids removed.
+    pub removed: Vec<String>,
+    /// Bytes of packs deleted or repacked by prune (`None` without `--prune`).
+    pub pruned_bytes: Option<u64>,
+}
+
+/// How much packed data `check` reads back and decrypts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadData {
+    /// Only structure: index, snapshots and trees.
+    None,
+    /// Every pack.
+    All,
+    /// About this percentage (0 < p <= 100) of the packs, chosen at random.
+    Percent(f64),
+}
+
+/// The result of `check`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Problems that make data unreadable.
+    pub errors: Vec<String>,
+    /// Oddities that do not affect integrity (for example unused blobs after an interrupted
+    /// backup).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// True when no error was found.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Errors of the repository layer; each names the repository, file or snapshot concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No password source was given.
+    #[error(
+        "no repository password: give --password-file, DVAULT_PASSWORD_FILE or DVAULT_PASSWORD"
+    )]
+    NoPassword,
+    /// The password file could not be read.
+    #[error("password file {path}: {source}")]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The location string is not usable.
+    #[error("repository location `{location}`: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No repository exists there.
+    #[error("no repository at {0} (no config file found); run `dvault init` first")]
+    NotFound(String),
+    /// A repository exists there already.
+    #[error("a repository exists already at {0}; refusing to initialize it again")]
+    AlreadyExists(String),
+    /// The password opens no key of the repository.
+    #[error("wrong password for the repository at {0}: no key matches it")]
+    WrongPassword(String),
+    /// Bad chunker settings.
+    #[error("chunker settings: {0}")]
+    Chunker(String),
+    /// The server refuses deletion (append-only).
+    #[error(
+        "the repository at {location} is append-only: {operation} needs to delete files and the server refuses that; run it where the full credentials are"
+    )]
+    AppendOnly {
+        /// The repository.
+        location: String,
+        /// What was attempted.
+        operation: String,
+    },
+    /// No snapshot matches.
+    #[error("no dvault snapshot `{0}` in the repository")]
+    NoSuchSnapshot(String),
+    /// Bytes did not match their recorded SHA-256.
+    #[error("{what}: SHA-256 mismatch, expected {expected}, got {actual}")]
+    Mismatch {
+        /// What was compared.
+        what: String,
+        /// Recorded SHA-256.
+        expected: String,
+        /// SHA-256 of what was produced.
+        actual: String,
+    },
+    /// peel could not take a file apart or put a tree back together.
+    #[error("{path}: {message}")]
+    Peel {
+        /// The file or tree.
+        path: PathBuf,
+        /// peel's explanation (names the layer, entry and offset).
+        message: String,
+    },
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A refused argument.
+    #[error("{0}")]
+    Invalid(String),
+    /// An error from the repository engine.
+    #[error("repository {location}: {action}: {message}")]
+    Engine {
+        /// The repository.
+        location: String,
+        /// What dvault was doing.
+        action: String,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+impl RepoError {
+    pub(crate) fn rustic(
+        location: &Location,
+        action: &str,
+        err: &rustic_core::RusticError,
+    ) -> Self {
+        Self::Engine {
+            location: location.to_string(),
+            action: action.to_string(),
+            message: err.display_log(),
+        }
+    }
+}
+
+/// Progress reporting for long operations; the command line implements it with bars.
+pub trait ProgressBars: Send + Sync + std::fmt::Debug + 'static {
+    /// Starts a progress display of `kind` titled `title`.
+    fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressBar>;
+}
+
+/// What a progress display counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressKind {
+    /// Nothing countable.
+    Spinner,
+    /// Items.
+    Counter,
+    /// Bytes.
+    Bytes,
+}
+
+/// One running progress display.
+pub trait ProgressBar: Send + Sync + std::fmt::Debug {
+    /// Sets the total.
+    fn set_length(&self, len: u64);
+    /// Changes the title.
+    fn set_title(&self, title: &str);
+    /// Advances by `n`.
+    fn inc(&self, n: u64);
+    /// Ends the display.
+    fn finish(&self);
+}

@@ -1,0 +1,181 @@
+//! Repository locations in restic's notation, and the storage backends behind them.
+//!
+//! - a plain path: a local folder;
+//! - `rest:http://host:port/path`: a rest-server (also `rclone serve restic`);
+//! - `s3:http://host:port/bucket[/prefix]`: S3-compatible storage (cargo feature `s3`); keys
+//!   come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, the region from
+//!   `AWS_DEFAULT_REGION` (default `us-east-1`), as restic reads them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustic_core::{RepositoryBackends, WriteBackend};
+
+use super::RepoError;
+
+/// Where a repository lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A folder on this machine.
+    Local(PathBuf),
+    /// A rest-server URL (`http://host:port/path`).
+    Rest(String),
+    /// An S3 endpoint, bucket and key prefix.
+    S3 {
+        /// `http(s)://host:port`.
+        endpoint: String,
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix inside the bucket (may be empty).
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// Parses restic's notation (see the module docs).
+    pub fn parse(s: &str) -> Result<Self, RepoError> {
+        let bad = |why: &str| RepoError::Location {
+            location: s.to_string(),
+            reason: why.to_string(),
+        };
+        if s.is_empty() {
+            return Err(bad("empty; give --repo or DVAULT_REPOSITORY"));
+        }
+        if let Some(url) = s.strip_prefix("rest:") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad("a rest: location needs an http:// or https:// URL"));
+            }
+            return Ok(Self::Rest(url.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("s3:") {
+            let (scheme, hostpath) = rest
+                .split_once("://")
+                .ok_or_else(|| bad("expected s3:http(s)://host:port/bucket[/prefix]"))?;
+            let (host, path) = hostpath
+                .split_once('/')
+                .ok_or_else(|| bad("an s3: location needs a bucket after the host"))?;
+            let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+            if host.is_empty() || bucket.is_empty() {
+                return Err(bad("expected s3:http(s)://host:port/bucket[/prefix]"));
+            }
+            return Ok(Self::S3 {
+                endpoint: format!("{scheme}://{host}"),
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
+        }
+        if let Some((scheme, _)) = s.split_once(':') {
+            if !scheme.contains('/')
+                && ["sftp", "b2", "azure", "gs", "swift", "rclone"].contains(&scheme)
+            {
+                return Err(bad(
+                    "this backend is not supported by dvault (use a path, rest: or s3:)",
+                ));
+            }
+        }
+        Ok(Self::Local(PathBuf::from(s)))
+    }
+
+    /// Turns the location into rustic's backends.
+    pub(crate) fn backends(&self) -> Result<RepositoryBackends, RepoError> {
+        let be: Arc<dyn WriteBackend> = match self {
+            Self::Local(p) => Arc::new(
+                rustic_backend::local::LocalBackend::new(p.to_string_lossy(), Vec::new())
+                    .map_err(|e| RepoError::rustic(self, "opening the local folder", &e))?,
+            ),
+            Self::Rest(url) => Arc::new(
+                rustic_backend::rest::RestBackend::new(url, Vec::new())
+                    .map_err(|e| RepoError::rustic(self, "connecting to the REST server", &e))?,
+            ),
+            #[cfg(feature = "s3")]
+            Self::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => {
+                let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+                let mut opts = std::collections::BTreeMap::new();
+                opts.insert("endpoint".to_string(), endpoint.clone());
+                opts.insert("bucket".to_string(), bucket.clone());
+                opts.insert("root".to_string(), format!("/{prefix}"));
+                opts.insert(
+                    "region".to_string(),
+                    env("AWS_DEFAULT_REGION").unwrap_or_else(|| "us-east-1".to_string()),
+                );
+                for (ours, theirs) in [
+                    ("access_key_id", "AWS_ACCESS_KEY_ID"),
+                    ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                ] {
+                    let v = env(theirs).ok_or_else(|| RepoError::Location {
+                        location: self.to_string(),
+                        reason: format!("{theirs} is not set"),
+                    })?;
+                    opts.insert(ours.to_string(), v);
+                }
+                Arc::new(
+                    rustic_backend::opendal::OpenDALBackend::new("s3", opts)
+                        .map_err(|e| RepoError::rustic(self, "connecting to S3", &e))?,
+                )
+            }
+            #[cfg(not(feature = "s3"))]
+            Self::S3 { .. } => {
+                return Err(RepoError::Location {
+                    location: self.to_string(),
+                    reason: "this dvault was built without S3 support (cargo feature `s3`)"
+                        .to_string(),
+                })
+            }
+        };
+        Ok(RepositoryBackends::new(be, None))
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(p) => write!(f, "{}", p.display()),
+            Self::Rest(u) => write!(f, "rest:{u}"),
+            Self::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } if prefix.is_empty() => write!(f, "s3:{endpoint}/{bucket}"),
+            Self::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => write!(f, "s3:{endpoint}/{bucket}/{prefix}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_restic_notation() {
+        assert_eq!(
+            Location::parse("/srv/repo").unwrap(),
+            Location::Local("/srv/repo".into())
+        );
+        assert_eq!(
+            Location::parse("rest:http://127.0.0.1:8000/r").unwrap(),
+            Location::Rest("http://127.0.0.1:8000/r".into())
+        );
+        let s3 = Location::parse("s3:http://127.0.0.1:3900/bkt/some/prefix").unwrap();
+        assert_eq!(
+            s3,
+            Location::S3 {
+                endpoint: "http://127.0.0.1:3900".into(),
+                bucket: "bkt".into(),
+                prefix: "some/prefix".into()
+            }
+        );
+        assert_eq!(s3.to_string(), "s3:http://127.0.0.1:3900/bkt/some/prefix");
+        assert!(Location::parse("s3:http://127.0.0.1:3900").is_err());
+        assert!(Location::parse("rest:ftp://x").is_err());
+        assert!(Location::parse("sftp:host:/x").is_err());
+    }
+}

@@ -1,0 +1,681 @@
+//! The repository interface implemented with `rustic_core` (restic repository format v2).
+//!
+//! Every rustic type stays in this file (and in `backend.rs` for locations).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use rustic_core::repofile::SnapshotFile;
+use rustic_core::{
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedFullStatus, IndexedIdsStatus,
+    KeepOptions, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, PruneOptions,
+    ReadSubsetOption, Repository, RepositoryOptions, RestoreOptions, SnapshotOptions,
+};
+
+use super::peeled;
+use super::{
+    BackupOutcome, CheckReport, ForgetDecision, ForgetReport, InitOptions, Location, Password,
+    ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, Retention, SnapshotInfo,
+    SnapshotSummary, TAG,
+};
+use crate::snapshot::BackupMeta;
+
+/// An open repository.
+#[derive(Debug)]
+pub struct Repo {
+    cfg: RepoConfig,
+    // rustic's index-loading steps consume the repository value; the mutex lets `&self`
+    // methods take it out, index it, and put the open repository back.
+    repo: Mutex<Option<Repository<OpenStatus>>>,
+}
+
+impl Repo {
+    /// Creates a new repository at `cfg.location`, protected by `password`. Refuses when one
+    /// exists already.
+    pub fn init(
+        cfg: &RepoConfig,
+        password: &Password,
+        opts: &InitOptions,
+        progress: Option<Arc<dyn ProgressBars>>,
+    ) -> Result<Self, RepoError> {
+        let loc = &cfg.location;
+        let mut config_opts = ConfigOptions::default();
+        if let Some(ch) = opts.chunker {
+            ch.validate()?;
+            config_opts.set_chunk_min_size = Some(bytesize(ch.min));
+            config_opts.set_chunk_size = Some(bytesize(ch.avg));
+            config_opts.set_chunk_max_size = Some(bytesize(ch.max));
+        }
+        if let Location::Local(p) = loc {
+            // rustic creates missing parents; an existing non-empty folder that is not a
+            // repository is a mistake in the path more often than not.
+            if p.is_dir()
+                && fs::read_dir(p)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(false)
+            {
+                if p.join("config").exists() {
+                    return Err(RepoError::AlreadyExists(loc.to_string()));
+                }
+                return Err(RepoError::Invalid(format!(
+                    "{}: folder exists and is not empty; init wants a new or empty folder",
+                    p.display()
+                )));
+            }
+        }
+        let raw = raw_repo(cfg, progress)?;
+        if raw
+            .config_id()
+            .map_err(|e| RepoError::rustic(loc, "looking for a config file", &e))?
+            .is_some()
+        {
+            return Err(RepoError::AlreadyExists(loc.to_string()));
+        }
+        let repo = raw
+            .init(
+                &Credentials::password(password.expose()),
+                &KeyOptions::default(),
+                &config_opts,
+            )
+            .map_err(|e| RepoError::rustic(loc, "initializing", &e))?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            repo: Mutex::new(Some(repo)),
+        })
+    }
+
+    /// Opens an existing repository.
+    pub fn open(
+        cfg: &RepoConfig,
+        password: &Password,
+        progress: Option<Arc<dyn ProgressBars>>,
+    ) -> Result<Self, RepoError> {
+        let loc = &cfg.location;
+        if let Location::Local(p) = loc {
+            if !p.join("config").is_file() {
+                return Err(RepoError::NotFound(loc.to_string()));
+            }
+        }
+        let raw = raw_repo(cfg, progress)?;
+        let found = raw
+            .config_id()
+            .map_err(|e| RepoError::rustic(loc, "looking for the config file", &e))?;
+        if found.is_none() {
+            return Err(RepoError::NotFound(loc.to_string()));
+        }
+        let repo = raw
+            .open(&Credentials::password(password.expose()))
+            .map_err(|e| {
+                if e.is_incorrect_password() {
+                    RepoError::WrongPassword(loc.to_string())
+                } else {
+                    RepoError::rustic(loc, "opening", &e)
+                }
+            })?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            repo: Mutex::new(Some(repo)),
+        })
+    }
+
+    /// The repository's location.
+    pub fn location(&self) -> &Location {
+        &self.cfg.location
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<Repository<OpenStatus>>> {
+        self.repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the open repository.
+    fn with_open<T>(
+        &self,
+        f: impl FnOnce(&Repository<OpenStatus>) -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        let slot = self.slot();
+        let repo = slot.as_ref().ok_or_else(|| self.lost())?;
+        f(repo)
+    }
+
+    /// Runs `f` on the repository with its full index loaded.
+    fn with_index<T>(
+        &self,
+        f: impl FnOnce(&Repository<IndexedFullStatus>) -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        let mut slot = self.slot();
+        let open = slot.take().ok_or_else(|| self.lost())?;
+        let indexed = open.to_indexed().map_err(self.err("reading the index"))?;
+        let r = f(&indexed);
+        *slot = Some(indexed.drop_index());
+        r
+    }
+
+    /// Runs `f` on the repository with the index of blob ids loaded (enough to back up).
+    fn with_ids<T>(
+        &self,
+        f: impl FnOnce(&Repository<IndexedIdsStatus>) -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        let mut slot = self.slot();
+        let open = slot.take().ok_or_else(|| self.lost())?;
+        let indexed = open
+            .to_indexed_ids()
+            .map_err(self.err("reading the index"))?;
+        let r = f(&indexed);
+        *slot = Some(indexed.drop_index());
+        r
+    }
+
+    fn lost(&self) -> RepoError {
+        RepoError::Invalid(format!(
+            "repository {}: unusable after an earlier error while reading its index; open it again",
+            self.cfg.location
+        ))
+    }
+
+    fn err(&self, action: &str) -> impl Fn(Box<rustic_core::RusticError>) -> RepoError + '_ {
+        let action = action.to_string();
+        move |e| RepoError::rustic(&self.cfg.location, &action, &e)
+    }
+
+    /// All dvault snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, RepoError> {
+        Ok(self
+            .dvault_snapshots()?
+            .iter()
+            .filter_map(snapshot_info)
+            .collect())
+    }
+
+    fn dvault_snapshots(&self) -> Result<Vec<SnapshotFile>, RepoError> {
+        let mut snaps =
+            self.with_open(|r| r.get_all_snapshots().map_err(self.err("listing snapshots")))?;
+        snaps.retain(|s| s.tags.contains(TAG));
+        snaps.sort_by(|a, b| a.time.cmp(&b.time));
+        Ok(snaps)
+    }
+
+    /// The snapshot of a file with this SHA-256, if one exists.
+    pub fn find_by_sha256(&self, sha256: &str) -> Result<Option<SnapshotInfo>, RepoError> {
+        Ok(self
+            .snapshots()?
+            .into_iter()
+            .find(|s| s.meta.sha256 == sha256))
+    }
+
+    /// Stores the file at `path`, described by `meta` (see [`BackupMeta::for_file`]), as a new
+    /// snapshot of its peeled tree. Does nothing when a snapshot of the same SHA-256 exists.
+    pub fn backup_file(&self, path: &Path, meta: &BackupMeta) -> Result<BackupOutcome, RepoError> {
+        let started = Instant::now();
+        if let Some(existing) = self.find_by_sha256(&meta.sha256)? {
+            return Ok(BackupOutcome::AlreadyStored { snapshot: existing });
+        }
+        let scratch = self.scratch("backup")?;
+        let tree_dir = scratch.path().join("tree");
+        let tree = tree_dir.as_path();
+        let report = peeled::expand_to_dir(path, &meta.file_name, tree)?;
+        let mut meta = meta.clone();
+        meta.peel = Some(report);
+
+        let snap = new_snapshot(&meta).map_err(self.err("preparing the snapshot"))?;
+        let mut opts = BackupOptions::default();
+        // The tree is stored at the snapshot's root, so a plain `restic restore` gives
+        // dump.sql, uploads/ and .peel/ directly.
+        opts.as_path = Some(PathBuf::from("/"));
+        let source = PathList::from_string(&tree.to_string_lossy())
+            .map_err(self.err("naming the tree to back up"))?
+            .sanitize()
+            .map_err(|e| RepoError::Invalid(format!("{}: {e}", tree.display())))?;
+        let snap = self.with_ids(|repo| {
+            repo.backup(&opts, &source, snap)
+                .map_err(self.err("storing the peeled tree"))
+        })?;
+        drop(scratch);
+        let info = snapshot_info(&snap).ok_or_else(|| {
+            RepoError::Invalid("the snapshot just written has no dvault metadata".to_string())
+        })?;
+        let s = snap.summary.unwrap_or_default();
+        Ok(BackupOutcome::Stored(SnapshotSummary {
+            snapshot: info,
+            bytes_processed: s.total_bytes_processed,
+            bytes_added: s.data_added,
+            bytes_added_packed: s.data_added_packed,
+            files: s.total_files_processed,
+            seconds: started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    fn scratch(&self, what: &str) -> Result<tempfile::TempDir, RepoError> {
+        let base = self
+            .cfg
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        tempfile::Builder::new()
+            .prefix(&format!("dvault-{what}-"))
+            .tempdir_in(&base)
+            .map_err(|source| RepoError::Io { path: base, source })
+    }
+
+    fn find_snapshot(&self, id: &str) -> Result<(SnapshotFile, SnapshotInfo), RepoError> {
+        let snaps = self.dvault_snapshots()?;
+        let found: Vec<_> = if id == "latest" {
+            snaps.last().cloned().into_iter().collect()
+        } else {
+            snaps
+                .into_iter()
+                .filter(|s| full_id(s).starts_with(id))
+                .collect()
+        };
+        match found.as_slice() {
+            [one] => {
+                let info =
+                    snapshot_info(one).ok_or_else(|| RepoError::NoSuchSnapshot(id.to_string()))?;
+                Ok((one.clone(), info))
+            }
+            [] => Err(RepoError::NoSuchSnapshot(id.to_string())),
+            _ => Err(RepoError::Invalid(format!(
+                "snapshot id `{id}` is ambiguous ({} snapshots match); give more digits",
+                found.len()
+            ))),
+        }
+    }
+
+    /// Writes the snapshot's peeled tree (dump, uploads, `.peel/recipe.json`) into `dir`, which
+    /// must not exist or be empty.
+    pub fn restore_expanded(&self, id: &str, dir: &Path) -> Result<SnapshotInfo, RepoError> {
+        let (snap, info) = self.find_snapshot(id)?;
+        if dir.exists()
+            && fs::read_dir(dir)
+                .map_err(|source| RepoError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?
+                .next()
+                .is_some()
+        {
+            return Err(RepoError::Invalid(format!(
+                "{}: folder is not empty; restore --expanded wants a new or empty folder",
+                dir.display()
+            )));
+        }
+        self.restore_tree(&snap, dir)?;
+        Ok(info)
+    }
+
+    fn restore_tree(&self, snap: &SnapshotFile, dir: &Path) -> Result<(), RepoError> {
+        fs::create_dir_all(dir).map_err(|source| RepoError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        self.with_index(|repo| self.restore_indexed(repo, snap, dir))
+    }
+
+    fn restore_indexed(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        snap: &SnapshotFile,
+        dir: &Path,
+    ) -> Result<(), RepoError> {
+        let node = repo
+            .node_from_snapshot_and_path(snap, "")
+            .map_err(self.err("reading the snapshot's tree"))?;
+        let ls = LsOptions::default();
+        let dest_str = format!("{}/", dir.display());
+        let dest = LocalDestination::new(&dest_str, true, false)
+            .map_err(self.err("preparing the restore folder"))?;
+        let opts = RestoreOptions::default();
+        let plan = repo
+            .prepare_restore(
+                &opts,
+                repo.ls(&node, &ls).map_err(self.err("listing"))?,
+                &dest,
+                false,
+            )
+            .map_err(self.err("planning the restore"))?;
+        repo.restore(
+            plan,
+            &opts,
+            repo.ls(&node, &ls).map_err(self.err("listing"))?,
+            &dest,
+        )
+        .map_err(self.err("restoring"))?;
+        Ok(())
+    }
+
+    /// Rebuilds the original file of snapshot `id` at `out`, checks its SHA-256 against the
+    /// snapshot record and only then moves it into place (a failed restore leaves no file).
+    pub fn restore_file(&self, id: &str, out: &Path) -> Result<SnapshotInfo, RepoError> {
+        let (snap, info) = self.find_snapshot(id)?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RepoError::Io { path, source }
+        };
+        let tree = tempfile::Builder::new()
+            .prefix(".dvault-restore-")
+            .tempdir_in(&parent)
+            .map_err(io(&parent))?;
+        self.restore_tree(&snap, tree.path())?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".dvault-restore-")
+            .tempfile_in(&parent)
+            .map_err(io(&parent))?;
+        let (size, sha) = {
+            let mut w = BufWriter::new(tmp.as_file());
+            let r = peeled::rebuild_from_dir(tree.path(), &mut w)?;
+            w.flush().map_err(io(out))?;
+            r
+        };
+        tmp.as_file().sync_all().map_err(io(out))?;
+        if sha != info.meta.sha256 || size != info.meta.size {
+            return Err(RepoError::Mismatch {
+                what: format!("restore of snapshot {} to {}", info.short_id, out.display()),
+                expected: info.meta.sha256.clone(),
+                actual: sha,
+            });
+        }
+        tmp.persist(out).map_err(|e| RepoError::Io {
+            path: out.to_path_buf(),
+            source: e.error,
+        })?;
+        Ok(info)
+    }
+
+    /// Checks the repository's structure and, with `read`, reads back packed data.
+    pub fn check(&self, read: ReadData) -> Result<CheckReport, RepoError> {
+        let mut opts = CheckOptions::default();
+        match read {
+            ReadData::None => {}
+            ReadData::All => opts.read_data = true,
+            ReadData::Percent(p) => {
+                if !(p > 0.0 && p <= 100.0) {
+                    return Err(RepoError::Invalid(format!(
+                        "read-data subset {p}% is not in (0, 100]"
+                    )));
+                }
+                opts.read_data = true;
+                opts.read_data_subset = ReadSubsetOption::Percentage(p);
+            }
+        }
+        let results = self.with_open(|r| r.check(opts).map_err(self.err("checking")))?;
+        let mut report = CheckReport {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        for (level, e) in results.0 {
+            // rustic_core does not export the level's type; its Debug name is stable.
+            if format!("{level:?}") == "Warn" {
+                report.warnings.push(e.to_string());
+            } else {
+                report.errors.push(e.to_string());
+            }
+        }
+        Ok(report)
+    }
+
+    /// Applies `rule` to the dvault snapshots of each site; removes the others unless
+    /// `dry_run`, then with `prune` deletes the data no snapshot needs any more.
+    pub fn forget(
+        &self,
+        rule: &Retention,
+        dry_run: bool,
+        prune: bool,
+    ) -> Result<ForgetReport, RepoError> {
+        if rule.is_empty() {
+            return Err(RepoError::Invalid(
+                "forget needs at least one --keep-* rule (refusing to remove every snapshot)"
+                    .to_string(),
+            ));
+        }
+        let keep = keep_options(rule)?;
+        let now = jiff::Zoned::now();
+        let mut groups: BTreeMap<String, Vec<SnapshotFile>> = BTreeMap::new();
+        for s in self.dvault_snapshots()? {
+            let site = snapshot_info(&s)
+                .and_then(|i| i.meta.discourse.site.clone())
+                .unwrap_or_default();
+            groups.entry(site).or_default().push(s);
+        }
+        let mut decisions = Vec::new();
+        let mut remove = Vec::new();
+        for (_, snaps) in groups {
+            for d in keep
+                .apply(snaps, &now)
+                .map_err(self.err("applying the retention rule"))?
+            {
+                if !d.keep {
+                    remove.push(d.snapshot.id);
+                }
+                if let Some(info) = snapshot_info(&d.snapshot) {
+                    decisions.push(ForgetDecision {
+                        snapshot: info,
+                        keep: d.keep,
+                        reasons: d.reasons,
+                    });
+                }
+            }
+        }
+        decisions.sort_by(|a, b| a.snapshot.time.cmp(&b.snapshot.time));
+        let mut report = ForgetReport {
+            decisions,
+            dry_run,
+            removed: Vec::new(),
+            pruned_bytes: None,
+        };
+        if dry_run {
+            return Ok(report);
+        }
+        if !remove.is_empty() {
+            self.with_open(|r| {
+                r.delete_snapshots(&remove)
+                    .map_err(|e| self.deletion_error(r, "forget", &e))
+            })?;
+            report.removed = remove
+                .iter()
+                .map(|id| id.to_hex().as_str().to_string())
+                .collect();
+        }
+        if prune {
+            let opts = PruneOptions::default();
+            report.pruned_bytes = Some(self.with_open(|r| {
+                let plan = r.prune_plan(&opts).map_err(self.err("planning prune"))?;
+                let bytes = plan.stats.size_to_delete.remove;
+                r.prune(&opts, plan)
+                    .map_err(|e| self.deletion_error(r, "prune", &e))?;
+                Ok(bytes)
+            })?);
+        }
+        Ok(report)
+    }
+
+    /// A failed deletion on a server that allows no deletion gets a message that says so.
+    fn deletion_error(
+        &self,
+        repo: &Repository<OpenStatus>,
+        operation: &str,
+        e: &rustic_core::RusticError,
+    ) -> RepoError {
+        let text = e.display_log();
+        let refused = [
+            "403",
+            "Forbidden",
+            "append-only",
+            "405",
+            "Method Not Allowed",
+        ]
+        .iter()
+        .any(|m| text.contains(m));
+        if refused || repo.config().append_only == Some(true) {
+            RepoError::AppendOnly {
+                location: self.cfg.location.to_string(),
+                operation: operation.to_string(),
+            }
+        } else {
+            RepoError::rustic(&self.cfg.location, operation, e)
+        }
+    }
+}
+
+fn bytesize(n: u64) -> bytesize::ByteSize {
+    bytesize::ByteSize::b(n)
+}
+
+fn raw_repo(
+    cfg: &RepoConfig,
+    progress: Option<Arc<dyn ProgressBars>>,
+) -> Result<Repository<()>, RepoError> {
+    let backends = cfg.location.backends()?;
+    let mut opts = RepositoryOptions::default();
+    opts.cache_dir.clone_from(&cfg.cache_dir);
+    let r = match progress {
+        Some(p) => Repository::new_with_progress(&opts, &backends, ProgressAdapter(p)),
+        None => Repository::new(&opts, &backends),
+    };
+    r.map_err(|e| RepoError::rustic(&cfg.location, "preparing", &e))
+}
+
+fn keep_options(rule: &Retention) -> Result<KeepOptions, RepoError> {
+    let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+    let mut keep = KeepOptions::default();
+    keep.keep_daily = n(rule.daily);
+    keep.keep_weekly = n(rule.weekly);
+    keep.keep_monthly = n(rule.monthly);
+    if let Some(w) = &rule.within {
+        let span: jiff::Span = parse_span(w)?;
+        keep.keep_within = Some(span);
+    }
+    Ok(keep)
+}
+
+/// Parses restic's duration notation (`2y5m7d3h`, units y m d h) into a span.
+fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
+    let bad = || {
+        RepoError::Invalid(format!(
+            "--keep-within `{s}`: expected a duration like 7d, 2w, 1y6m (units y, m, w, d, h)"
+        ))
+    };
+    let mut span = jiff::Span::new();
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let v: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        span = match c {
+            'y' => span.try_years(v),
+            'm' => span.try_months(v),
+            'w' => span.try_weeks(v),
+            'd' => span.try_days(v),
+            'h' => span.try_hours(v),
+            _ => return Err(bad()),
+        }
+        .map_err(|_| bad())?;
+    }
+    if !num.is_empty() || s.is_empty() {
+        return Err(bad());
+    }
+    Ok(span)
+}
+
+fn tag_safe(s: &str) -> String {
+    s.replace(',', "_")
+}
+
+fn new_snapshot(meta: &BackupMeta) -> rustic_core::RusticResult<SnapshotFile> {
+    let mut tags = vec![
+        TAG.to_string(),
+        format!("sha256:{}", meta.sha256),
+        format!("format:{}", meta.format.as_str()),
+    ];
+    if let Some(site) = &meta.discourse.site {
+        tags.push(format!("site:{}", tag_safe(site)));
+    }
+    let description = serde_json::to_string(meta).unwrap_or_default();
+    let mut opts = SnapshotOptions::default();
+    opts.label = Some(meta.file_name.clone());
+    opts.description = Some(description);
+    opts.host = Some(meta.host.clone());
+    opts.command = Some(format!("dvault backup {}", meta.file_name));
+    opts = opts.add_tags(&tags.join(","))?;
+    opts.to_snapshot()
+}
+
+/// The snapshot's id in full hex (its `Display` gives only the short form).
+fn full_id(s: &SnapshotFile) -> String {
+    s.id.to_hex().as_str().to_string()
+}
+
+/// dvault's view of a rustic snapshot; `None` when it carries no dvault record.
+fn snapshot_info(s: &SnapshotFile) -> Option<SnapshotInfo> {
+    let meta: BackupMeta = serde_json::from_str(s.description.as_deref()?).ok()?;
+    let id = full_id(s);
+    Some(SnapshotInfo {
+        short_id: id.chars().take(8).collect(),
+        id,
+        time: s.time.timestamp().to_string(),
+        host: s.hostname.clone(),
+        tags: s.tags.iter().cloned().collect(),
+        meta,
+    })
+}
+
+/// Lets rustic report progress through our [`ProgressBars`].
+#[derive(Debug)]
+struct ProgressAdapter(Arc<dyn ProgressBars>);
+
+impl rustic_core::ProgressBars for ProgressAdapter {
+    fn progress(&self, t: rustic_core::ProgressType, prefix: &str) -> rustic_core::Progress {
+        let kind = match t {
+            rustic_core::ProgressType::Spinner => ProgressKind::Spinner,
+            rustic_core::ProgressType::Counter => ProgressKind::Counter,
+            rustic_core::ProgressType::Bytes => ProgressKind::Bytes,
+        };
+        rustic_core::Progress::new(BarAdapter(self.0.start(kind, prefix)))
+    }
+}
+
+#[derive(Debug)]
+struct BarAdapter(Box<dyn super::ProgressBar>);
+
+impl rustic_core::RusticProgress for BarAdapter {
+    fn is_hidden(&self) -> bool {
+        false
+    }
+    fn set_length(&self, len: u64) {
+        self.0.set_length(len);
+    }
+    fn set_title(&self, title: &str) {
+        self.0.set_title(title);
+    }
+    fn inc(&self, inc: u64) {
+        self.0.inc(inc);
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_within_parses_restic_durations() {
+        assert!(parse_span("7d").is_ok());
+        assert!(parse_span("1y6m").is_ok());
+        assert!(parse_span("7").is_err());
+        assert!(parse_span("7x").is_err());
+        assert!(parse_span("").is_err());
+    }
+}

@@ -1,0 +1,433 @@
+//! Repository commands: `init`, `backup`, `snapshots`, `restore`, `check`, `forget`.
+//!
+//! Arguments, terminal output and progress bars live here; the work is done by
+//! `dvault_core::repo`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use dvault_core::repo::{
+    self, BackupOutcome, ChunkerSizes, InitOptions, Location, ProgressBar, ProgressBars,
+    ProgressKind, ReadData, Repo, RepoConfig, Retention,
+};
+use dvault_core::snapshot::BackupMeta;
+use indicatif::{MultiProgress, ProgressStyle};
+
+/// Where the repository is and how to open it (shared by every repository command).
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    /// Repository: a folder, rest:http://host:port/path or s3:http://host:port/bucket[/prefix].
+    #[arg(long = "repo", short = 'r', env = "DVAULT_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// File whose first line is the repository password (else DVAULT_PASSWORD_FILE or
+    /// DVAULT_PASSWORD).
+    #[arg(long, global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Folder for the local metadata cache (default: ~/.cache/rustic).
+    #[arg(long, env = "DVAULT_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Folder where a backup expands its file before storing it (default: $TMPDIR).
+    #[arg(long, env = "DVAULT_SCRATCH_DIR", global = true)]
+    pub scratch_dir: Option<PathBuf>,
+}
+
+/// The repository subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a new encrypted repository.
+    Init(InitArgs),
+    /// Store a Discourse backup file as a snapshot of its peeled tree.
+    Backup(BackupArgs),
+    /// List the dvault snapshots.
+    Snapshots(JsonArg),
+    /// Rebuild a snapshot's original file (--to) or write its plain tree (--expanded).
+    Restore(RestoreArgs),
+    /// Verify the repository's structure and, optionally, its data.
+    Check(CheckArgs),
+    /// Remove snapshots by a retention rule (and, with --prune, the data they alone used).
+    Forget(ForgetArgs),
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Minimum, average and maximum chunk size in bytes, e.g. 4096,16384,65536 (minimum at
+    /// least 4096; default: restic's 512 KiB,1 MiB,8 MiB).
+    #[arg(long, value_parser = parse_chunker)]
+    pub chunker: Option<ChunkerSizes>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// Arguments of `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file (.tar.gz, .sql.gz or .tar).
+    pub file: PathBuf,
+    /// Where the file came from (recorded in the snapshot; default: its absolute path).
+    #[arg(long)]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// Arguments of `restore`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "expanded"])))]
+pub struct RestoreArgs {
+    /// Snapshot id (a unique prefix) or `latest`.
+    pub snapshot: String,
+    /// Rebuild the original file here (checked against the recorded SHA-256 before it appears).
+    #[arg(long)]
+    pub to: Option<PathBuf>,
+    /// Write the plain tree (dump, uploads, .peel/recipe.json) into this new or empty folder.
+    #[arg(long)]
+    pub expanded: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also read and decrypt every pack.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read a random subset of the packs, e.g. `10%`.
+    #[arg(long, value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// Arguments of `forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Keep the last snapshot of each of the last N days.
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    /// Keep the last snapshot of each of the last N weeks.
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the last snapshot of each of the last N months.
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    /// Keep every snapshot younger than this (e.g. 7d, 2w, 1y6m).
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Only show what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Afterwards delete the data no remaining snapshot uses.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+fn parse_chunker(s: &str) -> Result<ChunkerSizes, String> {
+    let v: Vec<u64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<u64>().map_err(|e| format!("`{p}`: {e}")))
+        .collect::<Result<_, _>>()?;
+    let [min, avg, max] = v[..] else {
+        return Err("expected MIN,AVG,MAX in bytes".to_string());
+    };
+    let c = ChunkerSizes { min, avg, max };
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n = s.strip_suffix('%').unwrap_or(s);
+    let p: f64 = n
+        .parse()
+        .map_err(|_| format!("`{s}`: expected a percentage like 10%"))?;
+    if !(p > 0.0 && p <= 100.0) {
+        return Err(format!("`{s}`: must be above 0% and at most 100%"));
+    }
+    Ok(p)
+}
+
+impl RepoArgs {
+    fn config(&self) -> Result<RepoConfig> {
+        let Some(r) = &self.repo else {
+            bail!("no repository given: use --repo or DVAULT_REPOSITORY");
+        };
+        let mut cfg = RepoConfig::new(Location::parse(r)?);
+        cfg.cache_dir.clone_from(&self.cache_dir);
+        cfg.scratch_dir.clone_from(&self.scratch_dir);
+        Ok(cfg)
+    }
+
+    fn open(&self) -> Result<Repo> {
+        let cfg = self.config()?;
+        let pw = repo::password::resolve(self.password_file.as_deref())?;
+        Ok(Repo::open(&cfg, &pw, bars())?)
+    }
+}
+
+/// Runs one repository command; errors are returned for `main` to print.
+pub fn run(cmd: RepoCommand, args: &RepoArgs) -> Result<()> {
+    match cmd {
+        RepoCommand::Init(a) => init(args, &a),
+        RepoCommand::Backup(a) => backup(args, &a),
+        RepoCommand::Snapshots(a) => snapshots(args, a.json),
+        RepoCommand::Restore(a) => restore(args, &a),
+        RepoCommand::Check(a) => check(args, &a),
+        RepoCommand::Forget(a) => forget(args, &a),
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
+    let cfg = args.config()?;
+    let mut generated = None;
+    let pw = match &args.password_file {
+        // A password file that does not exist yet is created (0600) with a random password.
+        Some(f) if !f.exists() => {
+            let p = repo::password::generate_into(f)?;
+            generated = Some(f.clone());
+            p
+        }
+        f => repo::password::resolve(f.as_deref())?,
+    };
+    let opts = InitOptions { chunker: a.chunker };
+    Repo::init(&cfg, &pw, &opts, bars())?;
+    if a.out.json {
+        print_json(&serde_json::json!({
+            "initialized": cfg.location.to_string(),
+            "password_file_created": generated,
+        }))
+    } else {
+        println!("created dvault repository at {}", cfg.location);
+        if let Some(f) = generated {
+            println!("wrote a new random password to {} (mode 0600)", f.display());
+        }
+        println!("Keep the password safe: without it the backups cannot be read.");
+        Ok(())
+    }
+}
+
+fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
+    let repo = args.open()?;
+    let source = match &a.source {
+        Some(s) => s.clone(),
+        None => std::path::absolute(&a.file)
+            .unwrap_or_else(|_| a.file.clone())
+            .display()
+            .to_string(),
+    };
+    let meta = BackupMeta::for_file(&a.file, &source)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    let outcome = repo.backup_file(&a.file, &meta)?;
+    if a.out.json {
+        return print_json(&outcome);
+    }
+    match outcome {
+        BackupOutcome::AlreadyStored { snapshot } => println!(
+            "{} is already stored in snapshot {} (same SHA-256 {}); nothing to do",
+            meta.file_name, snapshot.short_id, meta.sha256
+        ),
+        BackupOutcome::Stored(s) => {
+            println!(
+                "snapshot {} saved: {} ({} bytes, SHA-256 {})",
+                s.snapshot.short_id, meta.file_name, meta.size, meta.sha256
+            );
+            println!(
+                "{} files, {} bytes read, {} bytes added ({} stored), {:.1} s",
+                s.files, s.bytes_processed, s.bytes_added, s.bytes_added_packed, s.seconds
+            );
+        }
+    }
+    Ok(())
+}
+
+fn snapshots(args: &RepoArgs, json: bool) -> Result<()> {
+    let repo = args.open()?;
+    let list = repo.snapshots()?;
+    if json {
+        return print_json(&list);
+    }
+    println!(
+        "{:<8}  {:<25}  {:<12}  {:<6}  {:>12}  {:<12}  file",
+        "id", "time", "site", "format", "size", "sha256"
+    );
+    for s in &list {
+        println!(
+            "{:<8}  {:<25}  {:<12}  {:<6}  {:>12}  {:<12}  {}",
+            s.short_id,
+            s.time,
+            s.meta.discourse.site.as_deref().unwrap_or("-"),
+            s.meta.format.as_str(),
+            s.meta.size,
+            &s.meta.sha256[..12.min(s.meta.sha256.len())],
+            s.meta.file_name
+        );
+    }
+    println!("{} snapshots", list.len());
+    Ok(())
+}
+
+fn restore(args: &RepoArgs, a: &RestoreArgs) -> Result<()> {
+    let repo = args.open()?;
+    let (info, dest): (_, &Path) = match (&a.to, &a.expanded) {
+        (Some(to), None) => (repo.restore_file(&a.snapshot, to)?, to),
+        (None, Some(dir)) => (repo.restore_expanded(&a.snapshot, dir)?, dir),
+        _ => bail!("give exactly one of --to FILE or --expanded DIR"),
+    };
+    if a.out.json {
+        return print_json(&serde_json::json!({
+            "snapshot": info,
+            "restored_to": dest,
+            "verified_sha256": a.to.as_ref().map(|_| &info.meta.sha256),
+        }));
+    }
+    match a.to {
+        Some(_) => println!(
+            "restored {} to {} (SHA-256 {} verified)",
+            info.meta.file_name,
+            dest.display(),
+            info.meta.sha256
+        ),
+        None => println!(
+            "wrote the plain tree of {} to {}",
+            info.short_id,
+            dest.display()
+        ),
+    }
+    Ok(())
+}
+
+fn check(args: &RepoArgs, a: &CheckArgs) -> Result<()> {
+    let repo = args.open()?;
+    let read = match (a.read_data, a.read_data_subset) {
+        (_, Some(p)) => ReadData::Percent(p),
+        (true, None) => ReadData::All,
+        (false, None) => ReadData::None,
+    };
+    let report = repo.check(read)?;
+    if a.out.json {
+        print_json(&report)?;
+    } else {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+        if report.is_ok() {
+            println!("no errors were found");
+        }
+    }
+    if !report.is_ok() {
+        bail!(
+            "check found {} errors in {}",
+            report.errors.len(),
+            repo.location()
+        );
+    }
+    Ok(())
+}
+
+fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
+    let repo = args.open()?;
+    let rule = Retention {
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        within: a.keep_within.clone(),
+    };
+    let report = repo.forget(&rule, a.dry_run, a.prune)?;
+    if a.out.json {
+        return print_json(&report);
+    }
+    for d in &report.decisions {
+        println!(
+            "{}  {}  {:<6}  {}  {}",
+            d.snapshot.short_id,
+            d.snapshot.time,
+            if d.keep { "keep" } else { "remove" },
+            d.snapshot.meta.file_name,
+            d.reasons.join(", ")
+        );
+    }
+    let n = report.decisions.iter().filter(|d| !d.keep).count();
+    if report.dry_run {
+        println!("dry run: {n} snapshots would be removed");
+    } else {
+        println!("removed {} snapshots", report.removed.len());
+    }
+    if let Some(b) = report.pruned_bytes {
+        println!("prune freed {b} bytes");
+    }
+    Ok(())
+}
+
+/// Progress bars on stderr when it is a terminal; nothing otherwise.
+fn bars() -> Option<Arc<dyn ProgressBars>> {
+    std::io::stderr()
+        .is_terminal()
+        .then(|| Arc::new(TermBars(MultiProgress::new())) as Arc<dyn ProgressBars>)
+}
+
+#[derive(Debug)]
+struct TermBars(MultiProgress);
+
+impl ProgressBars for TermBars {
+    fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressBar> {
+        let (bar, tmpl) = match kind {
+            ProgressKind::Spinner => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {prefix} [{elapsed}]",
+            ),
+            ProgressKind::Counter => (
+                indicatif::ProgressBar::new(0),
+                "{prefix:30} [{elapsed}] {bar:30} {pos}/{len}",
+            ),
+            ProgressKind::Bytes => (
+                indicatif::ProgressBar::new(0),
+                "{prefix:30} [{elapsed}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ),
+        };
+        if let Ok(style) = ProgressStyle::with_template(tmpl) {
+            bar.set_style(style);
+        }
+        bar.set_prefix(title.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Box::new(TermBar(self.0.add(bar)))
+    }
+}
+
+#[derive(Debug)]
+struct TermBar(indicatif::ProgressBar);
+
+impl ProgressBar for TermBar {
+    fn set_length(&self, len: u64) {
+        self.0.set_length(len);
+    }
+    fn set_title(&self, title: &str) {
+        self.0.set_prefix(title.to_string());
+    }
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+}
