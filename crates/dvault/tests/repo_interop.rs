@@ -74,13 +74,15 @@ fn stock_restic_lists_checks_and_restores_a_dvault_repository() {
             target.join(".peel/recipe.json").is_file(),
             "tree at the snapshot root"
         );
-        let plain = if f.to_string_lossy().ends_with(".tar") {
-            "db/toc.dat"
-        } else {
-            "dump.sql"
+        // The peeled plain data: dump.sql inside format A, the .sql inside .sql.gz, db/ in B.
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let plain = match name.rsplit_once('.') {
+            Some((_, "tar")) => "db/toc.dat".to_string(),
+            Some((stem, "gz")) if stem.ends_with(".sql") => stem.to_string(),
+            _ => "dump.sql".to_string(),
         };
         assert!(
-            target.join(plain).is_file(),
+            target.join(&plain).is_file(),
             "restic restored the peeled {plain}"
         );
         let mut rebuilt = Vec::new();
