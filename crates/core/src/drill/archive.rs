@@ -1,0 +1,269 @@
+//! Reading a Discourse backup file in one pass, as Discourse's restore would unpack it: the
+//! format from its first bytes, the plain dump streamed to a loader as it is read, a directory
+//! dump unpacked for `pg_restore`, and the SHA-1 of each upload file; the SHA-256 of the whole
+//! file on the way.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Cursor, Read};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use flate2::read::MultiGzDecoder;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::uploads::UploadIndex;
+
+/// The kinds of Discourse backup files (see docs: "The Discourse formats").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupFormat {
+    /// `.tar.gz` holding `dump.sql.gz` (or, before v1.5, `dump.sql`) and `uploads/`.
+    TarGz,
+    /// `.sql.gz`: pg_dump's compressed plain dump alone.
+    SqlGz,
+    /// `.tar` holding a directory-format dump `db/` and `uploads/` (format B).
+    Tar,
+    /// An uncompressed plain SQL dump.
+    Sql,
+}
+
+impl std::fmt::Display for BackupFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackupFormat::TarGz => "tar.gz (dump.sql.gz + uploads)",
+            BackupFormat::SqlGz => "sql.gz (database only)",
+            BackupFormat::Tar => "tar (directory dump db/ + uploads)",
+            BackupFormat::Sql => "plain SQL",
+        })
+    }
+}
+
+/// What one pass over a backup file found.
+#[derive(Debug)]
+pub(crate) struct Walked {
+    pub format: BackupFormat,
+    /// SHA-256 of the whole file (hex).
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The plain dump's name in the archive, when one was streamed to the loader.
+    pub plain_dump: Option<String>,
+    /// The unpacked directory dump, when the archive has `db/toc.dat`.
+    pub directory_dump: Option<PathBuf>,
+    /// The upload files.
+    pub uploads: UploadIndex,
+    /// Whether the archive had an `uploads/` folder at all.
+    pub has_uploads_dir: bool,
+}
+
+/// Reads `path` once. Each plain dump found (`dump.sql.gz`, `dump.sql` or the file itself) is
+/// handed to `on_plain_dump` with its name, as a stream to read to its end; files under `db/`
+/// are written to `work/db`. Errors name the file and the archive entry.
+pub(crate) fn walk(
+    path: &Path,
+    work: &Path,
+    on_plain_dump: &mut dyn FnMut(&str, &mut dyn Read) -> Result<()>,
+) -> Result<Walked> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut raw = HashingReader::new(BufReader::with_capacity(1 << 16, file));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut walked = Walked {
+        format: BackupFormat::Sql,
+        sha256: String::new(),
+        size: 0,
+        plain_dump: None,
+        directory_dump: None,
+        uploads: UploadIndex::default(),
+        has_uploads_dir: false,
+    };
+    {
+        let head = read_head(&mut raw).with_context(|| format!("reading {}", path.display()))?;
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let tar = is_tar(&head);
+        let mut src = Cursor::new(head).chain(&mut raw);
+        if gzip {
+            let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, &mut src));
+            let dhead = read_head(&mut gz)
+                .with_context(|| format!("{}: decompressing (gzip) at the start", path.display()))?;
+            if is_tar(&dhead) {
+                walked.format = BackupFormat::TarGz;
+                let mut inner = Cursor::new(dhead).chain(&mut gz);
+                walk_tar(&mut inner, &name, work, &mut walked, on_plain_dump)?;
+                io::copy(&mut inner, &mut io::sink())
+                    .with_context(|| format!("{}: decompressing after the tar archive", path.display()))?;
+            } else {
+                walked.format = BackupFormat::SqlGz;
+                let dump_name = name.strip_suffix(".gz").unwrap_or(&name).to_string();
+                let mut inner = Cursor::new(dhead).chain(&mut gz);
+                on_plain_dump(&dump_name, &mut inner)?;
+                walked.plain_dump = Some(dump_name);
+            }
+        } else if tar {
+            walked.format = BackupFormat::Tar;
+            walk_tar(&mut src, &name, work, &mut walked, on_plain_dump)?;
+        } else {
+            walked.format = BackupFormat::Sql;
+            on_plain_dump(&name, &mut src)?;
+            walked.plain_dump = Some(name.clone());
+        }
+    }
+    io::copy(&mut raw, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
+    walked.size = raw.bytes;
+    walked.sha256 = hex::encode(raw.hasher.finalize_reset());
+    walked.uploads.resolve_links();
+    Ok(walked)
+}
+
+fn walk_tar(
+    input: &mut dyn Read,
+    name: &str,
+    work: &Path,
+    walked: &mut Walked,
+    on_plain_dump: &mut dyn FnMut(&str, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let mut archive = tar::Archive::new(input);
+    let entries = archive
+        .entries()
+        .with_context(|| format!("{name}: reading the tar archive"))?;
+    let db_dir = work.join("db");
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("{name}: reading a tar header"))?;
+        let raw_path = entry
+            .path()
+            .with_context(|| format!("{name}: a tar entry with an unreadable name"))?
+            .into_owned();
+        let Some(path) = clean_path(&raw_path) else {
+            bail!(
+                "{name}: tar entry {:?} is absolute or climbs out with `..`",
+                raw_path
+            );
+        };
+        let kind = entry.header().entry_type();
+        let what = |e: io::Error| anyhow!(e).context(format!("{name}: reading entry {path}"));
+        if path == "uploads" || path.starts_with("uploads/") {
+            walked.has_uploads_dir = true;
+            if kind.is_file() {
+                walked.uploads.add_file(&path, &mut entry).map_err(what)?;
+            } else if kind.is_hard_link() {
+                let target = entry
+                    .link_name()
+                    .ok()
+                    .flatten()
+                    .and_then(|t| clean_path(&t))
+                    .ok_or_else(|| anyhow!("{name}: hard link {path} has no usable target"))?;
+                walked.uploads.add_link(&path, &target);
+            }
+        } else if path == "dump.sql.gz" && kind.is_file() {
+            let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, &mut entry));
+            on_plain_dump(&path, &mut gz)?;
+            io::copy(&mut gz, &mut io::sink()).map_err(what)?;
+            walked.plain_dump = Some(path);
+        } else if path == "dump.sql" && kind.is_file() {
+            on_plain_dump(&path, &mut entry)?;
+            walked.plain_dump = Some(path);
+        } else if let Some(file) = path.strip_prefix("db/") {
+            if kind.is_file() {
+                if file.contains('/') {
+                    bail!("{name}: unexpected nested entry {path} in the directory dump");
+                }
+                fs::create_dir_all(&db_dir)
+                    .with_context(|| format!("creating {}", db_dir.display()))?;
+                let dest = db_dir.join(file);
+                let mut out = File::create(&dest)
+                    .with_context(|| format!("creating {}", dest.display()))?;
+                io::copy(&mut entry, &mut out).map_err(what)?;
+                if file == "toc.dat" {
+                    walked.directory_dump = Some(db_dir.clone());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A relative, `/`-separated path without `.` parts; `None` if absolute or climbing out.
+fn clean_path(p: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str()?.to_string()),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+fn read_head(r: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    r.take(512).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// POSIX ustar and GNU tar both put `ustar` at offset 257 of the first header.
+fn is_tar(head: &[u8]) -> bool {
+    head.len() >= 262 && &head[257..262] == b"ustar"
+}
+
+/// Counts and hashes everything read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned_and_escapes_refused() {
+        assert_eq!(clean_path(Path::new("./uploads/a")).as_deref(), Some("uploads/a"));
+        assert_eq!(clean_path(Path::new("/etc/passwd")), None);
+        assert_eq!(clean_path(Path::new("uploads/../../x")), None);
+    }
+
+    #[test]
+    fn plain_sql_file_is_streamed_whole_and_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.sql");
+        fs::write(&file, b"SELECT 1;\n").unwrap();
+        let mut got = Vec::new();
+        let walked = walk(&file, dir.path(), &mut |name, r| {
+            assert_eq!(name, "x.sql");
+            r.read_to_end(&mut got)?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, b"SELECT 1;\n");
+        assert_eq!(walked.format, BackupFormat::Sql);
+        assert_eq!(walked.size, 10);
+        assert_eq!(
+            walked.sha256,
+            hex::encode(Sha256::digest(b"SELECT 1;\n"))
+        );
+    }
+}

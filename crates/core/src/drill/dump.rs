@@ -1,0 +1,415 @@
+//! Reading a plain SQL dump (pg_dump's text format) while it streams into `psql`: what it
+//! declares (tables, the rows of each `COPY` block, sequence values) and the few edits
+//! Discourse's own restore makes before `psql` sees it.
+//!
+//! A directory-format dump is read the same way, as the script `pg_restore -f -` prints, so one
+//! reader serves both formats.
+//!
+//! Hand-written because no crate parses pg_dump output; it relies only on pg_dump's fixed
+//! layout: one statement head per line (`CREATE TABLE name (`, `COPY name (...) FROM stdin;`,
+//! `SELECT pg_catalog.setval('name', N, true);`), and one row per line inside a `COPY` block,
+//! ended by a line `\.` (newlines inside values are escaped as `\n`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Statement lines Discourse's restore deletes before `psql` runs the dump (its
+/// `DatabaseRestorer#sed_command`): the dump's `public` schema already exists in the target, and
+/// PostgreSQL 12's access-method setting is unknown to older servers.
+const DROPPED_PREFIXES: [&[u8]; 4] = [
+    b"DROP SCHEMA",
+    b"CREATE SCHEMA",
+    b"COMMENT ON SCHEMA",
+    b"SET default_table_access_method",
+];
+
+/// The schema of the functions Discourse's readonly triggers call (`Migration::BaseDropper`).
+/// A dump made with `--schema=public` refers to them without defining them; Discourse's restore
+/// creates them first, and so do we.
+const FUNCTION_SCHEMA: &str = "discourse_functions";
+
+/// A table the dump creates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DumpTable {
+    /// Line of its `CREATE TABLE` (1-based; 0 if the dump only copies into it).
+    pub line: u64,
+    /// Rows in its `COPY` block; `None` when the dump has no data for it.
+    pub copy_rows: Option<u64>,
+    /// Line of the `COPY` statement.
+    pub copy_line: u64,
+}
+
+/// A sequence value the dump sets with `setval`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DumpSequence {
+    /// The value set.
+    pub value: i64,
+    /// Whether `nextval` returns the next value (`true`) or this one (`false`).
+    pub is_called: bool,
+    /// Line of the `setval` call.
+    pub line: u64,
+}
+
+/// What a dump declares, keyed by the names exactly as pg_dump wrote them (already quoted where
+/// SQL needs it, e.g. `public."user"`), so they can be put back into queries as they are.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DumpFacts {
+    /// Tables created or filled.
+    pub tables: BTreeMap<String, DumpTable>,
+    /// Sequences with a `setval`.
+    pub sequences: BTreeMap<String, DumpSequence>,
+    /// `discourse_functions` trigger functions the dump uses without defining.
+    pub readonly_functions: BTreeSet<String>,
+    /// Lines read.
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// A problem with the dump's text itself.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The input ended inside a `COPY` block (a truncated dump).
+    #[error("the dump ends inside the COPY block of {table} begun at line {line} (no `\\.` line): the dump is truncated")]
+    Truncated {
+        /// The table being copied.
+        table: String,
+        /// Line of its `COPY`.
+        line: u64,
+    },
+    /// A `COPY` block for a table that already had one.
+    #[error("line {line}: a second COPY block for {table} (the first began at line {first})")]
+    DuplicateCopy {
+        /// The table.
+        table: String,
+        /// This `COPY` line.
+        line: u64,
+        /// The first one.
+        first: u64,
+    },
+}
+
+/// Reads a plain dump written to it, passing it on to `out` (usually `psql`'s input) with
+/// Discourse's restore edits applied, and gathers [`DumpFacts`].
+///
+/// Line numbers stay those of the dump: a dropped line becomes an empty line, and the
+/// definitions of missing readonly functions go on the same line as the trigger that needs
+/// them, so `psql`'s error messages point at the right line of the dump.
+pub struct DumpScanner<W: Write> {
+    out: W,
+    facts: DumpFacts,
+    line: Vec<u8>,
+    /// Inside a `COPY` block: the table and the rows so far.
+    copying: Option<(String, u64)>,
+    error: Option<DumpError>,
+}
+
+impl<W: Write> DumpScanner<W> {
+    /// A scanner passing the edited dump on to `out`.
+    pub fn new(out: W) -> Self {
+        DumpScanner {
+            out,
+            facts: DumpFacts::default(),
+            line: Vec::with_capacity(8192),
+            copying: None,
+            error: None,
+        }
+    }
+
+    /// Processes the last line (if it had no newline), flushes `out` and returns the facts and
+    /// `out`. Fails when the dump was truncated inside a `COPY` block or had another structural
+    /// error.
+    pub fn finish(mut self) -> io::Result<(Result<DumpFacts, DumpError>, W)> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.handle_line(&line)?;
+        }
+        self.out.flush()?;
+        if let Some(err) = self.error.take() {
+            return Ok((Err(err), self.out));
+        }
+        if let Some((table, _)) = self.copying.take() {
+            let line = self.facts.tables.get(&table).map_or(0, |t| t.copy_line);
+            return Ok((Err(DumpError::Truncated { table, line }), self.out));
+        }
+        Ok((Ok(self.facts), self.out))
+    }
+
+    /// The facts gathered so far.
+    pub fn facts(&self) -> &DumpFacts {
+        &self.facts
+    }
+
+    fn handle_line(&mut self, line: &[u8]) -> io::Result<()> {
+        self.facts.lines += 1;
+        let n = self.facts.lines;
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if let Some((table, rows)) = self.copying.as_mut() {
+            if body == b"\\." {
+                let (table, rows) = (std::mem::take(table), *rows);
+                if let Some(t) = self.facts.tables.get_mut(&table) {
+                    t.copy_rows = Some(rows);
+                }
+                self.copying = None;
+            } else {
+                *rows += 1;
+            }
+            return self.out.write_all(line);
+        }
+        if DROPPED_PREFIXES.iter().any(|p| body.starts_with(p)) {
+            return self.out.write_all(b"\n");
+        }
+        if let Some(rest) = body.strip_prefix(b"COPY ") {
+            if let Some((name, _)) = split_name(rest) {
+                let table = self.facts.tables.entry(name.clone()).or_default();
+                if table.copy_rows.is_some() || table.copy_line != 0 {
+                    if self.error.is_none() {
+                        self.error = Some(DumpError::DuplicateCopy {
+                            table: name.clone(),
+                            line: n,
+                            first: table.copy_line,
+                        });
+                    }
+                } else {
+                    table.copy_line = n;
+                }
+                if body.ends_with(b"FROM stdin;") {
+                    self.copying = Some((name, 0));
+                }
+            }
+        } else if let Some(rest) = strip_create_table(body) {
+            if let Some((name, _)) = split_name(rest) {
+                self.facts.tables.entry(name).or_default().line = n;
+            }
+        } else if let Some(rest) = body.strip_prefix(b"SELECT pg_catalog.setval(") {
+            if let Some((name, value, is_called)) = parse_setval(rest) {
+                self.facts.sequences.insert(
+                    name,
+                    DumpSequence {
+                        value,
+                        is_called,
+                        line: n,
+                    },
+                );
+            }
+        } else if body.starts_with(b"CREATE TRIGGER") || body.starts_with(b"CREATE CONSTRAINT TRIGGER")
+        {
+            if let Some(func) = readonly_function(body) {
+                if self.facts.readonly_functions.insert(func.clone()) {
+                    self.out.write_all(readonly_function_sql(&func).as_bytes())?;
+                }
+            }
+        }
+        self.out.write_all(line)
+    }
+}
+
+impl<W: Write> Write for DumpScanner<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let (head, tail) = rest.split_at(pos + 1);
+            if self.line.is_empty() {
+                self.handle_line(head)?;
+            } else {
+                self.line.extend_from_slice(head);
+                let line = std::mem::take(&mut self.line);
+                self.handle_line(&line)?;
+                self.line = line;
+                self.line.clear();
+            }
+            rest = tail;
+        }
+        self.line.extend_from_slice(rest);
+        self.facts.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn strip_create_table(body: &[u8]) -> Option<&[u8]> {
+    for prefix in [
+        &b"CREATE TABLE "[..],
+        b"CREATE UNLOGGED TABLE ",
+        b"CREATE TABLE IF NOT EXISTS ",
+    ] {
+        if let Some(rest) = body.strip_prefix(prefix) {
+            return Some(rest);
+        }
+    }
+    None
+}
+
+/// Splits a possibly qualified, possibly quoted SQL name off the start of `s`: returns the name
+/// exactly as written and the rest.
+fn split_name(s: &[u8]) -> Option<(String, &[u8])> {
+    let mut i = 0;
+    loop {
+        if s.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                match s.get(i) {
+                    None => return None,
+                    Some(b'"') if s.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+        } else {
+            let start = i;
+            while s
+                .get(i)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80)
+            {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+        if s.get(i) == Some(&b'.') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let name = std::str::from_utf8(&s[..i]).ok()?.to_string();
+    Some((name, &s[i..]))
+}
+
+/// Parses `'name', 42, true);` (the part after `SELECT pg_catalog.setval(`).
+fn parse_setval(s: &[u8]) -> Option<(String, i64, bool)> {
+    let s = std::str::from_utf8(s).ok()?;
+    let s = s.strip_prefix('\'')?;
+    let mut name = String::new();
+    let mut chars = s.char_indices();
+    let end = loop {
+        let (i, c) = chars.next()?;
+        if c == '\'' {
+            if s[i + 1..].starts_with('\'') {
+                chars.next();
+                name.push('\'');
+                continue;
+            }
+            break i + 1;
+        }
+        name.push(c);
+    };
+    let rest = s[end..].strip_suffix(");")?;
+    let mut parts = rest.split(',').map(str::trim);
+    if !parts.next()?.is_empty() {
+        return None;
+    }
+    let value: i64 = parts.next()?.parse().ok()?;
+    let is_called = match parts.next()? {
+        "true" => true,
+        "false" => false,
+        _ => return None,
+    };
+    Some((name, value, is_called))
+}
+
+/// The `discourse_functions` function a trigger line executes, if any.
+fn readonly_function(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let needle = format!("{FUNCTION_SCHEMA}.");
+    let at = text.find(&needle)? + needle.len();
+    let rest = &text[at..];
+    let end = rest.find('(')?;
+    let name = &rest[..end];
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| name.to_string())
+}
+
+/// The SQL Discourse runs to create a readonly trigger function, on one line.
+fn readonly_function_sql(name: &str) -> String {
+    // Discourse's message names the table or column; the name carries both.
+    let what = name
+        .strip_prefix("raise_")
+        .and_then(|n| n.strip_suffix("_readonly"))
+        .unwrap_or(name);
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {FUNCTION_SCHEMA}; CREATE OR REPLACE FUNCTION \
+         {FUNCTION_SCHEMA}.{name}() RETURNS trigger AS $rcr$ BEGIN RAISE EXCEPTION \
+         'Discourse: {what} is read only'; END $rcr$ LANGUAGE plpgsql; "
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str) -> (Result<DumpFacts, DumpError>, String) {
+        let mut s = DumpScanner::new(Vec::new());
+        // Feed in small pieces so lines straddle writes.
+        for chunk in text.as_bytes().chunks(7) {
+            s.write_all(chunk).unwrap();
+        }
+        let (facts, out) = s.finish().unwrap();
+        (facts, String::from_utf8(out).unwrap())
+    }
+
+    const DUMP: &str = "SET default_table_access_method = heap;\n\
+        CREATE SCHEMA public;\n\
+        CREATE TABLE public.users (\n    id integer\n);\n\
+        CREATE TABLE public.\"user\"\"s\" (\n    id integer\n);\n\
+        CREATE TRIGGER t BEFORE INSERT ON public.users FOR EACH ROW EXECUTE FUNCTION discourse_functions.raise_users_readonly();\n\
+        COPY public.users (id) FROM stdin;\n1\n2\nDROP SCHEMA x\n\\.\n\n\
+        COPY public.\"user\"\"s\" (id) FROM stdin;\n\\.\n\
+        SELECT pg_catalog.setval('public.\"odd''seq\"', 42, true);\n\
+        SELECT pg_catalog.setval('public.users_id_seq', 1, false);\n";
+
+    #[test]
+    fn counts_copy_rows_and_reads_setval() {
+        let (facts, _) = scan(DUMP);
+        let facts = facts.unwrap();
+        assert_eq!(facts.tables["public.users"].copy_rows, Some(3));
+        assert_eq!(facts.tables["public.users"].line, 3);
+        assert_eq!(facts.tables["public.\"user\"\"s\""].copy_rows, Some(0));
+        assert_eq!(
+            facts.sequences["public.\"odd'seq\""],
+            DumpSequence {
+                value: 42,
+                is_called: true,
+                line: 18
+            }
+        );
+        assert!(!facts.sequences["public.users_id_seq"].is_called);
+        assert_eq!(facts.lines, 19);
+    }
+
+    #[test]
+    fn applies_discourse_edits_keeping_line_numbers() {
+        let (_, out) = scan(DUMP);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 19);
+        assert_eq!(lines[0], "");
+        assert_eq!(lines[1], "");
+        assert!(lines[8].starts_with("CREATE SCHEMA IF NOT EXISTS discourse_functions;"));
+        assert!(lines[8].ends_with("raise_users_readonly();"));
+        // Data lines are never edited, even when they look like a dropped statement.
+        assert_eq!(lines[12], "DROP SCHEMA x");
+    }
+
+    #[test]
+    fn truncated_copy_block_is_an_error_naming_table_and_line() {
+        let (facts, _) = scan("COPY public.posts (id) FROM stdin;\n1\n2\n");
+        let err = facts.unwrap_err().to_string();
+        assert!(err.contains("public.posts") && err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn last_line_without_newline_is_read() {
+        let (facts, _) = scan("COPY public.a (id) FROM stdin;\n1\n\\.");
+        assert_eq!(facts.unwrap().tables["public.a"].copy_rows, Some(1));
+    }
+}

@@ -1,0 +1,488 @@
+//! The PostgreSQL side of a drill: a server (a throwaway cluster or a given one), a fresh
+//! database on it, loading a dump the way Discourse's restore does, and reading results back.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use super::dump::{DumpFacts, DumpScanner};
+use crate::postgres::{self, quote_ident, TempCluster};
+
+/// Where a drill loads the dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresTarget {
+    /// A throwaway cluster (initdb, pg_ctl) on a free 127.0.0.1 port, removed afterwards.
+    Temp,
+    /// A running server, as a libpq URL (`postgresql://user@host:port/maintenance_db?...`): the
+    /// drill creates a new database there and drops it afterwards. A password in the URL is
+    /// handed to the PostgreSQL programs through `PGPASSWORD`, never on their command line;
+    /// better still, leave it out and use `PGPASSWORD`/`PGPASSFILE`.
+    Url(String),
+}
+
+/// Facts about the throwaway cluster of a drill, so that callers (and tests) can see it is gone.
+#[derive(Debug, Clone, Serialize)]
+pub struct TempClusterInfo {
+    /// Its data directory (deleted after the drill).
+    pub data_dir: PathBuf,
+    /// The postmaster's process id while it ran.
+    pub postmaster_pid: Option<u32>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// A PostgreSQL server a drill talks to.
+pub(crate) struct Server {
+    kind: Kind,
+    bindir: PathBuf,
+}
+
+enum Kind {
+    Temp(TempCluster),
+    Url {
+        /// The URL without its password, maintenance database in the path.
+        url: url::Url,
+        password: Option<String>,
+    },
+}
+
+impl Server {
+    /// Starts a throwaway cluster or prepares to talk to the given server.
+    pub(crate) fn open(target: &PostgresTarget) -> Result<Server> {
+        match target {
+            PostgresTarget::Temp => {
+                let cluster = TempCluster::start().context("starting a temporary PostgreSQL cluster")?;
+                let bindir = cluster.bindir().to_path_buf();
+                Ok(Server {
+                    kind: Kind::Temp(cluster),
+                    bindir,
+                })
+            }
+            PostgresTarget::Url(raw) => {
+                let mut url = url::Url::parse(raw).map_err(|e| {
+                    anyhow!("--postgres: not a PostgreSQL URL ({e}); expected postgresql://user@host:port/dbname")
+                })?;
+                if !matches!(url.scheme(), "postgresql" | "postgres") {
+                    bail!(
+                        "--postgres: URL scheme {:?} is not postgresql:// or postgres://",
+                        url.scheme()
+                    );
+                }
+                let password = url
+                    .password()
+                    .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+                let _ = url.set_password(None);
+                if url.path().trim_start_matches('/').is_empty() {
+                    url.set_path("/postgres");
+                }
+                Ok(Server {
+                    kind: Kind::Url { url, password },
+                    bindir: client_bindir()?,
+                })
+            }
+        }
+    }
+
+    /// A short description for reports (no password).
+    pub(crate) fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Temp(c) => format!("temporary cluster on {}:{}", postgres::HOST, c.port()),
+            Kind::Url { url, .. } => url.to_string(),
+        }
+    }
+
+    /// Facts about the throwaway cluster, when this is one.
+    pub(crate) fn temp_info(&self) -> Option<TempClusterInfo> {
+        match &self.kind {
+            Kind::Temp(c) => {
+                let pid = std::fs::read_to_string(c.data_dir().join("postmaster.pid"))
+                    .ok()
+                    .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()));
+                Some(TempClusterInfo {
+                    data_dir: c.data_dir(),
+                    postmaster_pid: pid,
+                    port: c.port(),
+                })
+            }
+            Kind::Url { .. } => None,
+        }
+    }
+
+    /// Stops and removes a throwaway cluster now, reporting errors; a no-op for a given server.
+    pub(crate) fn close(self) -> Result<()> {
+        match self.kind {
+            Kind::Temp(c) => c.stop(),
+            Kind::Url { .. } => Ok(()),
+        }
+    }
+
+    /// A command for a PostgreSQL client program, with connection settings in its environment.
+    fn command(&self, program: &str) -> Command {
+        match &self.kind {
+            Kind::Temp(c) => c.command(program),
+            Kind::Url { password, .. } => {
+                let mut cmd = Command::new(self.bindir.join(program));
+                cmd.env_remove("PGDATABASE");
+                if let Some(p) = password {
+                    cmd.env("PGPASSWORD", p);
+                }
+                if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
+                    cmd.env("PGCONNECT_TIMEOUT", "10");
+                }
+                cmd
+            }
+        }
+    }
+
+    /// The `-d` argument for database `db`: its name (the environment holds the rest) or a URL.
+    fn conninfo(&self, db: &str) -> String {
+        match &self.kind {
+            Kind::Temp(_) => db.to_string(),
+            Kind::Url { url, .. } => {
+                let mut u = url.clone();
+                // Drill database names are plain ASCII letters, digits and `_`.
+                u.set_path(&format!("/{db}"));
+                u.to_string()
+            }
+        }
+    }
+
+    fn maintenance_db(&self) -> String {
+        match &self.kind {
+            Kind::Temp(_) => "postgres".to_string(),
+            Kind::Url { url, .. } => url.path().trim_start_matches('/').to_string(),
+        }
+    }
+
+    /// Creates a new, uniquely named database and returns a guard that drops it.
+    pub(crate) fn create_database(&self) -> Result<DrillDatabase<'_>> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let name = format!(
+            "dvault_drill_{secs}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        self.execute(
+            &self.maintenance_db(),
+            &format!(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+                quote_ident(&name)
+            ),
+        )
+        .with_context(|| format!("creating the drill database {name} on {}", self.describe()))?;
+        Ok(DrillDatabase {
+            server: self,
+            name,
+            dropped: false,
+        })
+    }
+
+    /// Runs SQL in `db` and discards its output.
+    pub(crate) fn execute(&self, db: &str, sql: &str) -> Result<()> {
+        self.query_each(db, sql, &mut |_| Ok(()))
+    }
+
+    /// Runs SQL in `db` (stopping at the first error) and calls `row` with the fields of each
+    /// output row; SQL NULL comes as `None`.
+    pub(crate) fn query_each(
+        &self,
+        db: &str,
+        sql: &str,
+        row: &mut dyn FnMut(&[Option<&str>]) -> Result<()>,
+    ) -> Result<()> {
+        const SEP: &str = "\x1f";
+        const NULL: &str = "\x1e";
+        let mut cmd = self.command("psql");
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-F", SEP, "-P", &format!("null={NULL}")])
+            .arg("-d")
+            .arg(self.conninfo(db))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.bindir.join("psql").display()))?;
+        let stderr = child.stderr.take().map(drain);
+        let mut stdin = child.stdin.take().context("psql stdin")?;
+        let sql = sql.to_string();
+        let writer = std::thread::spawn(move || stdin.write_all(sql.as_bytes()));
+        let mut result = Ok(());
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines() {
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        result = Err(anyhow!(e).context("reading psql's output"));
+                        break;
+                    }
+                };
+                let fields: Vec<Option<&str>> = line
+                    .split(SEP)
+                    .map(|f| if f == NULL { None } else { Some(f) })
+                    .collect();
+                if let Err(e) = row(&fields) {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let _ = writer.join();
+        let status = child.wait().context("waiting for psql")?;
+        let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        if !status.success() {
+            bail!(
+                "psql on database {db} failed ({status}): {}",
+                String::from_utf8_lossy(&err).trim()
+            );
+        }
+        result
+    }
+
+    /// Loads a plain dump read from `input` into `db` as Discourse's restore does: with its
+    /// edits (see [`DumpScanner`]), through `psql --single-transaction -v ON_ERROR_STOP=1`.
+    /// Returns what the dump declared; a load that failed is a [`LoadError`].
+    pub(crate) fn load_plain(&self, db: &str, input: &mut dyn Read) -> Result<DumpFacts, LoadError> {
+        let mut cmd = self.command("psql");
+        // `-f -` (not plain stdin) makes psql name the line of each error: `psql:<stdin>:N:`.
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"])
+            .arg("-d")
+            .arg(self.conninfo(db))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| LoadError::Psql {
+            message: format!("starting {}: {e}", self.bindir.join("psql").display()),
+            facts: None,
+        })?;
+        let stderr = child.stderr.take().map(drain);
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin));
+        let copied = copy_until_write_fails(input, &mut scanner);
+        let facts_so_far = scanner.facts().clone();
+        let finished = match copied {
+            Ok(()) => scanner
+                .finish()
+                .map(|(facts, out)| {
+                    drop(out);
+                    facts
+                })
+                .map_err(CopyError::Write),
+            Err(e) => {
+                drop(scanner);
+                Err(e)
+            }
+        };
+        let psql_failed = |child: &mut Child, stderr: Option<JoinHandle<Vec<u8>>>| {
+            let status = child.wait().ok();
+            let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+            match status {
+                Some(s) if s.success() => None,
+                s => Some(format!(
+                    "psql stopped ({}): {}",
+                    s.map_or("not started".into(), |s| s.to_string()),
+                    tail(&String::from_utf8_lossy(&err), 8)
+                )),
+            }
+        };
+        match finished {
+            Ok(Ok(facts)) => match psql_failed(&mut child, stderr) {
+                None => Ok(facts),
+                Some(message) => Err(LoadError::Psql {
+                    message,
+                    facts: Some(facts),
+                }),
+            },
+            Ok(Err(dump_err)) => {
+                // psql already committed what it got; the dump itself is broken.
+                let _ = child.wait();
+                Err(LoadError::Dump {
+                    message: dump_err.to_string(),
+                    facts: facts_so_far,
+                })
+            }
+            Err(CopyError::Write(e)) => {
+                let message = psql_failed(&mut child, stderr)
+                    .unwrap_or_else(|| format!("psql stopped reading its input ({e})"));
+                Err(LoadError::Psql {
+                    message,
+                    facts: Some(facts_so_far),
+                })
+            }
+            Err(CopyError::Read(e)) => {
+                // Do not let psql commit a half-read dump.
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(LoadError::Read {
+                    message: e.to_string(),
+                    facts: facts_so_far,
+                })
+            }
+        }
+    }
+
+    /// Loads a directory-format dump: `pg_restore -f -` turns it into the plain script, which
+    /// is loaded as in [`Server::load_plain`].
+    pub(crate) fn load_directory(&self, db: &str, dir: &Path) -> Result<DumpFacts, LoadError> {
+        let mut cmd = Command::new(self.bindir.join("pg_restore"));
+        cmd.args(["--no-owner", "--no-privileges", "-f", "-"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| LoadError::Read {
+            message: format!("starting {}: {e}", self.bindir.join("pg_restore").display()),
+            facts: DumpFacts::default(),
+        })?;
+        let stderr = child.stderr.take().map(drain);
+        let mut out = child.stdout.take().expect("piped stdout");
+        let loaded = self.load_plain(db, &mut out);
+        // Read to the end so pg_restore is not stopped by a closed pipe.
+        let _ = io::copy(&mut out, &mut io::sink());
+        drop(out);
+        let status = child.wait();
+        let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        match status {
+            Ok(s) if s.success() => loaded,
+            s => {
+                let message = format!(
+                    "pg_restore -f - {} failed ({}): {}",
+                    dir.display(),
+                    s.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                    tail(&String::from_utf8_lossy(&err), 8)
+                );
+                let facts = match loaded {
+                    Ok(f) => f,
+                    Err(e) => e.facts().cloned().unwrap_or_default(),
+                };
+                Err(LoadError::Read { message, facts })
+            }
+        }
+    }
+}
+
+/// A database created for a drill; dropped when this goes out of scope.
+pub(crate) struct DrillDatabase<'a> {
+    server: &'a Server,
+    name: String,
+    dropped: bool,
+}
+
+impl DrillDatabase<'_> {
+    /// The database's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops the database now, reporting an error.
+    pub(crate) fn drop_now(mut self) -> Result<()> {
+        self.dropped = true;
+        self.server
+            .execute(
+                &self.server.maintenance_db(),
+                &format!("DROP DATABASE IF EXISTS {}", quote_ident(&self.name)),
+            )
+            .with_context(|| format!("dropping the drill database {}", self.name))
+    }
+}
+
+impl Drop for DrillDatabase<'_> {
+    fn drop(&mut self) {
+        if !self.dropped {
+            self.dropped = true;
+            if let Err(e) = self.server.execute(
+                &self.server.maintenance_db(),
+                &format!("DROP DATABASE IF EXISTS {}", quote_ident(&self.name)),
+            ) {
+                tracing::warn!("dropping the drill database {}: {e:#}", self.name);
+            }
+        }
+    }
+}
+
+/// Why loading a dump failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    /// `psql` reported an error (the dump does not load).
+    #[error("{message}")]
+    Psql {
+        message: String,
+        facts: Option<DumpFacts>,
+    },
+    /// The dump's text is broken (e.g. truncated inside a COPY block).
+    #[error("{message}")]
+    Dump { message: String, facts: DumpFacts },
+    /// The dump could not be read (decompression, pg_restore).
+    #[error("{message}")]
+    Read { message: String, facts: DumpFacts },
+}
+
+impl LoadError {
+    /// What the dump declared up to the failure.
+    pub(crate) fn facts(&self) -> Option<&DumpFacts> {
+        match self {
+            LoadError::Psql { facts, .. } => facts.as_ref(),
+            LoadError::Dump { facts, .. } | LoadError::Read { facts, .. } => Some(facts),
+        }
+    }
+}
+
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+fn copy_until_write_fails(input: &mut dyn Read, out: &mut dyn Write) -> Result<(), CopyError> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+    }
+}
+
+fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.trim().lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The folder of the client programs for a given server: the server installation's when there
+/// is one here, else wherever `psql` is on `PATH` (a client-only install).
+fn client_bindir() -> Result<PathBuf> {
+    if let Ok(dir) = postgres::find_bindir() {
+        return Ok(dir);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let psql = dir.join("psql");
+            if psql.is_file() && dir.join("pg_restore").is_file() {
+                let real = std::fs::canonicalize(&psql).unwrap_or(psql);
+                if let Some(parent) = real.parent() {
+                    return Ok(parent.to_path_buf());
+                }
+            }
+        }
+    }
+    bail!("psql and pg_restore not found (install the PostgreSQL client programs)")
+}
