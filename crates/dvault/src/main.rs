@@ -2,6 +2,7 @@
 //! module (`peel_cmds` for expand, rebuild and inspect); add a group with one variant in
 //! [`Command`] and one arm in [`run`].
 
+mod drill_cmds;
 mod peel_cmds;
 mod repo_cmds;
 
@@ -31,6 +32,9 @@ enum Command {
     Peel(peel_cmds::PeelCommand),
     #[command(flatten)]
     Repo(repo_cmds::RepoCommand),
+    /// Prove that a backup restores: load it into a fresh PostgreSQL database and check every
+    /// table, row count, sequence and upload file against the backup itself.
+    Drill(drill_cmds::DrillArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
     match command {
         Command::Peel(c) => peel_cmds::run(c),
         Command::Repo(c) => repo_cmds::run(c, repo),
+        Command::Drill(a) => drill_cmds::run(a),
     }
 }
 

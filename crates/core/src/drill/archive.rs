@@ -84,23 +84,39 @@ pub(crate) fn walk(
         let head = read_head(&mut raw).with_context(|| format!("reading {}", path.display()))?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let tar = is_tar(&head);
+        if !gzip && !tar && !looks_like_sql(&head) {
+            bail!(
+                "{}: not a Discourse backup: neither gzip, tar nor SQL text (first bytes {})",
+                path.display(),
+                hex::encode(&head[..head.len().min(16)])
+            );
+        }
         let mut src = Cursor::new(head).chain(&mut raw);
         if gzip {
             let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, &mut src));
-            let dhead = read_head(&mut gz)
-                .with_context(|| format!("{}: decompressing (gzip) at the start", path.display()))?;
+            let dhead = read_head(&mut gz).with_context(|| {
+                format!("{}: decompressing (gzip) at the start", path.display())
+            })?;
             if is_tar(&dhead) {
                 walked.format = BackupFormat::TarGz;
                 let mut inner = Cursor::new(dhead).chain(&mut gz);
                 walk_tar(&mut inner, &name, work, &mut walked, on_plain_dump)?;
-                io::copy(&mut inner, &mut io::sink())
-                    .with_context(|| format!("{}: decompressing after the tar archive", path.display()))?;
-            } else {
+                io::copy(&mut inner, &mut io::sink()).with_context(|| {
+                    format!("{}: decompressing after the tar archive", path.display())
+                })?;
+            } else if looks_like_sql(&dhead) {
                 walked.format = BackupFormat::SqlGz;
                 let dump_name = name.strip_suffix(".gz").unwrap_or(&name).to_string();
                 let mut inner = Cursor::new(dhead).chain(&mut gz);
                 on_plain_dump(&dump_name, &mut inner)?;
                 walked.plain_dump = Some(dump_name);
+            } else {
+                bail!(
+                    "{}: not a Discourse backup: gzip of neither a tar archive nor SQL text \
+                     (first bytes {})",
+                    path.display(),
+                    hex::encode(&dhead[..dhead.len().min(16)])
+                );
             }
         } else if tar {
             walked.format = BackupFormat::Tar;
@@ -173,8 +189,8 @@ fn walk_tar(
                 fs::create_dir_all(&db_dir)
                     .with_context(|| format!("creating {}", db_dir.display()))?;
                 let dest = db_dir.join(file);
-                let mut out = File::create(&dest)
-                    .with_context(|| format!("creating {}", dest.display()))?;
+                let mut out =
+                    File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
                 io::copy(&mut entry, &mut out).map_err(what)?;
                 if file == "toc.dat" {
                     walked.directory_dump = Some(db_dir.clone());
@@ -204,9 +220,34 @@ fn read_head(r: &mut dyn Read) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// POSIX ustar and GNU tar both put `ustar` at offset 257 of the first header.
+/// POSIX ustar and GNU tar both put `ustar` at offset 257 of the first header; an archive with
+/// no entries at all is zero blocks (Discourse's first step, `tar --create --files-from
+/// /dev/null`, writes one).
 fn is_tar(head: &[u8]) -> bool {
-    head.len() >= 262 && &head[257..262] == b"ustar"
+    (head.len() >= 262 && &head[257..262] == b"ustar")
+        || (head.len() == 512 && head.iter().all(|&b| b == 0))
+}
+
+/// pg_dump's plain output is UTF-8 text that starts with a comment or a statement.
+fn looks_like_sql(head: &[u8]) -> bool {
+    if head.contains(&0) {
+        return false;
+    }
+    // The head may end inside a multi-byte character.
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    let t = text.trim_start();
+    t.is_empty() && !head.is_empty()
+        || t.starts_with("--")
+        || t.starts_with("SET ")
+        || t.starts_with("CREATE ")
+        || t.starts_with("SELECT ")
+        || t.starts_with("BEGIN")
 }
 
 /// Counts and hashes everything read through it.
@@ -241,9 +282,29 @@ mod tests {
 
     #[test]
     fn paths_are_cleaned_and_escapes_refused() {
-        assert_eq!(clean_path(Path::new("./uploads/a")).as_deref(), Some("uploads/a"));
+        assert_eq!(
+            clean_path(Path::new("./uploads/a")).as_deref(),
+            Some("uploads/a")
+        );
         assert_eq!(clean_path(Path::new("/etc/passwd")), None);
         assert_eq!(clean_path(Path::new("uploads/../../x")), None);
+    }
+
+    #[test]
+    fn unknown_and_empty_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let zeros = dir.path().join("zeros.tar");
+        fs::write(&zeros, vec![0u8; 10240]).unwrap();
+        let walked = walk(&zeros, dir.path(), &mut |_, _| panic!("no dump expected")).unwrap();
+        assert_eq!(walked.format, BackupFormat::Tar);
+        assert!(walked.plain_dump.is_none() && walked.directory_dump.is_none());
+        let png = dir.path().join("x.bin");
+        fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+        let err = walk(&png, dir.path(), &mut |_, _| Ok(())).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a Discourse backup"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -261,9 +322,6 @@ mod tests {
         assert_eq!(got, b"SELECT 1;\n");
         assert_eq!(walked.format, BackupFormat::Sql);
         assert_eq!(walked.size, 10);
-        assert_eq!(
-            walked.sha256,
-            hex::encode(Sha256::digest(b"SELECT 1;\n"))
-        );
+        assert_eq!(walked.sha256, hex::encode(Sha256::digest(b"SELECT 1;\n")));
     }
 }

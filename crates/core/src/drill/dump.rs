@@ -195,11 +195,13 @@ impl<W: Write> DumpScanner<W> {
                     },
                 );
             }
-        } else if body.starts_with(b"CREATE TRIGGER") || body.starts_with(b"CREATE CONSTRAINT TRIGGER")
+        } else if body.starts_with(b"CREATE TRIGGER")
+            || body.starts_with(b"CREATE CONSTRAINT TRIGGER")
         {
             if let Some(func) = readonly_function(body) {
                 if self.facts.readonly_functions.insert(func.clone()) {
-                    self.out.write_all(readonly_function_sql(&func).as_bytes())?;
+                    self.out
+                        .write_all(readonly_function_sql(&func).as_bytes())?;
                 }
             }
         }
@@ -404,7 +406,10 @@ mod tests {
     fn truncated_copy_block_is_an_error_naming_table_and_line() {
         let (facts, _) = scan("COPY public.posts (id) FROM stdin;\n1\n2\n");
         let err = facts.unwrap_err().to_string();
-        assert!(err.contains("public.posts") && err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("public.posts") && err.contains("line 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -56,7 +56,8 @@ impl Server {
     pub(crate) fn open(target: &PostgresTarget) -> Result<Server> {
         match target {
             PostgresTarget::Temp => {
-                let cluster = TempCluster::start().context("starting a temporary PostgreSQL cluster")?;
+                let cluster =
+                    TempCluster::start().context("starting a temporary PostgreSQL cluster")?;
                 let bindir = cluster.bindir().to_path_buf();
                 Ok(Server {
                     kind: Kind::Temp(cluster),
@@ -73,9 +74,11 @@ impl Server {
                         url.scheme()
                     );
                 }
-                let password = url
-                    .password()
-                    .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+                let password = url.password().map(|p| {
+                    percent_encoding::percent_decode_str(p)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                });
                 let _ = url.set_password(None);
                 if url.path().trim_start_matches('/').is_empty() {
                     url.set_path("/postgres");
@@ -238,7 +241,9 @@ impl Server {
         }
         let _ = writer.join();
         let status = child.wait().context("waiting for psql")?;
-        let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let err = stderr
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         if !status.success() {
             bail!(
                 "psql on database {db} failed ({status}): {}",
@@ -251,15 +256,27 @@ impl Server {
     /// Loads a plain dump read from `input` into `db` as Discourse's restore does: with its
     /// edits (see [`DumpScanner`]), through `psql --single-transaction -v ON_ERROR_STOP=1`.
     /// Returns what the dump declared; a load that failed is a [`LoadError`].
-    pub(crate) fn load_plain(&self, db: &str, input: &mut dyn Read) -> Result<DumpFacts, LoadError> {
+    pub(crate) fn load_plain(
+        &self,
+        db: &str,
+        input: &mut dyn Read,
+    ) -> Result<DumpFacts, LoadError> {
         let mut cmd = self.command("psql");
         // `-f -` (not plain stdin) makes psql name the line of each error: `psql:<stdin>:N:`.
-        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"])
-            .arg("-d")
-            .arg(self.conninfo(db))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-f",
+            "-",
+        ])
+        .arg("-d")
+        .arg(self.conninfo(db))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| LoadError::Psql {
             message: format!("starting {}: {e}", self.bindir.join("psql").display()),
             facts: None,
@@ -284,7 +301,9 @@ impl Server {
         };
         let psql_failed = |child: &mut Child, stderr: Option<JoinHandle<Vec<u8>>>| {
             let status = child.wait().ok();
-            let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+            let err = stderr
+                .map(|h| h.join().unwrap_or_default())
+                .unwrap_or_default();
             match status {
                 Some(s) if s.success() => None,
                 s => Some(format!(
@@ -350,7 +369,9 @@ impl Server {
         let _ = io::copy(&mut out, &mut io::sink());
         drop(out);
         let status = child.wait();
-        let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let err = stderr
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         match status {
             Ok(s) if s.success() => loaded,
             s => {

@@ -260,12 +260,16 @@ pub fn drill(input: &DrillInput, opts: &DrillOptions) -> Result<DrillReport> {
         DrillInput::File {
             path,
             expected_sha256,
-        } => (
-            path.clone(),
-            expected_sha256.clone(),
-            DrillReport::new(file_name(path)),
-            0.0,
-        ),
+        } => {
+            // A file that cannot be opened is not worth starting PostgreSQL for.
+            File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            (
+                path.clone(),
+                expected_sha256.clone(),
+                DrillReport::new(file_name(path)),
+                0.0,
+            )
+        }
         DrillInput::Tree(dir) => {
             let t = Instant::now();
             let mut report = DrillReport::new(dir.display().to_string());
@@ -275,9 +279,10 @@ pub fn drill(input: &DrillInput, opts: &DrillOptions) -> Result<DrillReport> {
                     (file, Some(digest), report, t.elapsed().as_secs_f64())
                 }
                 Err(e) => {
-                    report
-                        .failures
-                        .push(format!("rebuilding the original from {}: {e:#}", dir.display()));
+                    report.failures.push(format!(
+                        "rebuilding the original from {}: {e:#}",
+                        dir.display()
+                    ));
                     report.timings.total_secs = started.elapsed().as_secs_f64();
                     return Ok(report);
                 }
@@ -372,7 +377,8 @@ fn rebuild_tree(dir: &Path, work: &Path) -> Result<(PathBuf, String, String)> {
     let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = BufWriter::new(file);
     let digest = peel::tree::rebuild_from_dir(dir, &mut w)?;
-    w.flush().with_context(|| format!("writing {}", out.display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok((out, name, digest.sha256))
 }
 
@@ -457,7 +463,10 @@ fn load_and_check(
     }
     if loaded.is_none() {
         if let Some(dir) = &walked.directory_dump {
-            loaded = Some(("db/ (directory dump)".into(), server.load_directory(db, dir)));
+            loaded = Some((
+                "db/ (directory dump)".into(),
+                server.load_directory(db, dir),
+            ));
         }
     }
     report.timings.load_secs = t.elapsed().as_secs_f64();
@@ -484,10 +493,24 @@ fn load_and_check(
         }
     };
     report.dump_lines = facts.lines;
+    if facts.tables.is_empty() {
+        report.failures.push(format!(
+            "{dump_name}: the dump creates no tables ({} lines): not a Discourse database dump",
+            facts.lines
+        ));
+        return Ok(());
+    }
     let t = Instant::now();
     check_tables(server, db, &facts, report)?;
     check_sequences(server, db, &facts, report)?;
-    check_uploads(server, db, &facts, &walked.uploads, walked.has_uploads_dir, report)?;
+    check_uploads(
+        server,
+        db,
+        &facts,
+        &walked.uploads,
+        walked.has_uploads_dir,
+        report,
+    )?;
     report.timings.check_secs = t.elapsed().as_secs_f64();
     Ok(())
 }
@@ -504,9 +527,10 @@ fn locate_copy_error(message: &str, facts: &DumpFacts) -> Option<String> {
         .take_while(char::is_ascii_digit)
         .collect();
     let row: u64 = digits.parse().ok()?;
-    let (name, t) = facts.tables.iter().find(|(name, t)| {
-        t.copy_line > 0 && unquoted_last_part(name) == table
-    })?;
+    let (name, t) = facts
+        .tables
+        .iter()
+        .find(|(name, t)| t.copy_line > 0 && unquoted_last_part(name) == table)?;
     Some(format!(
         "row {row} of the COPY block of {name}: line {} of the dump",
         t.copy_line + row
@@ -578,7 +602,12 @@ fn field<'a>(f: &[Option<&'a str>], i: usize) -> Result<&'a str> {
         .ok_or_else(|| anyhow::anyhow!("psql returned a row without field {i}: {f:?}"))
 }
 
-fn check_tables(server: &Server, db: &str, facts: &DumpFacts, report: &mut DrillReport) -> Result<()> {
+fn check_tables(
+    server: &Server,
+    db: &str,
+    facts: &DumpFacts,
+    report: &mut DrillReport,
+) -> Result<()> {
     let names: Vec<&str> = facts.tables.keys().map(String::as_str).collect();
     let exists = existing(server, db, &names)?;
     let mut counts: Vec<Option<u64>> = vec![None; names.len()];
@@ -764,7 +793,10 @@ fn push_capped(out: &mut Vec<String>, failures: Vec<String>, what: &str) {
     let n = failures.len();
     out.extend(failures.into_iter().take(MAX_LISTED));
     if n > MAX_LISTED {
-        out.push(format!("... and {} more failures of {what}", n - MAX_LISTED));
+        out.push(format!(
+            "... and {} more failures of {what}",
+            n - MAX_LISTED
+        ));
     }
 }
 
@@ -783,7 +815,8 @@ mod tests {
                 copy_line: 100,
             },
         );
-        let msg = "psql:<stdin>:140: ERROR:  invalid input\nCONTEXT:  COPY us\"er, line 7, column id";
+        let msg =
+            "psql:<stdin>:140: ERROR:  invalid input\nCONTEXT:  COPY us\"er, line 7, column id";
         assert_eq!(
             locate_copy_error(msg, &facts).as_deref(),
             Some("row 7 of the COPY block of public.\"us\"\"er\": line 107 of the dump")

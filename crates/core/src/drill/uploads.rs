@@ -198,7 +198,10 @@ mod tests {
             local_path("/uploads/default/original/1X/ab.png").as_deref(),
             Some("uploads/default/original/1X/ab.png")
         );
-        assert_eq!(local_path("//bucket.s3.amazonaws.com/original/1X/ab.png"), None);
+        assert_eq!(
+            local_path("//bucket.s3.amazonaws.com/original/1X/ab.png"),
+            None
+        );
         assert_eq!(local_path("/uploads/default/../../etc/passwd"), None);
     }
 
@@ -208,20 +211,51 @@ mod tests {
         index
             .add_file("uploads/default/original/1X/a.png", &mut &b"abc"[..])
             .unwrap();
-        index.add_link("uploads/default/original/1X/b.png", "uploads/default/original/1X/a.png");
+        index.add_link(
+            "uploads/default/original/1X/b.png",
+            "uploads/default/original/1X/a.png",
+        );
         let abc = "a9993e364706816aba3e25717850c26c9cd0d89d";
         let random = "0123456789012345678901234567890123456789";
         let mut check = UploadsCheck::default();
-        check.check_row(&index, 1, "/uploads/default/original/1X/a.png", Some(abc), None);
-        check.check_row(&index, 2, "/uploads/default/original/1X/b.png", Some(random), Some(abc));
-        check.check_row(&index, 3, "/uploads/default/original/1X/c.png", Some(abc), None);
-        check.check_row(&index, 4, "/uploads/default/original/1X/a.png", Some(random), None);
+        check.check_row(
+            &index,
+            1,
+            "/uploads/default/original/1X/a.png",
+            Some(abc),
+            None,
+        );
+        check.check_row(
+            &index,
+            2,
+            "/uploads/default/original/1X/b.png",
+            Some(random),
+            Some(abc),
+        );
+        check.check_row(
+            &index,
+            3,
+            "/uploads/default/original/1X/c.png",
+            Some(abc),
+            None,
+        );
+        check.check_row(
+            &index,
+            4,
+            "/uploads/default/original/1X/a.png",
+            Some(random),
+            None,
+        );
         check.check_row(&index, 5, "//s3/x.png", Some(abc), None);
         assert_eq!(check.sha1_verified, 2);
         assert_eq!(check.remote_rows, 1);
         let msgs: Vec<String> = check.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(msgs.len(), 2, "{msgs:?}");
-        assert!(msgs[0].contains("upload 3") && msgs[0].contains("missing"), "{}", msgs[0]);
+        assert!(
+            msgs[0].contains("upload 3") && msgs[0].contains("missing"),
+            "{}",
+            msgs[0]
+        );
         assert!(
             msgs[1].contains("upload 4") && msgs[1].contains(&format!("SHA-1 {abc}")),
             "{}",
