@@ -50,25 +50,25 @@ impl Size {
         }
     }
 
-    /// About 150 MB of plain dump and a few hundred MB of uploads: for benchmarks.
+    /// About 150 MB of plain dump (40 MB as `.sql.gz`) and 150 MB of uploads: for benchmarks.
     pub fn medium() -> Size {
         Size {
-            users: 12_000,
-            topics: 15_000,
-            posts: 180_000,
-            uploads: 2_500,
-            max_image_side: 1_600,
+            users: 5_000,
+            topics: 5_500,
+            posts: 65_000,
+            uploads: 1_500,
+            max_image_side: 1_400,
         }
     }
 
-    /// About 1 GB of plain dump and several GB of uploads.
+    /// About 1 GB of plain dump and a few GB of uploads.
     pub fn large() -> Size {
         Size {
-            users: 80_000,
-            topics: 100_000,
-            posts: 1_200_000,
-            uploads: 16_000,
-            max_image_side: 2_000,
+            users: 40_000,
+            topics: 40_000,
+            posts: 450_000,
+            uploads: 20_000,
+            max_image_side: 2_400,
         }
     }
 
