@@ -1,0 +1,47 @@
+//! The `dvault-sim` command line.
+
+use std::process::Command;
+
+#[test]
+fn cli_writes_the_requested_days_and_formats_with_explicit_counts() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_dvault-sim"))
+        .arg("--out")
+        .arg(out.path())
+        .args([
+            "--seed", "5", "--days", "1", "--users", "40", "--topics", "30",
+        ])
+        .args(["--posts", "200", "--uploads", "6", "--formats", "sql,b"])
+        .args(["--site", "my-forum", "--start-date", "2025-06-30"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(names[0].starts_with("manifest.json"), "{names:?}");
+    assert!(names[1].starts_with("my-forum-2025-06-30-0330") && names[1].ends_with(".sql.gz"));
+    assert!(names[2].starts_with("my-forum-2025-06-30-0330") && names[2].contains("-v3.5.0-"));
+    assert!(names[3].starts_with("my-forum-2025-07-01-0330") && names[3].ends_with(".sql.gz"));
+    assert!(names[4].ends_with(".tar"));
+}
+
+#[test]
+fn cli_rejects_an_unknown_format_with_a_usage_error() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_dvault-sim"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--formats", "zip"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("unknown backup format \"zip\""));
+}
