@@ -132,7 +132,7 @@ fn a_damaged_second_member_is_refused_with_its_offset() {
 
 #[test]
 fn truncation_past_the_probe_is_a_format_error_not_a_fallback() {
-    // 3 MB with a 256 KiB probe: the cut is met while the second thread is recompressing.
+    // 3 MB with a 512 KiB probe: the cut is met while the second thread is recompressing.
     let gz = run("gzip", &["-c", "-n", "-5"], &sql_text(3_000_000, 21));
     let cut = gz.len() * 3 / 4;
     let mut input: &[u8] = &gz[..cut];

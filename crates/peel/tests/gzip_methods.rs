@@ -95,7 +95,7 @@ fn zlib_mem_level_9_is_found() {
 
 #[test]
 fn long_members_are_proven_by_streaming_past_the_probe() {
-    // 3 MB with a 256 KiB probe: the method is chosen on the prefix and the rest is recompressed
+    // 3 MB with a 512 KiB probe: the method is chosen on the prefix and the rest is recompressed
     // in the second thread while decompressing.
     let text = sql_text(3_000_000, 4);
     let gz = run("gzip", &["-c", "-n", "-5"], &text);
@@ -202,7 +202,7 @@ fn recipe_does_not_depend_on_how_reads_are_split() {
 
 #[test]
 fn late_divergence_is_not_reproducible_and_a_retry_without_that_method_finds_another() {
-    // zlib level 6 with a full flush after 1.5 MB: the first 256 KiB match plain zlib level 6
+    // zlib level 6 with a full flush after 1.5 MB: the first 512 KiB match plain zlib level 6
     // exactly, the flush point does not.
     let text = sql_text(2_500_000, 8);
     let gz = python(
@@ -345,5 +345,31 @@ fn rebuild_refuses_plain_data_of_the_wrong_length() {
         err.to_string()
             .contains("longer than the gzip members hold"),
         "{err}"
+    );
+}
+
+#[test]
+fn candidates_a_prefix_cannot_tell_apart_are_verified_side_by_side() {
+    // Zeros first: gzip -4..-9 (and zlib's slow levels) write the same bytes for them, so the
+    // probe cannot pick one; the text after them decides.
+    let mut data = vec![0u8; 3_000_000];
+    data.extend(sql_text(1_000_000, 13));
+    let opts = GzipOptions {
+        probe_size: 256 * 1024,
+        ..GzipOptions::default()
+    };
+    for level in [5u8, 9] {
+        let gz = run("gzip", &["-c", "-n", &format!("-{level}")], &data);
+        let (recipe, _, _) = roundtrip(&gz, &opts, Some(&data));
+        assert_eq!(recipe.members[0].method, Method::GnuGzip { level });
+    }
+    let gz = zlib_gzip(&data, 4, 8);
+    let (recipe, _, _) = roundtrip(&gz, &opts, Some(&data));
+    assert_eq!(
+        recipe.members[0].method,
+        Method::Zlib {
+            level: 4,
+            mem_level: 8
+        }
     );
 }

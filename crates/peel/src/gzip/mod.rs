@@ -11,12 +11,16 @@
 //! # How a method is chosen and proven
 //! Each member is decompressed once, in the calling thread, and its plain bytes go to `plain` as
 //! they appear. The first [`GzipOptions::probe_size`] plain bytes (and the deflate bytes they came
-//! from) are also kept, and the deterministic candidates (bundled zlib at levels 1..9 and memLevel
-//! 8/9, then GNU gzip -1..-9, most likely first by the XFL byte) are tried on that prefix. An
+//! from) are also kept, and the deterministic candidates (bundled zlib at levels 1..9 with memLevel
+//! 8, GNU gzip -1..-9, zlib with memLevel 9; levels ordered by the XFL byte) are tried on it. An
 //! encoder's output before it sees the end of its input is final, so a wrong candidate is ruled
 //! out as soon as its first block differs. A member that fits in the probe is proven there. For a
 //! longer one the winning candidate then recompresses the whole member in a second thread while
 //! this thread keeps decompressing (bounded channel between them), and every byte is compared.
+//! When the prefix cannot tell candidates apart (very compressible data: a few output bytes for
+//! megabytes of input), all those still in agreement run side by side in that thread and drop
+//! out where they diverge; the first, in the order above, that reproduces the member wins (see
+//! `verify::verify_stream` for the bound on how long they run side by side).
 //!
 //! If that full comparison diverges after the probe agreed (not seen in practice: the encoders are
 //! deterministic and the probe covers megabytes), the input is no longer available here, so the
@@ -139,11 +143,9 @@ pub struct GzipOptions {
     pub gnu_gzip: bool,
     /// Try preflate-rs when neither matches.
     pub preflate: bool,
-    /// Plain bytes of a member the candidates are first tried on.
+    /// Plain bytes of a member the candidates are tried on before one is verified over the
+    /// whole member (several side by side when this prefix cannot tell them apart).
     pub probe_size: usize,
-    /// When the probe was inconclusive (very compressible data: few output bytes), it grows up to
-    /// this many plain bytes.
-    pub probe_limit: usize,
     /// Upper bound for preflate-rs, which analyses a member in one piece: members with more
     /// deflate bytes or more plain bytes than this are not reproducible (stored).
     pub preflate_memory_cap: usize,
@@ -158,7 +160,6 @@ impl Default for GzipOptions {
             gnu_gzip: true,
             preflate: true,
             probe_size: 4 << 20,
-            probe_limit: 32 << 20,
             preflate_memory_cap: 32 << 20,
             max_trailing: 1 << 20,
         }
@@ -217,6 +218,10 @@ pub struct MemberReport {
 const STEP_PLAIN: usize = 1 << 20;
 /// A probe whose winner agreed on this many deflate bytes is conclusive.
 const MIN_EVIDENCE: u64 = 32 * 1024;
+/// Candidates the probe could not tell apart that are verified side by side, at most (all of
+/// them, today). They can only tie on very compressible data, which every encoder gets through
+/// fast, and the wrong ones drop out soon after it ends.
+const MAX_PARALLEL_CANDIDATES: usize = 32;
 /// Chunks in flight between the decompressing and the verifying thread.
 const CHANNEL_CHUNKS: usize = 4;
 
@@ -387,75 +392,64 @@ fn expand_member(
     };
     let mut deflate = Vec::new();
     let mut plain = Vec::new();
-    let mut candidates = verify::candidates(header.xfl, opts);
+    let candidates = verify::candidates(header.xfl, opts);
     let mut tries = 0u32;
     let mut rejected = Vec::new();
-    let mut target = opts.probe_size.max(1);
-    let mut probed_len;
-    let chosen = loop {
-        while !inf.ended && plain.len() < target {
-            let before = plain.len();
-            inf.step(src, location, &mut deflate, &mut plain)?;
-            sink.write(&plain[before..])?;
-        }
-        let complete = inf.ended;
-        // Exactly `target` bytes (unless the member ended): how reads happened to split the input
-        // must not change which method wins.
-        let probed = if complete {
-            &plain[..]
-        } else {
-            &plain[..target]
-        };
-        probed_len = probed.len();
-        let mut best: Option<(Candidate, u64)> = None;
-        let mut found = None;
-        let mut survivors = Vec::new();
-        for c in candidates.drain(..) {
-            if found.is_some() {
-                survivors.push(c);
-                continue;
-            }
-            tries += 1;
-            match verify::probe(c, probed, &deflate, complete) {
-                Probe::Exact => found = Some((c, true)),
-                Probe::Consistent { score } if score >= MIN_EVIDENCE => found = Some((c, false)),
-                Probe::Consistent { score } => {
-                    if best.is_none_or(|(_, s)| score > s) {
-                        best = Some((c, score));
-                    }
-                    survivors.push(c);
-                }
-                Probe::Rejected { reason } => rejected.push(format!("{c}: {reason}")),
-            }
-        }
-        candidates = survivors;
-        if found.is_some() || complete {
-            break found;
-        }
-        if target >= opts.probe_limit {
-            break best.map(|(c, _)| (c, false));
-        }
-        target = target.saturating_mul(4).min(opts.probe_limit);
+    let target = opts.probe_size.max(1);
+    while !inf.ended && plain.len() < target {
+        let before = plain.len();
+        inf.step(src, location, &mut deflate, &mut plain)?;
+        sink.write(&plain[before..])?;
+    }
+    let complete = inf.ended;
+    // Exactly `target` bytes (unless the member ended): how reads happened to split the input
+    // must not change which method wins.
+    let probed = if complete {
+        &plain[..]
+    } else {
+        &plain[..target]
     };
+    let probed_len = probed.len();
+    let mut consistent = Vec::new();
+    let mut chosen = None;
+    for c in candidates {
+        tries += 1;
+        match verify::probe(c, probed, &deflate, complete) {
+            Probe::Exact => chosen = Some((vec![c], true)),
+            Probe::Consistent { score } if score >= MIN_EVIDENCE => chosen = Some((vec![c], false)),
+            Probe::Consistent { .. } => consistent.push(c),
+            Probe::Rejected { reason } => rejected.push(format!("{c}: {reason}")),
+        }
+        if chosen.is_some() {
+            break;
+        }
+    }
+    if chosen.is_none() && !consistent.is_empty() {
+        // The prefix could not tell them apart (it compressed to a few bytes): let them run side
+        // by side over the whole member; the wrong ones drop out where they diverge.
+        consistent.truncate(MAX_PARALLEL_CANDIDATES);
+        chosen = Some((consistent, false));
+    }
     let member_location = || format!("{location} (gzip member {index} at byte {member_start})");
     let (method, preflate_tries) = match chosen {
-        Some((c, true)) => (c.method(), 0),
-        Some((c, false)) => {
+        Some((c, true)) => (c[0].method(), 0),
+        Some((cs, false)) => {
             let first = Chunk { deflate, plain };
             let (verdict, _) = stream_rest(src, &mut inf, sink, location, first, move |rx| {
-                verify::verify_stream(c, rx)
+                verify::verify_stream(cs, rx)
             })?;
-            if let Err(reason) = verdict {
-                return Err(Error::NotReproducible {
-                    location: member_location(),
-                    reason: format!(
-                        "{reason} (it agreed on the first {} plain bytes); retry without {:?} to try the next method",
-                        probed_len,
-                        c.method().kind()
-                    ),
-                });
+            match verdict {
+                Ok(c) => (c.method(), 0),
+                Err(reason) => {
+                    return Err(Error::NotReproducible {
+                        location: member_location(),
+                        reason: format!(
+                            "{reason} (after agreeing on the first {probed_len} plain bytes); \
+                             a retry without that method tries the next one"
+                        ),
+                    })
+                }
             }
-            (c.method(), 0)
         }
         None if opts.preflate => {
             let cap = opts.preflate_memory_cap;

@@ -128,10 +128,10 @@ pub fn roundtrip(
     (recipe, report, plain)
 }
 
-/// Options that send members longer than 256 KiB down the streaming path.
+/// Options that send members longer than 512 KiB down the streaming path.
 pub fn small_probe() -> GzipOptions {
     GzipOptions {
-        probe_size: 256 * 1024,
+        probe_size: 512 * 1024,
         ..GzipOptions::default()
     }
 }
