@@ -644,3 +644,121 @@ pub fn load_states(config: &Config) -> anyhow::Result<BTreeMap<String, SiteState
         .map(|n| Ok((n.clone(), SiteState::load(&dir, n)?)))
         .collect()
 }
+
+/// Opens each site's restic-format repository with its password file.
+#[derive(Debug, Clone)]
+pub struct RepoOpener {
+    cache_dir: PathBuf,
+    scratch_dir: Option<PathBuf>,
+}
+
+impl RepoOpener {
+    /// Uses the config's cache and scratch folders.
+    pub fn new(config: &Config) -> Self {
+        RepoOpener {
+            cache_dir: config.cache_dir(),
+            scratch_dir: config.scratch_dir.clone(),
+        }
+    }
+}
+
+impl StoreOpener for RepoOpener {
+    fn open(&self, _name: &str, site: &SiteConfig) -> anyhow::Result<Box<dyn Store>> {
+        use crate::repo::{password, Location, Repo, RepoConfig};
+        let location = Location::parse(&site.repository.location)?;
+        let mut cfg = RepoConfig::new(location);
+        cfg.cache_dir = Some(self.cache_dir.clone());
+        cfg.scratch_dir = self.scratch_dir.clone();
+        let password = password::read_file(&site.repository.password_file)?;
+        let repo = Repo::open(&cfg, &password, None)?;
+        Ok(Box::new(RepoStore { repo }))
+    }
+}
+
+/// [`Store`] over the restic-format repository.
+struct RepoStore {
+    repo: crate::repo::Repo,
+}
+
+impl Store for RepoStore {
+    fn find_sha256(&self, sha256: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.repo.find_by_sha256(sha256)?.map(|s| s.short_id))
+    }
+
+    fn store(&self, picked: &Picked, sha256: &str) -> anyhow::Result<Stored> {
+        use crate::repo::BackupOutcome;
+        use crate::snapshot::{self, BackupMeta, Format};
+        let file_name = &picked.name.file_name;
+        // The SHA-256 was just computed from this file; reading it a third time to fill in
+        // the metadata would only cost time.
+        let meta = BackupMeta {
+            file_name: file_name.clone(),
+            size: picked.size,
+            sha256: sha256.to_string(),
+            format: Format::from_file_name(file_name),
+            discourse: snapshot::parse_file_name(file_name),
+            host: snapshot::hostname(),
+            source: picked.origin.clone(),
+            peel: None,
+        };
+        Ok(match self.repo.backup_file(&picked.path, &meta)? {
+            BackupOutcome::Stored(s) => Stored {
+                snapshot: s.snapshot.short_id,
+                bytes_read: picked.size,
+                bytes_added: s.bytes_added_packed,
+            },
+            // Another host stored the same file between our lookup and now.
+            BackupOutcome::AlreadyStored { snapshot } => Stored {
+                snapshot: snapshot.short_id,
+                bytes_read: picked.size,
+                bytes_added: 0,
+            },
+        })
+    }
+
+    fn snapshot_count(&self) -> anyhow::Result<u64> {
+        Ok(self.repo.snapshots()?.len() as u64)
+    }
+
+    fn forget(&self, r: &RetentionConfig) -> anyhow::Result<String> {
+        let rule = crate::repo::Retention {
+            daily: r.keep_daily,
+            weekly: r.keep_weekly,
+            monthly: r.keep_monthly,
+            within: r.keep_within.clone(),
+        };
+        let report = self.repo.forget(&rule, false, r.prune)?;
+        let kept = report.decisions.iter().filter(|d| d.keep).count();
+        let mut s = format!("kept {kept}, removed {}", report.removed.len());
+        if let Some(b) = report.pruned_bytes {
+            s.push_str(&format!(", pruned {b} bytes"));
+        }
+        Ok(s)
+    }
+
+    fn check(&self, read_data_percent: Option<f64>) -> anyhow::Result<String> {
+        use crate::repo::ReadData;
+        let read = match read_data_percent {
+            None => ReadData::None,
+            Some(p) if p >= 100.0 => ReadData::All,
+            Some(p) => ReadData::Percent(p),
+        };
+        let report = self.repo.check(read)?;
+        if !report.is_ok() {
+            anyhow::bail!(
+                "{} error(s): {}",
+                report.errors.len(),
+                report.errors.join("; ")
+            );
+        }
+        let mut s = "no errors".to_string();
+        if !report.warnings.is_empty() {
+            s.push_str(&format!(
+                ", {} warning(s): {}",
+                report.warnings.len(),
+                report.warnings.join("; ")
+            ));
+        }
+        Ok(s)
+    }
+}

@@ -5,6 +5,7 @@
 mod drill_cmds;
 mod peel_cmds;
 mod repo_cmds;
+mod run_cmds;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     /// Prove that a backup restores: load it into a fresh PostgreSQL database and check every
     /// table, row count, sequence and upload file against the backup itself.
     Drill(drill_cmds::DrillArgs),
+    /// Back up every site of the config file once (for a timer); see docs/operations.md.
+    Run(run_cmds::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
         Command::Peel(c) => peel_cmds::run(c),
         Command::Repo(c) => repo_cmds::run(c, repo),
         Command::Drill(a) => drill_cmds::run(a),
+        Command::Run(a) => run_cmds::run(a),
     }
 }
 

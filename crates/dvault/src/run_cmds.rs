@@ -1,0 +1,118 @@
+//! `dvault run`: one pass over the sites of the config file, for a timer. Everything that
+//! decides what happens lives in `dvault_core::run`; this module reads the arguments, prints
+//! the log lines (text or JSON) and the report, and turns the outcome into the exit code
+//! documented in docs/operations.md.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use dvault_core::config::Config;
+use dvault_core::run::{self, exit, LogEvent, Outcome, RunOptions, RunReport};
+
+/// Arguments of `run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The config file (default: $DVAULT_CONFIG, else /etc/dvault/dvault.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only this site.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Log as JSON lines on stderr and print the report as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `dvault run`; exits the process with the documented code (0 ok, 1 error, 2 usage, 3
+/// some sites failed, 11 locked) after everything is written and every lock released.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let code = run_inner(args);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if code != exit::OK {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+fn run_inner(args: RunArgs) -> i32 {
+    let json = args.json;
+    let mut log = move |e: &LogEvent<'_>| {
+        let _ = writeln!(std::io::stderr().lock(), "{}", e.render(json));
+    };
+    let say = |level: &str, message: &str| {
+        let line = LogEvent {
+            level,
+            site: None,
+            message,
+        }
+        .render(json);
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    };
+    let path = Config::locate(args.config.as_deref());
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            say("error", &e.to_string());
+            return exit::USAGE;
+        }
+    };
+    if let Some(site) = &args.site {
+        if !config.sites.contains_key(site) {
+            say(
+                "error",
+                &format!(
+                    "no site {site:?} in {} (sites: {})",
+                    path.display(),
+                    config.sites.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            return exit::USAGE;
+        }
+    }
+    let opener = run::RepoOpener::new(&config);
+    let report = match run::run(
+        &config,
+        &opener,
+        RunOptions {
+            site: args.site.clone(),
+            drill: None,
+            log: &mut log,
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            say("error", &format!("{e:#}"));
+            return exit::ERROR;
+        }
+    };
+    print_report(&report, json);
+    report.exit_code
+}
+
+fn print_report(report: &RunReport, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = serde_json::to_writer_pretty(&mut out, report);
+        let _ = writeln!(out);
+        return;
+    }
+    for s in &report.sites {
+        let what = match s.outcome {
+            Outcome::Stored => format!(
+                "stored {} as snapshot {}",
+                s.file.as_deref().unwrap_or("?"),
+                s.snapshot.as_deref().unwrap_or("?")
+            ),
+            Outcome::AlreadyStored => format!(
+                "{} already stored (snapshot {})",
+                s.file.as_deref().unwrap_or("?"),
+                s.snapshot.as_deref().unwrap_or("?")
+            ),
+            Outcome::Failed => format!("FAILED: {}", s.error.as_deref().unwrap_or("?")),
+            Outcome::Locked => format!("LOCKED: {}", s.error.as_deref().unwrap_or("?")),
+        };
+        let _ = writeln!(out, "{}: {what} ({:.1}s)", s.site, s.seconds);
+    }
+    let _ = out.flush();
+}
