@@ -6,6 +6,7 @@ mod drill_cmds;
 mod peel_cmds;
 mod repo_cmds;
 mod run_cmds;
+mod tar_cmds;
 
 use std::process::ExitCode;
 

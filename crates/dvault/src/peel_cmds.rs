@@ -26,7 +26,12 @@ pub struct ExpandArgs {
     /// The backup file (`-`: standard input, spooled to a temporary file first).
     backup: PathBuf,
     /// The directory to create (must not exist, or be empty).
-    dir: PathBuf,
+    #[arg(required_unless_present = "tar")]
+    dir: Option<PathBuf>,
+    /// Instead of a directory, write the tree as one tar stream to FILE (`-`: stdout; the
+    /// report then goes to stderr). See docs/other-stores.md.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "dir")]
+    tar: Option<PathBuf>,
     /// Print the report as one JSON document on stdout.
     #[arg(long)]
     json: bool,
@@ -35,10 +40,15 @@ pub struct ExpandArgs {
 /// Arguments of `dvault rebuild`.
 #[derive(Args)]
 pub struct RebuildArgs {
-    /// A directory written by `dvault expand`.
+    /// A directory written by `dvault expand` (with `--tar`: the file to write).
     dir: PathBuf,
     /// The file to write (replaced only once its SHA-256 is proven).
-    out: PathBuf,
+    #[arg(required_unless_present = "tar")]
+    out: Option<PathBuf>,
+    /// Read the tree from the tar stream FILE (`-`: stdin) written by `expand --tar`; the one
+    /// path argument is then the file to write (`-`: stdout).
+    #[arg(long, value_name = "FILE|-")]
+    tar: Option<PathBuf>,
     /// Print the result as one JSON document on stdout.
     #[arg(long)]
     json: bool,
@@ -65,9 +75,9 @@ pub fn run(cmd: PeelCommand) -> Result<()> {
 
 /// A backup given on the command line: a file, or stdin spooled to a temporary file so that a
 /// layer that must be kept as stored bytes can be read a second time.
-struct Input {
-    path: PathBuf,
-    name: Option<String>,
+pub(crate) struct Input {
+    pub(crate) path: PathBuf,
+    pub(crate) name: Option<String>,
     _spool: Option<tempfile::TempPath>,
 }
 
@@ -94,32 +104,39 @@ fn open_input(arg: &Path) -> Result<Input> {
 
 fn expand(a: ExpandArgs) -> Result<()> {
     let input = open_input(&a.backup)?;
-    let (_, report) = peel::tree::expand_to_dir_as(
-        &input.path,
-        input.name.as_deref(),
-        &a.dir,
-        &backup_options(),
-    )
-    .with_context(|| format!("expanding {}", a.backup.display()))?;
+    if let Some(tar) = &a.tar {
+        return crate::tar_cmds::expand(&a.backup, &input, tar, a.json);
+    }
+    let dir = a.dir.context("DIR is required without --tar")?;
+    let (_, report) =
+        peel::tree::expand_to_dir_as(&input.path, input.name.as_deref(), &dir, &backup_options())
+            .with_context(|| format!("expanding {}", a.backup.display()))?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{report}");
-        println!("tree written to {}", a.dir.display());
+        println!("tree written to {}", dir.display());
     }
     Ok(())
 }
 
 fn rebuild(a: RebuildArgs) -> Result<()> {
-    let name = a
-        .out
+    if let Some(tar) = &a.tar {
+        if let Some(extra) = &a.out {
+            bail!(
+                "with --tar give only the file to write, not also {}",
+                extra.display()
+            );
+        }
+        return crate::tar_cmds::rebuild(tar, &a.dir, a.json);
+    }
+    let out_path = a.out.context("OUT is required without --tar")?;
+    let name = out_path
         .file_name()
-        .with_context(|| format!("{}: not a file name", a.out.display()))?
+        .with_context(|| format!("{}: not a file name", out_path.display()))?
         .to_string_lossy()
         .into_owned();
-    let tmp = a
-        .out
-        .with_file_name(format!(".{name}.dvault-tmp-{}", std::process::id()));
+    let tmp = out_path.with_file_name(format!(".{name}.dvault-tmp-{}", std::process::id()));
     let result = (|| -> Result<peel::Digest> {
         let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut out = io::BufWriter::with_capacity(256 * 1024, file);
@@ -131,8 +148,8 @@ fn rebuild(a: RebuildArgs) -> Result<()> {
             .with_context(|| format!("writing {}", tmp.display()))?;
         file.sync_all()
             .with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &a.out)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), a.out.display()))?;
+        fs::rename(&tmp, &out_path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), out_path.display()))?;
         Ok(digest)
     })();
     let digest = match result {
@@ -147,7 +164,7 @@ fn rebuild(a: RebuildArgs) -> Result<()> {
     } else {
         println!(
             "rebuilt {}: {} bytes, sha256 {} (matches the recipe)",
-            a.out.display(),
+            out_path.display(),
             digest.size,
             digest.sha256
         );
@@ -156,7 +173,7 @@ fn rebuild(a: RebuildArgs) -> Result<()> {
 }
 
 /// Expansion settings for backup files: plain (non-container) input is refused.
-fn backup_options() -> peel::ExpandOptions {
+pub(crate) fn backup_options() -> peel::ExpandOptions {
     peel::ExpandOptions {
         allow_plain_root: false,
         ..Default::default()

@@ -14,6 +14,7 @@ pub mod recipe;
 pub mod report;
 pub mod stream;
 pub mod tar;
+pub mod tarstream;
 pub mod tree;
 
 pub use error::{Error, Result};
