@@ -8,6 +8,7 @@ pub mod backend;
 pub mod password;
 mod peeled;
 pub mod restic;
+pub mod tarsnap;
 
 use std::path::PathBuf;
 
