@@ -84,31 +84,13 @@ pub(crate) fn read(src: &mut Source<'_>, location: &str) -> Result<Header> {
     }
     let xfl = raw[8];
     if flags & FEXTRA != 0 {
-        let at = src.offset();
-        let got = src
-            .read_into(2, &mut raw)
-            .map_err(|e| io_error(location, src.offset(), e))?;
-        if got < 2 {
-            return Err(format(
-                location,
-                at + got as u64,
-                "truncated gzip header: input ends inside the FEXTRA length",
-            ));
-        }
+        read_field(src, &mut raw, 2, location, |_| {
+            "truncated gzip header: input ends inside the FEXTRA length".to_string()
+        })?;
         let xlen = u16::from_le_bytes([raw[10], raw[11]]) as usize;
-        let at = src.offset();
-        let got = src
-            .read_into(xlen, &mut raw)
-            .map_err(|e| io_error(location, src.offset(), e))?;
-        if got < xlen {
-            return Err(format(
-                location,
-                at + got as u64,
-                format!(
-                    "truncated gzip header: FEXTRA field says {xlen} bytes, input ends after {got}"
-                ),
-            ));
-        }
+        read_field(src, &mut raw, xlen, location, |got| {
+            format!("truncated gzip header: FEXTRA field says {xlen} bytes, input ends after {got}")
+        })?;
     }
     if flags & FNAME != 0 {
         read_zero_terminated(src, &mut raw, location, "file name")?;
@@ -119,16 +101,9 @@ pub(crate) fn read(src: &mut Source<'_>, location: &str) -> Result<Header> {
     if flags & FHCRC != 0 {
         let at = src.offset();
         let expected = (crc32fast::hash(&raw) & 0xffff) as u16;
-        let got = src
-            .read_into(2, &mut raw)
-            .map_err(|e| io_error(location, src.offset(), e))?;
-        if got < 2 {
-            return Err(format(
-                location,
-                at + got as u64,
-                "truncated gzip header: input ends inside the header CRC16 (FHCRC)",
-            ));
-        }
+        read_field(src, &mut raw, 2, location, |_| {
+            "truncated gzip header: input ends inside the header CRC16 (FHCRC)".to_string()
+        })?;
         let stored = u16::from_le_bytes([raw[raw.len() - 2], raw[raw.len() - 1]]);
         if stored != expected {
             return Err(format(
@@ -139,6 +114,25 @@ pub(crate) fn read(src: &mut Source<'_>, location: &str) -> Result<Header> {
         }
     }
     Ok(Header { raw, xfl })
+}
+
+/// Appends exactly `n` header bytes to `raw`; when the input ends first, the error points at
+/// where it ended and says what was cut (`truncated` gets the count that was read).
+fn read_field(
+    src: &mut Source<'_>,
+    raw: &mut Vec<u8>,
+    n: usize,
+    location: &str,
+    truncated: impl FnOnce(usize) -> String,
+) -> Result<()> {
+    let at = src.offset();
+    let got = src
+        .read_into(n, raw)
+        .map_err(|e| io_error(location, src.offset(), e))?;
+    if got < n {
+        return Err(format(location, at + got as u64, truncated(got)));
+    }
+    Ok(())
 }
 
 fn read_zero_terminated(
