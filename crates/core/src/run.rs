@@ -11,13 +11,11 @@
 //! state file only remembers when the last check and drill succeeded and the last figures.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, DrillConfig, RetentionConfig, SiteConfig};
 use crate::lock::{LockError, RepoLock};
@@ -520,7 +518,7 @@ fn site_steps(
             );
         }
     }
-    let sha = sha256_file(&picked.path)?;
+    let (_, sha) = crate::snapshot::sha256_file(&picked.path)?;
     report.sha256 = Some(sha.clone());
     match store.find_sha256(&sha)? {
         Some(snap) => {
@@ -615,24 +613,6 @@ fn site_steps(
     report.snapshots = Some(count);
     drop(lock);
     Ok(())
-}
-
-/// SHA-256 of a file, read once, lower-case hex. The file is opened read-only.
-pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("{}: read error", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// Snapshot of the state of all sites, for `dvault run --json` consumers and tests.
