@@ -7,11 +7,17 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, Args};
 use dvault_core::drill::{self, DrillInput, DrillOptions, PostgresTarget};
 
+use crate::repo_cmds::RepoArgs;
+
 /// Arguments of `dvault drill`.
 #[derive(Args)]
 #[command(group(ArgGroup::new("server").required(true).args(["postgres", "postgres_temp"])))]
-#[command(group(ArgGroup::new("input").required(true).args(["file", "tree"])))]
+#[command(group(ArgGroup::new("input").args(["snapshot", "file", "tree"])))]
 pub struct DrillArgs {
+    /// A snapshot of the repository (--repo) to drill: an id, a unique prefix of one, or
+    /// `latest` (the default when neither --file nor --tree is given).
+    #[arg(value_name = "SNAPSHOT")]
+    snapshot: Option<String>,
     /// An original backup file to drill (`.tar.gz`, `.sql.gz`, `.tar`).
     #[arg(long, value_name = "BACKUP")]
     file: Option<PathBuf>,
@@ -39,7 +45,7 @@ pub struct DrillArgs {
 }
 
 /// Runs `dvault drill`; a failed drill prints its report and returns an error (exit code 1).
-pub fn run(a: DrillArgs) -> Result<()> {
+pub fn run(a: DrillArgs, repo: &RepoArgs) -> Result<()> {
     let target = match (&a.postgres, a.postgres_temp) {
         (_, true) => PostgresTarget::Temp,
         (Some(url), false) => {
@@ -53,19 +59,24 @@ pub fn run(a: DrillArgs) -> Result<()> {
         }
         (None, false) => bail!("give --postgres URL or --postgres-temp"),
     };
-    let input = match (&a.file, &a.tree) {
-        (Some(path), _) => DrillInput::File {
-            path: path.clone(),
-            expected_sha256: a.sha256.clone(),
-        },
-        (None, Some(dir)) => DrillInput::Tree(dir.clone()),
-        (None, None) => bail!("give --file BACKUP or --tree DIR"),
-    };
     let opts = DrillOptions {
         target,
         work_dir: a.work_dir.clone(),
     };
-    let report = drill::drill(&input, &opts)?;
+    let report = match (&a.file, &a.tree) {
+        (Some(path), _) => drill::drill(
+            &DrillInput::File {
+                path: path.clone(),
+                expected_sha256: a.sha256.clone(),
+            },
+            &opts,
+        )?,
+        (None, Some(dir)) => drill::drill(&DrillInput::Tree(dir.clone()), &opts)?,
+        (None, None) => {
+            let id = a.snapshot.as_deref().filter(|id| *id != "latest");
+            drill::drill_snapshot(&repo.open()?, id, &opts)?
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

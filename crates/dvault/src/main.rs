@@ -66,7 +66,7 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
     match command {
         Command::Peel(c) => peel_cmds::run(c),
         Command::Repo(c) => repo_cmds::run(c, repo),
-        Command::Drill(a) => drill_cmds::run(a),
+        Command::Drill(a) => drill_cmds::run(a, repo),
         Command::Run(a) => run_cmds::run(a),
     }
 }

@@ -171,7 +171,8 @@ impl RepoArgs {
         Ok(cfg)
     }
 
-    fn open(&self) -> Result<Repo> {
+    /// Opens the repository with the password from a file or the environment.
+    pub(crate) fn open(&self) -> Result<Repo> {
         let cfg = self.config()?;
         let pw = repo::password::resolve(self.password_file.as_deref())?;
         Ok(Repo::open(&cfg, &pw, bars())?)

@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use dvault_core::config::Config;
+use dvault_core::drill::RepoDrillHook;
 use dvault_core::run::{self, exit, LogEvent, Outcome, RunOptions, RunReport};
 
 /// Arguments of `run`.
@@ -71,12 +72,16 @@ fn run_inner(args: RunArgs) -> i32 {
         }
     }
     let opener = run::RepoOpener::new(&config);
+    let drill_hook = RepoDrillHook {
+        cache_dir: Some(config.cache_dir()),
+        scratch_dir: config.scratch_dir.clone(),
+    };
     let report = match run::run(
         &config,
         &opener,
         RunOptions {
             site: args.site.clone(),
-            drill: None,
+            drill: Some(&drill_hook),
             log: &mut log,
         },
     ) {

@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod dump;
 pub mod load;
+pub mod snapshot;
 pub mod uploads;
 
 use std::fs::File;
@@ -27,6 +28,7 @@ use serde::Serialize;
 pub use archive::BackupFormat;
 pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
+pub use snapshot::{drill_snapshot, RepoDrillHook};
 pub use uploads::{UploadProblem, UploadsCheck};
 
 use load::{LoadError, Server};
@@ -149,7 +151,7 @@ pub struct DrillReport {
 }
 
 impl DrillReport {
-    fn new(backup: String) -> Self {
+    pub(crate) fn new(backup: String) -> Self {
         DrillReport {
             ok: false,
             failures: Vec::new(),
@@ -246,16 +248,7 @@ impl DrillReport {
 /// tree could not be rebuilt is a failure in the report though).
 pub fn drill(input: &DrillInput, opts: &DrillOptions) -> Result<DrillReport> {
     let started = Instant::now();
-    let work = match &opts.work_dir {
-        Some(dir) => tempfile::Builder::new()
-            .prefix(".dvault-drill-")
-            .tempdir_in(dir)
-            .with_context(|| format!("creating a work folder in {}", dir.display()))?,
-        None => tempfile::Builder::new()
-            .prefix("dvault-drill-")
-            .tempdir()
-            .context("creating a work folder")?,
-    };
+    let work = work_dir(opts)?;
     let (file, expected, mut report, rebuild_secs) = match input {
         DrillInput::File {
             path,
@@ -341,6 +334,20 @@ pub fn drill_outcome(input: &DrillInput, opts: &DrillOptions) -> DrillOutcome {
     }
 }
 
+/// A fresh work folder for one drill, removed when dropped.
+fn work_dir(opts: &DrillOptions) -> Result<tempfile::TempDir> {
+    match &opts.work_dir {
+        Some(dir) => tempfile::Builder::new()
+            .prefix(".dvault-drill-")
+            .tempdir_in(dir)
+            .with_context(|| format!("creating a work folder in {}", dir.display())),
+        None => tempfile::Builder::new()
+            .prefix("dvault-drill-")
+            .tempdir()
+            .context("creating a work folder"),
+    }
+}
+
 /// A one-line verdict of a report.
 pub fn one_line(report: &DrillReport) -> String {
     if report.ok {
@@ -388,7 +395,7 @@ fn recipe_name(recipe: &peel::Recipe) -> Option<String> {
     Some(base.to_string())
 }
 
-fn drill_file_into(
+pub(crate) fn drill_file_into(
     path: &Path,
     expected_sha256: Option<String>,
     opts: &DrillOptions,

@@ -1,0 +1,111 @@
+//! Drilling a snapshot of the repository, and the drill step of `dvault run`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+
+use super::{drill_file_into, work_dir, DrillOptions, DrillReport, PostgresTarget};
+use crate::config::{DrillConfig, SiteConfig};
+use crate::repo::{self, Location, Repo, RepoConfig};
+use crate::run::DrillHook;
+
+/// Takes snapshot `id` (the newest dvault snapshot when `None`) out of `repo`, rebuilds the
+/// original file (the repository checks its SHA-256 against the snapshot's record) and drills
+/// it. A snapshot that cannot be taken out (a damaged pack, a missing blob) is a failure in the
+/// report; `Err` means the drill could not run.
+pub fn drill_snapshot(repo: &Repo, id: Option<&str>, opts: &DrillOptions) -> Result<DrillReport> {
+    let started = Instant::now();
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => repo
+            .snapshots()?
+            .last()
+            .map(|s| s.id.clone())
+            .ok_or_else(|| anyhow!("the repository has no dvault snapshots to drill"))?,
+    };
+    let work = work_dir(opts)?;
+    let info = repo
+        .snapshots()?
+        .into_iter()
+        .find(|s| s.id.starts_with(&id));
+    let name = info
+        .as_ref()
+        .map(|i| i.meta.file_name.clone())
+        .unwrap_or_else(|| format!("snapshot {id}"));
+    let mut report = DrillReport::new(name.clone());
+    report.snapshot = Some(info.as_ref().map_or(id.clone(), |i| i.short_id.clone()));
+    let out = work.path().join(
+        std::path::Path::new(&name)
+            .file_name()
+            .unwrap_or_else(|| std::ffi::OsStr::new("backup")),
+    );
+    let t = Instant::now();
+    match repo.restore_file(&id, &out) {
+        Ok(info) => {
+            report.timings.rebuild_secs = t.elapsed().as_secs_f64();
+            report.snapshot = Some(info.short_id.clone());
+            drill_file_into(
+                &out,
+                Some(info.meta.sha256.clone()),
+                opts,
+                work.path(),
+                &mut report,
+            )?;
+        }
+        Err(e) => {
+            report.timings.rebuild_secs = t.elapsed().as_secs_f64();
+            report.failures.push(format!(
+                "snapshot {}: taking {name} out of the repository failed: {e:#}",
+                report.snapshot.as_deref().unwrap_or(&id)
+            ));
+        }
+    }
+    report.timings.total_secs = started.elapsed().as_secs_f64();
+    report.ok = report.failures.is_empty();
+    Ok(report)
+}
+
+/// The drill step of `dvault run`: drills the newest snapshot of a site's repository into the
+/// server of `[sites.X.drill] postgres_url`, or a throwaway cluster.
+#[derive(Debug, Clone, Default)]
+pub struct RepoDrillHook {
+    /// Repository metadata cache (the config's `cache_dir`).
+    pub cache_dir: Option<PathBuf>,
+    /// Where the original is rebuilt (the config's `scratch_dir`); `$TMPDIR` when `None`.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl DrillHook for RepoDrillHook {
+    fn drill(
+        &self,
+        name: &str,
+        site: &SiteConfig,
+        drill: &DrillConfig,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<String> {
+        let mut cfg = RepoConfig::new(Location::parse(&site.repository.location)?);
+        cfg.cache_dir.clone_from(&self.cache_dir);
+        cfg.scratch_dir.clone_from(&self.scratch_dir);
+        let password = repo::password::read_file(&site.repository.password_file)?;
+        let repo = Repo::open(&cfg, &password, None)
+            .with_context(|| format!("site {name}: opening {}", site.repository.location))?;
+        let opts = DrillOptions {
+            target: match &drill.postgres_url {
+                Some(url) => PostgresTarget::Url(url.clone()),
+                None => PostgresTarget::Temp,
+            },
+            work_dir: self.scratch_dir.clone(),
+        };
+        let report = drill_snapshot(&repo, None, &opts)?;
+        for f in &report.failures {
+            log(&format!("drill failure: {f}"));
+        }
+        let line = super::one_line(&report);
+        if report.ok {
+            Ok(line)
+        } else {
+            Err(anyhow!(line))
+        }
+    }
+}
