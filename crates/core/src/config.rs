@@ -94,8 +94,12 @@ pub struct SiteConfig {
     /// Where its backups come from.
     #[serde(default)]
     pub source: SourceConfig,
-    /// Where they are stored.
-    pub repository: RepositoryConfig,
+    /// Where they are stored: a restic-format repository ...
+    #[serde(default)]
+    pub repository: Option<RepositoryConfig>,
+    /// ... or Tarsnap, fed the peeled backup as one tar stream (exactly one of the two).
+    #[serde(default)]
+    pub tarsnap: Option<crate::repo::tarsnap::TarsnapConfig>,
     /// Which snapshots to keep; absent: keep everything.
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
@@ -108,6 +112,18 @@ pub struct SiteConfig {
     /// Ping URLs for this site.
     #[serde(default)]
     pub monitoring: SiteMonitoring,
+}
+
+impl SiteConfig {
+    /// What the site is stored in, for locks and messages: the repository location, or
+    /// `tarsnap:KEYFILE`.
+    pub fn store_id(&self) -> String {
+        match (&self.repository, &self.tarsnap) {
+            (Some(r), _) => r.location.clone(),
+            (None, Some(t)) => format!("tarsnap:{}", t.keyfile.display()),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// Where a site's backups come from: a local folder (default) or the S3 backup bucket, and
@@ -421,8 +437,47 @@ impl Config {
                     );
                 }
             }
-            if site.repository.location.trim().is_empty() {
-                return Err(self.error(key("repository.location"), "must not be empty"));
+            match (&site.repository, &site.tarsnap) {
+                (Some(r), None) => {
+                    if r.location.trim().is_empty() {
+                        return Err(self.error(key("repository.location"), "must not be empty"));
+                    }
+                }
+                (None, Some(t)) => {
+                    if site.retention.is_some() {
+                        return Err(self.error(
+                            key("retention"),
+                            "a Tarsnap site keeps archives by tarsnap.keep_last / \
+                             tarsnap.keep_daily (with tarsnap.admin_keyfile)",
+                        ));
+                    }
+                    if site.check.is_some() {
+                        return Err(self.error(
+                            key("check"),
+                            "Tarsnap checks its archives itself (`tarsnap --fsck` with the \
+                             admin key); leave [check] out for a Tarsnap site",
+                        ));
+                    }
+                    if site.drill.is_some() && t.admin_keyfile.is_none() {
+                        return Err(self.error(
+                            key("drill"),
+                            "a drill reads the archive back: it needs tarsnap.admin_keyfile (a \
+                             key with read rights)",
+                        ));
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(self.error(
+                        key("tarsnap"),
+                        "give either [repository] or [tarsnap] for a site, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(self.error(
+                        key("repository"),
+                        "missing: give [repository] (location, password_file) or [tarsnap]",
+                    ))
+                }
             }
             if let Some(r) = &site.retention {
                 let keeps_something = r.keep_daily.unwrap_or(0) > 0
@@ -501,7 +556,15 @@ impl Config {
                     .map(drop)
                     .map_err(|e| self.error(key(k), format!("{}: {e}", p.display())))
             };
-            readable("repository.password_file", &site.repository.password_file)?;
+            if let Some(r) = &site.repository {
+                readable("repository.password_file", &r.password_file)?;
+            }
+            if let Some(t) = &site.tarsnap {
+                readable("tarsnap.keyfile", &t.keyfile)?;
+                if let Some(k) = &t.admin_keyfile {
+                    readable("tarsnap.admin_keyfile", k)?;
+                }
+            }
             if let Some(api) = &site.source.api {
                 if let Some(f) = &api.key_file {
                     readable("source.api.key_file", f)?;

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, DrillConfig, RetentionConfig, SiteConfig};
 use crate::lock::{LockError, RepoLock};
 use crate::monitor::{self, LogTail, PingUrls, Pinger, SiteMetrics};
+use crate::repo::tarsnap_ledger::{Ledger, LedgerEntry};
 use crate::source::{self, Picked};
 
 /// Exit codes of `dvault run` (documented in docs/operations.md).
@@ -49,6 +50,11 @@ pub trait Store {
     fn forget(&self, retention: &RetentionConfig) -> anyhow::Result<String>;
     /// Checks the repository, reading back this percentage of pack data; errors fail the check.
     fn check(&self, read_data_percent: Option<f64>) -> anyhow::Result<String>;
+    /// Applies retention rules that belong to the store itself rather than to `[retention]`
+    /// (Tarsnap's `keep_last` / `keep_daily`); `None` when it has none.
+    fn own_retention(&self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Opens a site's repository (with its lock already held by the caller).
@@ -475,7 +481,7 @@ fn site_steps(
     report: &mut SiteReport,
     state: &mut SiteState,
 ) -> anyhow::Result<()> {
-    let location = &site.repository.location;
+    let location = &site.store_id();
     let lock = RepoLock::acquire(state_dir, location, config.lock_wait.unwrap_or_default())?;
     if let Some(stale) = &lock.stale {
         log.say(
@@ -556,6 +562,10 @@ fn site_steps(
     }
     drop(picked);
 
+    if let Some(summary) = store.own_retention().context("retention")? {
+        log.say("info", &format!("retention: {summary}"));
+        report.retention = Some(summary);
+    }
     if let Some(r) = &site.retention {
         if r.forget {
             let summary = store.forget(r).context("retention")?;
@@ -630,28 +640,119 @@ pub fn load_states(config: &Config) -> anyhow::Result<BTreeMap<String, SiteState
 pub struct RepoOpener {
     cache_dir: PathBuf,
     scratch_dir: Option<PathBuf>,
+    state_dir: PathBuf,
 }
 
 impl RepoOpener {
-    /// Uses the config's cache and scratch folders.
+    /// Uses the config's cache, scratch and state folders.
     pub fn new(config: &Config) -> Self {
         RepoOpener {
             cache_dir: config.cache_dir(),
             scratch_dir: config.scratch_dir.clone(),
+            state_dir: config.state_dir(),
         }
     }
 }
 
 impl StoreOpener for RepoOpener {
-    fn open(&self, _name: &str, site: &SiteConfig) -> anyhow::Result<Box<dyn Store>> {
+    fn open(&self, name: &str, site: &SiteConfig) -> anyhow::Result<Box<dyn Store>> {
         use crate::repo::{password, Location, Repo, RepoConfig};
-        let location = Location::parse(&site.repository.location)?;
+        if let Some(t) = &site.tarsnap {
+            return Ok(Box::new(TarsnapSiteStore {
+                site: name.to_string(),
+                store: crate::repo::tarsnap::TarsnapStore::new(t.clone()),
+                has_admin_key: t.admin_keyfile.is_some(),
+                retains: t.keep_last.is_some() || t.keep_daily.is_some(),
+                ledger: Ledger::path(&self.state_dir, name),
+            }));
+        }
+        let r = site
+            .repository
+            .as_ref()
+            .ok_or_else(|| anyhow!("site {name} has no [repository]"))?;
+        let location = Location::parse(&r.location)?;
         let mut cfg = RepoConfig::new(location);
         cfg.cache_dir = Some(self.cache_dir.clone());
         cfg.scratch_dir = self.scratch_dir.clone();
-        let password = password::read_file(&site.repository.password_file)?;
+        let password = password::read_file(&r.password_file)?;
         let repo = Repo::open(&cfg, &password, None)?;
         Ok(Box::new(RepoStore { repo }))
+    }
+}
+
+/// [`Store`] over Tarsnap: what is stored is known from the host's ledger (a write-only key
+/// cannot list archives); retention runs only where the admin key is.
+struct TarsnapSiteStore {
+    site: String,
+    store: crate::repo::tarsnap::TarsnapStore,
+    has_admin_key: bool,
+    retains: bool,
+    ledger: PathBuf,
+}
+
+impl Store for TarsnapSiteStore {
+    fn find_sha256(&self, sha256: &str) -> anyhow::Result<Option<String>> {
+        Ok(Ledger::load(&self.ledger)?
+            .find(sha256)
+            .map(|e| e.archive.clone()))
+    }
+
+    fn store(&self, picked: &Picked, sha256: &str) -> anyhow::Result<Stored> {
+        let done = self
+            .store
+            .backup_as(&self.site, &picked.path, &picked.name.file_name)?;
+        if done.original.sha256 != sha256 {
+            anyhow::bail!(
+                "{}: changed while it was stored (SHA-256 {} before, {} in the stream); \
+                 archive {} holds the later bytes",
+                picked.origin,
+                sha256,
+                done.original.sha256,
+                done.archive
+            );
+        }
+        let mut ledger = Ledger::load(&self.ledger)?;
+        ledger.archives.push(LedgerEntry {
+            archive: done.archive.clone(),
+            file_name: picked.name.file_name.clone(),
+            size: picked.size,
+            sha256: sha256.to_string(),
+        });
+        ledger.save(&self.ledger)?;
+        Ok(Stored {
+            snapshot: done.archive,
+            bytes_read: picked.size,
+            // Tarsnap reports what it added only on its own stderr (--print-stats); 0 = unknown.
+            bytes_added: 0,
+        })
+    }
+
+    fn snapshot_count(&self) -> anyhow::Result<u64> {
+        Ok(Ledger::load(&self.ledger)?.archives.len() as u64)
+    }
+
+    fn forget(&self, _retention: &RetentionConfig) -> anyhow::Result<String> {
+        anyhow::bail!("a Tarsnap site keeps archives by tarsnap.keep_last / tarsnap.keep_daily")
+    }
+
+    fn check(&self, _read_data_percent: Option<f64>) -> anyhow::Result<String> {
+        anyhow::bail!("Tarsnap checks its archives itself (`tarsnap --fsck`)")
+    }
+
+    fn own_retention(&self) -> anyhow::Result<Option<String>> {
+        if !self.retains {
+            return Ok(None);
+        }
+        if !self.has_admin_key {
+            return Ok(Some(
+                "not on this host (no tarsnap.admin_keyfile: the write key cannot delete)".into(),
+            ));
+        }
+        let deleted = self.store.apply_retention(&self.site)?;
+        let mut ledger = Ledger::load(&self.ledger)?;
+        ledger.remove(&deleted);
+        ledger.save(&self.ledger)?;
+        Ok(Some(format!("deleted {} archive(s)", deleted.len())))
     }
 }
 

@@ -324,7 +324,7 @@ fn a_held_repository_lock_gives_exit_code_11_and_a_fail_ping_naming_the_holder()
         "forum1-2024-03-01-033000-v20240220010101.sql.gz",
         100,
     );
-    let repo1 = &w.config.sites["forum1"].repository.location;
+    let repo1 = &w.config.sites["forum1"].store_id();
     let held = RepoLock::acquire(&w.config.state_dir(), repo1, Duration::ZERO).unwrap();
     let (r, _) = w.run(Some("forum1"));
     assert_eq!(r.exit_code, exit::LOCKED, "{r:#?}");

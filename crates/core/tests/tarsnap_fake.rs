@@ -252,3 +252,143 @@ fn a_failing_client_is_reported_with_what_it_said() {
     );
     assert!(err.contains("dvault-forum-1999-01-01-000000"), "{err}");
 }
+
+/// `dvault run` with a Tarsnap site: the first run stores the newest simulator backup, a second
+/// run skips it (known from the host's ledger, since a write-only key cannot list archives), a
+/// newer backup is stored and retention (admin key) deletes the older archive; the scheduled
+/// drill reads the newest archive back and loads it into a throwaway PostgreSQL cluster.
+#[test]
+fn dvault_run_stores_skips_retains_and_drills_a_tarsnap_site() {
+    use dvault_core::config::Config;
+    use dvault_core::drill::RepoDrillHook;
+    use dvault_core::run::{self, Outcome, RepoOpener, RunOptions};
+
+    let fake = Fake::new();
+    let work = tempfile::tempdir().unwrap();
+    let pool = work.path().join("pool");
+    let opts = dvault_sim::Options {
+        formats: vec![dvault_sim::Format::A],
+        days: 1,
+        ..dvault_sim::Options::small(5)
+    };
+    let files = dvault_sim::generate(&opts, &pool).unwrap();
+    let folder = work.path().join("backups");
+    std::fs::create_dir(&folder).unwrap();
+    let copy_in = |i: usize| {
+        let f = &files[i].path;
+        std::fs::copy(f, folder.join(f.file_name().unwrap())).unwrap();
+    };
+    copy_in(0);
+    let config_path = work.path().join("dvault.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "state_dir = \"{w}/state\"\n\
+             [sites.forum.source]\nfolder = \"{folder}\"\nsettle = \"0s\"\n\
+             [sites.forum.tarsnap]\nkeyfile = \"{r}/write.key\"\nadmin_keyfile = \"{r}/admin.key\"\n\
+             binary = \"{r}/bin/tarsnap\"\ncachedir = \"{r}/cache\"\nkeep_last = 1\n\
+             [sites.forum.drill]\nevery = \"1s\"\n",
+            w = work.path().display(),
+            folder = folder.display(),
+            r = fake.root.display()
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&config_path).unwrap();
+    config.check_files().unwrap();
+    let hook = RepoDrillHook {
+        cache_dir: None,
+        scratch_dir: None,
+        state_dir: Some(config.state_dir()),
+    };
+    let run_once = || {
+        let mut lines = Vec::new();
+        let mut log = |e: &run::LogEvent<'_>| lines.push(e.render(false));
+        let report = run::run(
+            &config,
+            &RepoOpener::new(&config),
+            RunOptions {
+                site: None,
+                drill: Some(&hook),
+                log: &mut log,
+            },
+        )
+        .unwrap();
+        (report.sites[0].clone(), lines.join("\n"))
+    };
+
+    let (first, log) = run_once();
+    assert_eq!(first.outcome, Outcome::Stored, "{log}");
+    let first_archive = first.snapshot.clone().unwrap();
+    assert!(
+        first_archive.starts_with("dvault-forum-2026-01-01-"),
+        "{first_archive}"
+    );
+    let drill = first.drill.clone().unwrap_or_default();
+    assert!(drill.contains(" restored: "), "{drill}\n{log}");
+    assert_eq!(fake.archives(), std::slice::from_ref(&first_archive));
+
+    let (second, log) = run_once();
+    assert_eq!(second.outcome, Outcome::AlreadyStored, "{log}");
+    assert_eq!(second.sha256, first.sha256);
+
+    copy_in(1);
+    let (third, log) = run_once();
+    assert_eq!(third.outcome, Outcome::Stored, "{log}");
+    assert_eq!(
+        third.retention.as_deref(),
+        Some("deleted 1 archive(s)"),
+        "{log}"
+    );
+    let third_archive = third.snapshot.clone().unwrap();
+    assert!(
+        third_archive.starts_with("dvault-forum-2026-01-02-"),
+        "{third_archive}"
+    );
+    assert_eq!(fake.archives(), [third_archive]);
+    let ledger = std::fs::read_to_string(work.path().join("state/forum.tarsnap.json")).unwrap();
+    assert!(!ledger.contains(&first_archive), "{ledger}");
+    assert!(
+        ledger.contains(third.sha256.as_deref().unwrap()),
+        "{ledger}"
+    );
+}
+
+#[test]
+fn a_tarsnap_site_rejects_repository_only_settings_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[sites.forum.tarsnap]\nkeyfile = \"/k\"\n";
+    for (extra, key, why) in [
+        (
+            "[sites.forum.check]\nevery = \"1d\"\n",
+            "sites.forum.check",
+            "fsck",
+        ),
+        (
+            "[sites.forum.drill]\nevery = \"1d\"\n",
+            "sites.forum.drill",
+            "admin_keyfile",
+        ),
+        (
+            "[sites.forum.repository]\nlocation = \"/r\"\npassword_file = \"/p\"\n",
+            "sites.forum.tarsnap",
+            "not both",
+        ),
+    ] {
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("{base}{extra}")).unwrap();
+        let err = dvault_core::config::Config::load(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key) && err.contains(why), "{err}");
+    }
+    let path = dir.path().join("none.toml");
+    std::fs::write(&path, "[sites.forum.source]\nfolder = \"/b\"\n").unwrap();
+    let err = dvault_core::config::Config::load(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sites.forum.repository") && err.contains("[tarsnap]"),
+        "{err}"
+    );
+}

@@ -75,6 +75,7 @@ fn run_inner(args: RunArgs) -> i32 {
     let drill_hook = RepoDrillHook {
         cache_dir: Some(config.cache_dir()),
         scratch_dir: config.scratch_dir.clone(),
+        state_dir: Some(config.state_dir()),
     };
     let report = match run::run(
         &config,

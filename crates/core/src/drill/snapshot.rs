@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 
-use super::{drill_file_into, work_dir, DrillOptions, DrillReport, PostgresTarget};
+use super::{drill_file_into, work_dir, DrillInput, DrillOptions, DrillReport, PostgresTarget};
 use crate::config::{DrillConfig, SiteConfig};
+use crate::repo::tarsnap::{TarsnapConfig, TarsnapStore};
+use crate::repo::tarsnap_ledger::Ledger;
 use crate::repo::{self, Location, Repo, RepoConfig};
 use crate::run::DrillHook;
 
@@ -66,14 +68,17 @@ pub fn drill_snapshot(repo: &Repo, id: Option<&str>, opts: &DrillOptions) -> Res
     Ok(report)
 }
 
-/// The drill step of `dvault run`: drills the newest snapshot of a site's repository into the
-/// server of `[sites.X.drill] postgres_url`, or a throwaway cluster.
+/// The drill step of `dvault run`: drills the newest snapshot of a site's repository (or the
+/// newest archive of a Tarsnap site) into the server of `[sites.X.drill] postgres_url`, or a
+/// throwaway cluster.
 #[derive(Debug, Clone, Default)]
 pub struct RepoDrillHook {
     /// Repository metadata cache (the config's `cache_dir`).
     pub cache_dir: Option<PathBuf>,
     /// Where the original is rebuilt (the config's `scratch_dir`); `$TMPDIR` when `None`.
     pub scratch_dir: Option<PathBuf>,
+    /// dvault's state folder, where a Tarsnap site's ledger is.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl DrillHook for RepoDrillHook {
@@ -84,12 +89,6 @@ impl DrillHook for RepoDrillHook {
         drill: &DrillConfig,
         log: &mut dyn FnMut(&str),
     ) -> Result<String> {
-        let mut cfg = RepoConfig::new(Location::parse(&site.repository.location)?);
-        cfg.cache_dir.clone_from(&self.cache_dir);
-        cfg.scratch_dir.clone_from(&self.scratch_dir);
-        let password = repo::password::read_file(&site.repository.password_file)?;
-        let repo = Repo::open(&cfg, &password, None)
-            .with_context(|| format!("site {name}: opening {}", site.repository.location))?;
         let opts = DrillOptions {
             target: match &drill.postgres_url {
                 Some(url) => PostgresTarget::Url(url.clone()),
@@ -97,7 +96,19 @@ impl DrillHook for RepoDrillHook {
             },
             work_dir: self.scratch_dir.clone(),
         };
-        let report = drill_snapshot(&repo, None, &opts)?;
+        let report = match (&site.tarsnap, &site.repository) {
+            (Some(t), _) => self.drill_tarsnap(name, t, &opts)?,
+            (None, Some(r)) => {
+                let mut cfg = RepoConfig::new(Location::parse(&r.location)?);
+                cfg.cache_dir.clone_from(&self.cache_dir);
+                cfg.scratch_dir.clone_from(&self.scratch_dir);
+                let password = repo::password::read_file(&r.password_file)?;
+                let repo = Repo::open(&cfg, &password, None)
+                    .with_context(|| format!("site {name}: opening {}", r.location))?;
+                drill_snapshot(&repo, None, &opts)?
+            }
+            (None, None) => return Err(anyhow!("site {name} has no store to drill")),
+        };
         for f in &report.failures {
             log(&format!("drill failure: {f}"));
         }
@@ -107,5 +118,53 @@ impl DrillHook for RepoDrillHook {
         } else {
             Err(anyhow!(line))
         }
+    }
+}
+
+impl RepoDrillHook {
+    /// Reads the site's newest archive back from Tarsnap (with the admin key) and drills the
+    /// rebuilt file against the SHA-256 the ledger recorded when it was stored.
+    fn drill_tarsnap(
+        &self,
+        name: &str,
+        t: &TarsnapConfig,
+        opts: &DrillOptions,
+    ) -> Result<DrillReport> {
+        let state_dir = self
+            .state_dir
+            .as_deref()
+            .ok_or_else(|| anyhow!("site {name}: no state folder to find the Tarsnap ledger in"))?;
+        let ledger_path = Ledger::path(state_dir, name);
+        let ledger = Ledger::load(&ledger_path)?;
+        let newest = ledger.newest().ok_or_else(|| {
+            anyhow!(
+                "site {name}: {} lists no Tarsnap archive to drill",
+                ledger_path.display()
+            )
+        })?;
+        let work = work_dir(opts)?;
+        let out = work.path().join(&newest.file_name);
+        let mut file =
+            std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+        let restored = TarsnapStore::new(t.clone()).restore(&newest.archive, &mut file);
+        drop(file);
+        if let Err(e) = restored {
+            let mut report = DrillReport::new(newest.file_name.clone());
+            report.snapshot = Some(newest.archive.clone());
+            report.failures.push(format!(
+                "tarsnap archive {}: reading it back failed: {e:#}",
+                newest.archive
+            ));
+            return Ok(report);
+        }
+        let mut report = super::drill(
+            &DrillInput::File {
+                path: out,
+                expected_sha256: Some(newest.sha256.clone()),
+            },
+            opts,
+        )?;
+        report.snapshot = Some(newest.archive.clone());
+        Ok(report)
     }
 }

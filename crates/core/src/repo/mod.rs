@@ -9,6 +9,7 @@ pub mod password;
 mod peeled;
 pub mod restic;
 pub mod tarsnap;
+pub mod tarsnap_ledger;
 
 use std::path::PathBuf;
 

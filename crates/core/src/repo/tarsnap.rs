@@ -210,7 +210,13 @@ impl TarsnapStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .with_context(|| format!("{}: not a file", backup.display()))?;
-        let time = time_from_backup_name(&file_name).with_context(|| {
+        self.backup_as(site, backup, &file_name)
+    }
+
+    /// [`TarsnapStore::backup`] of a file whose Discourse name is `file_name` (a download kept
+    /// under a temporary name, say).
+    pub fn backup_as(&self, site: &str, backup: &Path, file_name: &str) -> Result<TarsnapBackup> {
+        let time = time_from_backup_name(file_name).with_context(|| {
             format!("{file_name}: no YYYY-MM-DD-HHMMSS time in the backup's name")
         })?;
         let archive = self.archive_name(site, &time)?;
@@ -222,7 +228,7 @@ impl TarsnapStore {
             allow_plain_root: false,
             ..Default::default()
         };
-        let expanded = peel::tarstream::expand_to_tar(backup, Some(&file_name), &mut w, &opts)
+        let expanded = peel::tarstream::expand_to_tar(backup, Some(file_name), &mut w, &opts)
             .and_then(|r| {
                 w.flush().map_err(|e| peel::Error::Io {
                     context: "writing the tar stream to tarsnap".into(),
