@@ -10,7 +10,11 @@ fn forget_keeps_by_rule_and_prune_leaves_a_sound_repository() {
     let repo = env.path().join("repo");
     let repo = repo.to_str().unwrap();
     env.ok(repo, &["init"]);
-    let files = make_backups(env.path(), 9, 50_000);
+    // One backup on each of three days: format A, then SQL-only, then format B.
+    let files: Vec<_> = (7..10)
+        .enumerate()
+        .map(|(i, day)| make_backups(env.path(), day, 50_000).swap_remove(i))
+        .collect();
     for f in &files {
         env.backup(repo, f);
     }
@@ -27,8 +31,23 @@ fn forget_keeps_by_rule_and_prune_leaves_a_sound_repository() {
     assert_eq!(decisions.iter().filter(|d| d["keep"] == true).count(), 1);
     assert_eq!(env.snapshots(repo).len(), 3, "a dry run removes nothing");
 
-    // --keep-within keeps everything made in the last day.
-    let out = env.ok(repo, &["forget", "--keep-within", "1d", "--json"]);
+    // Snapshot times are the Discourse backups' own times (from the file names, UTC), not
+    // when they were stored, so retention counts the days the forum made them.
+    let snaps = env.snapshots(repo);
+    let mut times: Vec<&str> = snaps.iter().map(|s| s["time"].as_str().unwrap()).collect();
+    times.sort();
+    assert!(times[0].starts_with("2024-03-0"), "{times:?}");
+    assert_eq!(
+        times
+            .iter()
+            .map(|t| &t[..10])
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3
+    );
+
+    // --keep-within keeps everything made within 3 days of the newest snapshot.
+    let out = env.ok(repo, &["forget", "--keep-within", "3d", "--json"]);
     let kept: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(kept["removed"].as_array().unwrap().is_empty(), "{kept}");
 

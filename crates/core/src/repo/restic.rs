@@ -607,8 +607,19 @@ fn new_snapshot(meta: &BackupMeta) -> rustic_core::RusticResult<SnapshotFile> {
     opts.description = Some(description);
     opts.host = Some(meta.host.clone());
     opts.command = Some(format!("dvault backup {}", meta.file_name));
+    // Retention counts days by snapshot time: a backlog stored in one go must still count as
+    // the days Discourse made the backups, so the time comes from the file name when it has one.
+    opts.time = meta.discourse.taken.as_deref().and_then(backup_time);
     opts = opts.add_tags(&tags.join(","))?;
     opts.to_snapshot()
+}
+
+/// The time in a Discourse backup name (`YYYY-MM-DD-HHMMSS`, UTC: Discourse runs in UTC).
+fn backup_time(taken: &str) -> Option<jiff::Zoned> {
+    jiff::civil::DateTime::strptime("%Y-%m-%d-%H%M%S", taken)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
 }
 
 /// The snapshot's id in full hex (its `Display` gives only the short form).
