@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod drill;
+pub mod layout;
 pub mod lock;
 pub mod monitor;
 pub mod postgres;

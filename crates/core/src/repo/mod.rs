@@ -26,6 +26,8 @@ pub fn rebuild_tree(
     dir: &std::path::Path,
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<(u64, String), RepoError> {
+    // A tree restored by the stock restic still has the dedup layout: put the dumps back first.
+    crate::layout::undo(dir)?;
     peeled::rebuild_from_dir(dir, out)
 }
 
@@ -130,6 +132,12 @@ pub struct SnapshotSummary {
     pub bytes_added: u64,
     /// New data as stored (compressed, encrypted, packed).
     pub bytes_added_packed: u64,
+    /// Of `bytes_added_packed`, the new tree (directory listing) metadata.
+    #[serde(default)]
+    pub tree_bytes_added_packed: u64,
+    /// What the dedup layout did to the dumps (`None` with `DVAULT_LAYOUT=plain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::layout::LayoutReport>,
     /// Files in the peeled tree.
     pub files: u64,
     /// Seconds the whole backup took (expansion included).
@@ -306,6 +314,9 @@ pub enum RepoError {
     /// A refused argument.
     #[error("{0}")]
     Invalid(String),
+    /// The dedup layout could not be written or undone.
+    #[error("dedup layout: {0}")]
+    Layout(#[from] crate::layout::LayoutError),
     /// An error from the repository engine.
     #[error("repository {location}: {action}: {message}")]
     Engine {

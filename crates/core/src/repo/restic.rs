@@ -22,6 +22,7 @@ use super::{
     ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, Retention, SnapshotInfo,
     SnapshotSummary, TAG,
 };
+use crate::layout;
 use crate::snapshot::BackupMeta;
 
 /// An open repository.
@@ -221,8 +222,31 @@ impl Repo {
         let report = peeled::expand_to_dir(path, &meta.file_name, tree)?;
         let mut meta = meta.clone();
         meta.peel = Some(report);
+        let layout = match layout::Mode::from_env()? {
+            layout::Mode::Plain => None,
+            layout::Mode::Columns => Some(layout::apply(tree)?),
+        };
+        let laid_out = layout
+            .as_ref()
+            .is_some_and(|l| l.files.iter().any(|f| f.laid_out));
+        if let Some(l) = &layout {
+            for f in &l.files {
+                if let Some(reason) = &f.reason {
+                    tracing::info!("{}: {} kept plain: {reason}", meta.file_name, f.file);
+                }
+                for b in &f.plain_blocks {
+                    tracing::info!(
+                        "{}: {} table {} kept plain: {}",
+                        meta.file_name,
+                        f.file,
+                        b.table,
+                        b.reason
+                    );
+                }
+            }
+        }
 
-        let snap = new_snapshot(&meta).map_err(self.err("preparing the snapshot"))?;
+        let snap = new_snapshot(&meta, laid_out).map_err(self.err("preparing the snapshot"))?;
         let mut opts = BackupOptions::default();
         // The tree is stored at the snapshot's root, so a plain `restic restore` gives
         // dump.sql, uploads/ and .peel/ directly.
@@ -245,6 +269,8 @@ impl Repo {
             bytes_processed: s.total_bytes_processed,
             bytes_added: s.data_added,
             bytes_added_packed: s.data_added_packed,
+            tree_bytes_added_packed: s.data_added_trees_packed,
+            layout,
             files: s.total_files_processed,
             seconds: started.elapsed().as_secs_f64(),
         }))
@@ -313,7 +339,11 @@ impl Repo {
             path: dir.to_path_buf(),
             source,
         })?;
-        self.with_index(|repo| self.restore_indexed(repo, snap, dir))
+        self.with_index(|repo| self.restore_indexed(repo, snap, dir))?;
+        if snap.tags.contains(LAYOUT_TAG) {
+            layout::undo(dir)?;
+        }
+        Ok(())
     }
 
     fn restore_indexed(
@@ -592,12 +622,18 @@ fn tag_safe(s: &str) -> String {
     s.replace(',', "_")
 }
 
-fn new_snapshot(meta: &BackupMeta) -> rustic_core::RusticResult<SnapshotFile> {
+/// Tag of snapshots whose tree holds the dedup layout (`crate::layout`, version 1).
+const LAYOUT_TAG: &str = "layout:1";
+
+fn new_snapshot(meta: &BackupMeta, laid_out: bool) -> rustic_core::RusticResult<SnapshotFile> {
     let mut tags = vec![
         TAG.to_string(),
         format!("sha256:{}", meta.sha256),
         format!("format:{}", meta.format.as_str()),
     ];
+    if laid_out {
+        tags.push(LAYOUT_TAG.to_string());
+    }
     if let Some(site) = &meta.discourse.site {
         tags.push(format!("site:{}", tag_safe(site)));
     }

@@ -1,0 +1,249 @@
+//! One COPY block as a folder: its rows in key order, one file per column (the values one per
+//! line, exactly as COPY wrote them), and the file `order` back to pg_dump's order.
+//!
+//! Splitting COPY text at tabs and newlines is lossless: inside a value COPY escapes both
+//! (`\t`, `\n`), so every row of a block has the same number of tab-separated fields and joining
+//! the columns with tabs gives the rows back byte for byte.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::order;
+use super::LayoutError;
+
+/// Name of the order file inside a block folder.
+pub(crate) const ORDER_FILE: &str = "order";
+
+/// One row of a block in the original file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row {
+    /// Offset of the row in the source file.
+    pub offset: u64,
+    /// Length including the newline.
+    pub len: u32,
+}
+
+/// A laid-out block as recorded in `layout.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BlockMeta {
+    /// Offset in the skeleton where the block's rows go.
+    pub at: u64,
+    /// Folder of the block, relative to the file's layout folder.
+    pub dir: String,
+    /// The table (or data file) the rows belong to.
+    pub table: String,
+    /// Number of rows.
+    pub rows: u64,
+    /// Column files in field order, relative to `dir`.
+    pub columns: Vec<String>,
+    /// Bytes of the rows as pg_dump wrote them.
+    pub bytes: u64,
+    /// SHA-256 of those bytes.
+    pub sha256: String,
+}
+
+/// Writes the block folder `dir` for `rows` of `src`, in the order `order` (indices into
+/// `rows`), with `columns` file names. Every row must end with a newline and have
+/// `columns.len()` fields (the caller checked).
+pub(crate) fn write_block(
+    src: &File,
+    rows: &[Row],
+    order: &[u32],
+    dir: &Path,
+    columns: &[String],
+) -> Result<(), LayoutError> {
+    fs::create_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
+    let mut writers = Vec::with_capacity(columns.len());
+    for c in columns {
+        let p = dir.join(c);
+        let f = File::create(&p).map_err(|e| LayoutError::io(&p, e))?;
+        writers.push(BufWriter::with_capacity(64 * 1024, f));
+    }
+    let mut window = Window::new(src);
+    for &i in order {
+        let r = rows[i as usize];
+        let bytes = window.get(r.offset, r.len as usize).map_err(|e| {
+            LayoutError::new(
+                format!("{} (row at offset {})", dir.display(), r.offset),
+                e.to_string(),
+            )
+        })?;
+        let body = &bytes[..bytes.len() - 1];
+        let mut fields = body.split(|b| *b == b'\t');
+        for (k, w) in writers.iter_mut().enumerate() {
+            let field = fields.next().ok_or_else(|| {
+                LayoutError::new(
+                    format!("{} (row at offset {})", dir.display(), r.offset),
+                    format!("row has {k} fields, expected {}", columns.len()),
+                )
+            })?;
+            w.write_all(field)
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(|e| LayoutError::io(&dir.join(&columns[k]), e))?;
+        }
+    }
+    for (w, c) in writers.into_iter().zip(columns) {
+        w.into_inner()
+            .map_err(|e| LayoutError::io(&dir.join(c), e.into_error()))?;
+    }
+    let runs = order::runs_of(order);
+    let p = dir.join(ORDER_FILE);
+    let f = File::create(&p).map_err(|e| LayoutError::io(&p, e))?;
+    let mut w = BufWriter::new(f);
+    order::write_runs(&mut w, &runs)
+        .and_then(|()| w.flush())
+        .map_err(|e| LayoutError::io(&p, e))
+}
+
+/// Writes the rows of the block folder `dir` (described by `meta`) to `out` in pg_dump's order.
+/// Checks the shape (every column has `meta.rows` values, the order file is a permutation);
+/// the caller checks the SHA-256.
+pub(crate) fn reassemble_block(
+    dir: &Path,
+    meta: &BlockMeta,
+    out: &mut dyn Write,
+) -> Result<(), LayoutError> {
+    let p = dir.join(ORDER_FILE);
+    let f = File::open(&p).map_err(|e| LayoutError::io(&p, e))?;
+    let runs = order::read_runs(&mut BufReader::new(f), meta.rows)
+        .map_err(|m| LayoutError::new(p.display(), m))?;
+    let mut readers = Vec::with_capacity(meta.columns.len());
+    for c in &meta.columns {
+        let p = dir.join(c);
+        let f = File::open(&p).map_err(|e| LayoutError::io(&p, e))?;
+        readers.push((p, BufReader::with_capacity(64 * 1024, f)));
+    }
+    if meta.rows == 0 || readers.is_empty() {
+        return Err(LayoutError::new(
+            dir.display(),
+            "a laid-out block needs at least one row and one column",
+        ));
+    }
+    let in_order = runs.len() == 1;
+    let io_out = |e| LayoutError::new(format!("{} (writing)", dir.display()), format!("{e}"));
+    if in_order {
+        let mut row = Vec::new();
+        for n in 0..meta.rows {
+            join_row(&mut readers, n, &mut row)?;
+            out.write_all(&row).map_err(io_out)?;
+        }
+    } else {
+        // Rows in key order go to an unnamed scratch file next to the block, then are copied out
+        // run by run: memory stays at one offset per row whatever the table's size.
+        let mut tmp = tempfile::tempfile_in(dir).map_err(|e| LayoutError::io(dir, e))?;
+        let mut offsets = Vec::with_capacity(meta.rows as usize + 1);
+        {
+            let mut w = BufWriter::with_capacity(1 << 20, &mut tmp);
+            let mut row = Vec::new();
+            let mut at = 0u64;
+            for n in 0..meta.rows {
+                offsets.push(at);
+                join_row(&mut readers, n, &mut row)?;
+                w.write_all(&row).map_err(|e| LayoutError::io(dir, e))?;
+                at += row.len() as u64;
+            }
+            offsets.push(at);
+            w.flush().map_err(|e| LayoutError::io(dir, e))?;
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        for (start, count) in runs {
+            let from = offsets[start as usize];
+            let to = offsets[(start + count) as usize];
+            tmp.seek(SeekFrom::Start(from))
+                .map_err(|e| LayoutError::io(dir, e))?;
+            let mut left = to - from;
+            while left > 0 {
+                let n = (left as usize).min(buf.len());
+                tmp.read_exact(&mut buf[..n])
+                    .map_err(|e| LayoutError::io(dir, e))?;
+                out.write_all(&buf[..n]).map_err(io_out)?;
+                left -= n as u64;
+            }
+        }
+    }
+    for (p, r) in &mut readers {
+        let more = r.fill_buf().map_err(|e| LayoutError::io(p, e))?;
+        if !more.is_empty() {
+            return Err(LayoutError::new(
+                p.display(),
+                format!("has more than the block's {} values", meta.rows),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads value `n` of every column and joins them into one COPY row (tabs between, newline
+/// at the end).
+fn join_row(
+    readers: &mut [(std::path::PathBuf, BufReader<File>)],
+    n: u64,
+    row: &mut Vec<u8>,
+) -> Result<(), LayoutError> {
+    row.clear();
+    let last = readers.len() - 1;
+    for (k, (p, r)) in readers.iter_mut().enumerate() {
+        let before = row.len();
+        let got = r
+            .read_until(b'\n', row)
+            .map_err(|e| LayoutError::io(p, e))?;
+        if got == 0 || row.last() != Some(&b'\n') {
+            return Err(LayoutError::new(
+                p.display(),
+                format!("ends at value {n}: expected one value per row, ended by a newline"),
+            ));
+        }
+        debug_assert!(row.len() > before);
+        if k != last {
+            let end = row.len() - 1;
+            row[end] = b'\t';
+        }
+    }
+    Ok(())
+}
+
+/// Reads byte ranges of a file through a 1 MiB window: rows in key order mostly follow the
+/// file's order, so most reads are served from memory.
+struct Window<'a> {
+    file: &'a File,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> Window<'a> {
+    fn new(file: &'a File) -> Self {
+        Self {
+            file,
+            start: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
+        let end = offset + len as u64;
+        if offset < self.start || end > self.start + self.buf.len() as u64 {
+            self.buf.resize(len.max(1 << 20), 0);
+            let mut filled = 0;
+            while filled < len {
+                let n = self
+                    .file
+                    .read_at(&mut self.buf[filled..], offset + filled as u64)?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file ends before offset {end}"),
+                    ));
+                }
+                filled += n;
+            }
+            self.buf.truncate(filled);
+            self.start = offset;
+        }
+        let from = (offset - self.start) as usize;
+        Ok(&self.buf[from..from + len])
+    }
+}

@@ -1,0 +1,205 @@
+//! Round trips of hand-made dumps through real files: what the layout writes, that undo gives
+//! the same bytes, and what stays plain.
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+
+/// A dump with one COPY block of `rows` (each without newline) and text around it.
+fn dump(columns: &str, rows: &[String]) -> Vec<u8> {
+    let mut d = b"--\n-- PostgreSQL database dump\n--\n\nSET x = 1;\n\n".to_vec();
+    d.extend_from_slice(format!("COPY public.t ({columns}) FROM stdin;\n").as_bytes());
+    for r in rows {
+        d.extend_from_slice(r.as_bytes());
+        d.push(b'\n');
+    }
+    d.extend_from_slice(b"\\.\n\n\n--\n-- PostgreSQL database dump complete\n--\n\n");
+    d
+}
+
+/// Writes `bytes` as `dump.sql` of a new tree, applies the layout, checks undo gives the bytes
+/// back, and returns the report and (before undo) the laid-out folder's copy.
+fn round_trip(bytes: &[u8]) -> (LayoutReport, tempfile::TempDir) {
+    let tree = tempfile::tempdir().unwrap();
+    fs::write(tree.path().join("dump.sql"), bytes).unwrap();
+    let report = apply(tree.path()).expect("layout applies");
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(tree.path(), copy.path());
+    undo(tree.path()).expect("layout undoes");
+    assert_eq!(
+        fs::read(tree.path().join("dump.sql")).unwrap(),
+        bytes,
+        "reassembled dump differs"
+    );
+    assert!(!tree.path().join(LAYOUT_DIR).exists());
+    (report, copy)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&dst).unwrap();
+            copy_dir(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Rows with every escape COPY text uses, empty strings, NULLs, ids out of order and repeated.
+fn tricky_rows(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            // ids descend and come in pairs: key order differs from file order, with ties.
+            let id = (n - i) / 2;
+            let text = match i % 5 {
+                0 => "tab\\there".to_string(),
+                1 => "line\\nbreak and \\\\ backslash".to_string(),
+                2 => "\\\\N is not null".to_string(),
+                3 => String::new(),
+                _ => format!("plain text {i} ünïcödé"),
+            };
+            let null = if i % 3 == 0 { "\\N" } else { "" };
+            format!("{id}\t{text}\t{null}\t2026-01-0{} 10:00:00", i % 9 + 1)
+        })
+        .collect()
+}
+
+#[test]
+fn tricky_escapes_round_trip_and_rows_are_stored_in_id_order() {
+    let rows = tricky_rows(2000);
+    let (report, laid) = round_trip(&dump("id, body, note, \"position\"", &rows));
+    let f = &report.files[0];
+    assert!(f.laid_out, "{report:?}");
+    assert_eq!((f.blocks, f.rows), (1, 2000));
+    let block = laid.path().join(LAYOUT_DIR).join("dump.sql/0000-public.t");
+    let ids = fs::read_to_string(block.join("000-id")).unwrap();
+    let ids: Vec<i64> = ids.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] <= w[1]), "ids not in key order");
+    assert!(block.join("003-position").exists());
+    let skeleton =
+        fs::read_to_string(laid.path().join(LAYOUT_DIR).join("dump.sql/skeleton")).unwrap();
+    assert!(
+        skeleton.contains("FROM stdin;\n\\.\n"),
+        "rows not cut out: {skeleton}"
+    );
+    assert!(
+        !laid.path().join("dump.sql").exists(),
+        "the plain dump is replaced"
+    );
+}
+
+#[test]
+fn non_numeric_ids_keep_pg_dump_order_and_round_trip() {
+    let rows: Vec<String> = (0..1500)
+        .map(|i| format!("key-{}\tvalue {i}\t\\N", 1500 - i))
+        .collect();
+    let (report, laid) = round_trip(&dump("name, value, extra", &rows));
+    assert!(report.files[0].laid_out, "{report:?}");
+    let block = laid.path().join(LAYOUT_DIR).join("dump.sql/0000-public.t");
+    let order = fs::read_to_string(block.join("order")).unwrap();
+    assert_eq!(
+        order, "0 1500\n",
+        "a table without numeric key keeps its order"
+    );
+    let first = fs::read_to_string(block.join("000-name")).unwrap();
+    assert!(first.starts_with("key-1500\n"));
+}
+
+#[test]
+fn a_table_without_id_column_sorts_by_its_first_two_columns() {
+    let rows: Vec<String> = (0..1500)
+        .map(|i| format!("{}\t{}\tv{i}", i % 7, 1500 - i))
+        .collect();
+    let (report, laid) = round_trip(&dump("user_id, topic_id, v", &rows));
+    assert!(report.files[0].laid_out);
+    let block = laid.path().join(LAYOUT_DIR).join("dump.sql/0000-public.t");
+    let a = fs::read_to_string(block.join("000-user_id")).unwrap();
+    let b = fs::read_to_string(block.join("001-topic_id")).unwrap();
+    let keys: Vec<(i64, i64)> = a
+        .lines()
+        .zip(b.lines())
+        .map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap()))
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn a_block_with_uneven_rows_stays_plain_and_says_which_row() {
+    let mut rows = tricky_rows(1500);
+    rows[700].push_str("\textra field");
+    let bytes = dump("id, body, note, \"position\"", &rows);
+    let (report, _) = round_trip(&bytes);
+    let f = &report.files[0];
+    assert!(!f.laid_out, "nothing else to lay out: {report:?}");
+    assert_eq!(f.plain_blocks.len(), 1, "{report:?}");
+    assert_eq!(f.plain_blocks[0].table, "public.t");
+    assert!(
+        f.plain_blocks[0].reason.contains("row 701")
+            && f.plain_blocks[0].reason.contains("5 fields"),
+        "{}",
+        f.plain_blocks[0].reason
+    );
+}
+
+#[test]
+fn a_plain_block_beside_a_laid_out_one_round_trips() {
+    let mut bytes = dump("id, body, note, \"position\"", &tricky_rows(1500));
+    // A second block whose end-of-data line is missing (the file ends inside it).
+    bytes.extend_from_slice(b"COPY public.u (id, v) FROM stdin;\n");
+    for i in 0..2000 {
+        bytes.extend_from_slice(format!("{i}\tv\n").as_bytes());
+    }
+    bytes.extend_from_slice(b"7\tno newline at the end");
+    let (report, _) = round_trip(&bytes);
+    let f = &report.files[0];
+    assert!(f.laid_out && f.blocks == 1, "{report:?}");
+    assert_eq!(f.plain_blocks[0].table, "public.u");
+    assert!(
+        f.plain_blocks[0].reason.contains("end-of-data"),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn tampered_column_is_refused_naming_the_table() {
+    let bytes = dump("id, body, note, \"position\"", &tricky_rows(1500));
+    let tree = tempfile::tempdir().unwrap();
+    fs::write(tree.path().join("dump.sql"), &bytes).unwrap();
+    apply(tree.path()).unwrap();
+    let col = tree
+        .path()
+        .join(LAYOUT_DIR)
+        .join("dump.sql/0000-public.t/001-body");
+    let mut text = fs::read(&col).unwrap();
+    text[0] ^= 1;
+    fs::write(&col, text).unwrap();
+    let e = undo(tree.path()).unwrap_err().to_string();
+    assert!(e.contains("public.t") && e.contains("SHA-256"), "{e}");
+    assert!(!tree.path().join("dump.sql").exists(), "no half-made dump");
+    // One value too few in a column: refused naming the column file.
+    let col = tree
+        .path()
+        .join(LAYOUT_DIR)
+        .join("dump.sql/0000-public.t/002-note");
+    let text = fs::read_to_string(&col).unwrap();
+    fs::write(&col, &text[..text.len() - 3]).unwrap();
+    let e = undo(tree.path()).unwrap_err().to_string();
+    assert!(e.contains("002-note"), "{e}");
+}
+
+#[test]
+fn small_files_and_other_files_are_left_alone() {
+    let tree = tempfile::tempdir().unwrap();
+    let small = dump("id, v", &["1\ta".to_string()]);
+    fs::write(tree.path().join("dump.sql"), &small).unwrap();
+    fs::write(tree.path().join("notes.sql"), b"SELECT 1;\n").unwrap();
+    let report = apply(tree.path()).unwrap();
+    assert_eq!(report.files.len(), 1, "only pg_dump output is considered");
+    assert!(!report.files[0].laid_out);
+    assert!(!tree.path().join(LAYOUT_DIR).exists());
+    assert_eq!(fs::read(tree.path().join("dump.sql")).unwrap(), small);
+}
