@@ -131,6 +131,10 @@ fn rebuild(a: RebuildArgs) -> Result<()> {
         return crate::tar_cmds::rebuild(tar, &a.dir, a.json);
     }
     let out_path = a.out.context("OUT is required without --tar")?;
+    // A tree that the stock restic restored from a dvault repository may hold dumps in the dedup
+    // layout (docs/layout.md): put them back first.
+    dvault_core::layout::undo(&a.dir)
+        .with_context(|| format!("reassembling the dumps in {}", a.dir.display()))?;
     let name = out_path
         .file_name()
         .with_context(|| format!("{}: not a file name", out_path.display()))?
