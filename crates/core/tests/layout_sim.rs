@@ -55,6 +55,18 @@ fn simulator_dumps_of_every_format_lay_out_and_rebuild_bit_exact() {
 
 const PASSWORD: &str = "layout test password";
 
+/// Tree bytes a backup of `file` stores into a new, empty repository under `dir`.
+fn tree_bytes_into_new_repo(file: &Path, dir: &Path) -> u64 {
+    let sub = dir.join("fresh");
+    std::fs::create_dir_all(&sub).unwrap();
+    let (fresh, _) = open_repo(&sub);
+    let meta = BackupMeta::for_file(file, "test").unwrap();
+    match fresh.backup_file(file, &meta).unwrap() {
+        repo::BackupOutcome::Stored(s) => s.tree_bytes_added_packed,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn open_repo(dir: &Path) -> (Repo, RepoConfig) {
     let mut cfg = RepoConfig::new(Location::Local(dir.join("repo")));
     cfg.cache_dir = Some(dir.join("cache"));
@@ -87,6 +99,28 @@ fn two_days_through_the_repository_restore_bit_exact_and_expand_to_plain_dumps()
             other => panic!("not stored: {other:?}"),
         }
     }
+    // Unchanged folders give identical tree blobs (fixed metadata in the stored nodes): the same
+    // backup with one byte appended after the gzip member stores almost no new tree data.
+    let a0 = picked
+        .iter()
+        .find(|f| f.day == 0 && f.format == dvault_sim::Format::A)
+        .unwrap();
+    let first_trees = tree_bytes_into_new_repo(&a0.path, work.path());
+    let twin = work.path().join(a0.path.file_name().unwrap());
+    let mut bytes = std::fs::read(&a0.path).unwrap();
+    bytes.push(0);
+    std::fs::write(&twin, bytes).unwrap();
+    let meta = BackupMeta::for_file(&twin, "test").unwrap();
+    let repo::BackupOutcome::Stored(s) = repo.backup_file(&twin, &meta).unwrap() else {
+        panic!("the twin is a new file")
+    };
+    assert!(
+        s.tree_bytes_added_packed * 4 < first_trees,
+        "twin added {} bytes of trees, the first backup {first_trees}",
+        s.tree_bytes_added_packed
+    );
+    ids.push((s.snapshot.id, meta));
+
     for (id, meta) in &ids {
         let out = work.path().join("restored");
         repo.restore_file(id, &out).expect("restore");

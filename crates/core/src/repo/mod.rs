@@ -8,6 +8,7 @@ pub mod backend;
 pub mod password;
 mod peeled;
 pub mod restic;
+mod stable_source;
 pub mod tarsnap;
 pub mod tarsnap_ledger;
 

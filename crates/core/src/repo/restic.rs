@@ -1,6 +1,7 @@
 //! The repository interface implemented with `rustic_core` (restic repository format v2).
 //!
-//! Every rustic type stays in this file (and in `backend.rs` for locations).
+//! Every rustic type stays in this file (and in `backend.rs` for locations, `stable_source.rs`
+//! for the source the backup reads).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,6 +18,7 @@ use rustic_core::{
 };
 
 use super::peeled;
+use super::stable_source::StableSource;
 use super::{
     BackupOutcome, CheckReport, ForgetDecision, ForgetReport, InitOptions, Location, Password,
     ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, Retention, SnapshotInfo,
@@ -255,8 +257,13 @@ impl Repo {
             .map_err(self.err("naming the tree to back up"))?
             .sanitize()
             .map_err(|e| RepoError::Invalid(format!("{}: {e}", tree.display())))?;
+        // Fixed file metadata (see stable_source.rs) lets unchanged folders deduplicate; it also
+        // means a parent snapshot must not decide which files to skip.
+        opts.parent_opts.force = true;
+        let src = StableSource::new(tree).map_err(self.err("reading the peeled tree"))?;
+        let paths = source.paths();
         let snap = self.with_ids(|repo| {
-            repo.backup(&opts, &source, snap)
+            repo.archive(&opts, &src, snap, &paths)
                 .map_err(self.err("storing the peeled tree"))
         })?;
         drop(scratch);
