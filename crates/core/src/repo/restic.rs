@@ -47,12 +47,11 @@ impl Repo {
     ) -> Result<Self, RepoError> {
         let loc = &cfg.location;
         let mut config_opts = ConfigOptions::default();
-        if let Some(ch) = opts.chunker {
-            ch.validate()?;
-            config_opts.set_chunk_min_size = Some(bytesize(ch.min));
-            config_opts.set_chunk_size = Some(bytesize(ch.avg));
-            config_opts.set_chunk_max_size = Some(bytesize(ch.max));
-        }
+        let ch = opts.chunker.unwrap_or(super::ChunkerSizes::DVAULT_DEFAULT);
+        ch.validate()?;
+        config_opts.set_chunk_min_size = Some(bytesize(ch.min));
+        config_opts.set_chunk_size = Some(bytesize(ch.avg));
+        config_opts.set_chunk_max_size = Some(bytesize(ch.max));
         if let Location::Local(p) = loc {
             // rustic creates missing parents; an existing non-empty folder that is not a
             // repository is a mistake in the path more often than not.
