@@ -379,8 +379,6 @@ fn file_name(path: &Path) -> String {
 /// Rebuilds the original file of a peeled tree into `work`; returns it, its name and SHA-256.
 fn rebuild_tree(dir: &Path, work: &Path) -> Result<(PathBuf, String, String)> {
     let recipe = peel::tree::read_recipe(&dir.join(peel::tree::RECIPE_PATH))?;
-    // A tree restored by the stock restic may hold dumps in the dedup layout.
-    crate::layout::undo(dir)?;
     let name = recipe_name(&recipe).unwrap_or_else(|| "backup".to_string());
     let out = work.join(format!("original-{name}"));
     let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
