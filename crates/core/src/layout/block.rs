@@ -113,6 +113,13 @@ pub(crate) fn reassemble_block(
         .map_err(|m| LayoutError::new(p.display(), m))?;
     let mut readers = Vec::with_capacity(meta.columns.len());
     for c in &meta.columns {
+        // Names come from layout.json: only plain names inside the block folder are read.
+        if super::safe_relative(c).is_none_or(|p| p.components().count() != 1) {
+            return Err(LayoutError::new(
+                dir.display(),
+                format!("column file `{c}` is not a plain name"),
+            ));
+        }
         let p = dir.join(c);
         let f = File::open(&p).map_err(|e| LayoutError::io(&p, e))?;
         readers.push((p, BufReader::with_capacity(64 * 1024, f)));

@@ -203,3 +203,16 @@ fn small_files_and_other_files_are_left_alone() {
     assert!(!tree.path().join(LAYOUT_DIR).exists());
     assert_eq!(fs::read(tree.path().join("dump.sql")).unwrap(), small);
 }
+
+#[test]
+fn a_manifest_naming_files_outside_the_block_is_refused() {
+    let bytes = dump("id, body, note, \"position\"", &tricky_rows(1500));
+    let tree = tempfile::tempdir().unwrap();
+    fs::write(tree.path().join("dump.sql"), &bytes).unwrap();
+    apply(tree.path()).unwrap();
+    let m = tree.path().join(LAYOUT_DIR).join("dump.sql/layout.json");
+    let text = fs::read_to_string(&m).unwrap();
+    fs::write(&m, text.replace("\"000-id\"", "\"../../../etc/hostname\"")).unwrap();
+    let e = undo(tree.path()).unwrap_err().to_string();
+    assert!(e.contains("not a plain name"), "{e}");
+}
