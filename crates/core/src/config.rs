@@ -248,6 +248,10 @@ pub struct RepositoryConfig {
     pub location: String,
     /// File whose first line is the repository password.
     pub password_file: PathBuf,
+    /// For an `s3:` location: file with two lines, access key id and secret; absent:
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` from the environment.
+    #[serde(default)]
+    pub s3_credentials_file: Option<PathBuf>,
 }
 
 /// Which snapshots to keep, restic-style, and whether this host may delete.
@@ -479,6 +483,14 @@ impl Config {
                     ))
                 }
             }
+            if let Some(r) = &site.repository {
+                if r.s3_credentials_file.is_some() && !r.location.starts_with("s3:") {
+                    return Err(self.error(
+                        key("repository.s3_credentials_file"),
+                        "only used with an s3: location",
+                    ));
+                }
+            }
             if let Some(r) = &site.retention {
                 let keeps_something = r.keep_daily.unwrap_or(0) > 0
                     || r.keep_weekly.unwrap_or(0) > 0
@@ -558,6 +570,9 @@ impl Config {
             };
             if let Some(r) = &site.repository {
                 readable("repository.password_file", &r.password_file)?;
+                if let Some(f) = &r.s3_credentials_file {
+                    readable("repository.s3_credentials_file", f)?;
+                }
             }
             if let Some(t) = &site.tarsnap {
                 readable("tarsnap.keyfile", &t.keyfile)?;

@@ -10,5 +10,6 @@ pub mod monitor;
 pub mod postgres;
 pub mod repo;
 pub mod run;
+pub mod s3;
 pub mod snapshot;
 pub mod source;

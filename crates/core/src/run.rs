@@ -495,13 +495,12 @@ fn site_steps(
 
     let picked = {
         let mut note = |m: &str| log.say("info", m);
-        source::fetch_newest(&site.source, &mut note)?
+        source::fetch_newest_in(&site.source, config.scratch_dir.as_deref(), &mut note)?
     };
     let Some(picked) = picked else {
-        let folder = site.source.folder_or_default();
         anyhow::bail!(
             "no complete Discourse backup found in {} (is Discourse making backups?)",
-            folder.display()
+            source::describe(&site.source)
         );
     };
     for p in &picked.passed_over {
@@ -509,9 +508,8 @@ fn site_steps(
     }
     report.file = Some(picked.name.file_name.clone());
     if let Some(max_age) = site.source.max_age {
-        let age = std::fs::metadata(&picked.path)
-            .and_then(|m| m.modified())
-            .ok()
+        let age = picked
+            .modified
             .and_then(|m| SystemTime::now().duration_since(m).ok())
             .unwrap_or_default();
         if age > max_age {
@@ -674,6 +672,7 @@ impl StoreOpener for RepoOpener {
         let mut cfg = RepoConfig::new(location);
         cfg.cache_dir = Some(self.cache_dir.clone());
         cfg.scratch_dir = self.scratch_dir.clone();
+        cfg.s3_credentials_file = r.s3_credentials_file.clone();
         let password = password::read_file(&r.password_file)?;
         let repo = Repo::open(&cfg, &password, None)?;
         Ok(Box::new(RepoStore { repo }))

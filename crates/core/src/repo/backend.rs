@@ -7,7 +7,7 @@
 //!   `AWS_DEFAULT_REGION` (default `us-east-1`), as restic reads them.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustic_core::{RepositoryBackends, WriteBackend};
@@ -78,7 +78,11 @@ impl Location {
     }
 
     /// Turns the location into rustic's backends.
-    pub(crate) fn backends(&self) -> Result<RepositoryBackends, RepoError> {
+    /// S3 keys come from `s3_credentials_file` when given, else from the environment.
+    pub(crate) fn backends(
+        &self,
+        s3_credentials_file: Option<&Path>,
+    ) -> Result<RepositoryBackends, RepoError> {
         let be: Arc<dyn WriteBackend> = match self {
             Self::Local(p) => Arc::new(
                 rustic_backend::local::LocalBackend::new(p.to_string_lossy(), Vec::new())
@@ -89,45 +93,63 @@ impl Location {
                     .map_err(|e| RepoError::rustic(self, "connecting to the REST server", &e))?,
             ),
             #[cfg(feature = "s3")]
-            Self::S3 {
-                endpoint,
-                bucket,
-                prefix,
-            } => {
-                let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-                let mut opts = std::collections::BTreeMap::new();
-                opts.insert("endpoint".to_string(), endpoint.clone());
-                opts.insert("bucket".to_string(), bucket.clone());
-                opts.insert("root".to_string(), format!("/{prefix}"));
-                opts.insert(
-                    "region".to_string(),
-                    env("AWS_DEFAULT_REGION").unwrap_or_else(|| "us-east-1".to_string()),
-                );
-                for (ours, theirs) in [
-                    ("access_key_id", "AWS_ACCESS_KEY_ID"),
-                    ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-                ] {
-                    let v = env(theirs).ok_or_else(|| RepoError::Location {
-                        location: self.to_string(),
-                        reason: format!("{theirs} is not set"),
-                    })?;
-                    opts.insert(ours.to_string(), v);
-                }
+            Self::S3 { .. } => {
+                let target = self.s3_target(s3_credentials_file)?;
                 Arc::new(
-                    rustic_backend::opendal::OpenDALBackend::new("s3", opts)
-                        .map_err(|e| RepoError::rustic(self, "connecting to S3", &e))?,
+                    rustic_backend::opendal::OpenDALBackend::new("s3", target.opendal_options())
+                        .map_err(|e| RepoError::Location {
+                            location: self.to_string(),
+                            reason: crate::s3::explain(
+                                &target,
+                                "cannot set up the S3 client",
+                                &e.display_log(),
+                            ),
+                        })?,
                 )
             }
             #[cfg(not(feature = "s3"))]
             Self::S3 { .. } => {
+                let _ = s3_credentials_file;
                 return Err(RepoError::Location {
                     location: self.to_string(),
-                    reason: "this dvault was built without S3 support (cargo feature `s3`)"
+                    reason: "this dvault was built without S3 support; build it with \
+                             `cargo build --release --features s3`"
                         .to_string(),
-                })
+                });
             }
         };
         Ok(RepositoryBackends::new(be, None))
+    }
+
+    /// The bucket, prefix, region and key of an `s3:` location.
+    pub fn s3_target(
+        &self,
+        s3_credentials_file: Option<&Path>,
+    ) -> Result<crate::s3::Target, RepoError> {
+        let Self::S3 {
+            endpoint,
+            bucket,
+            prefix,
+        } = self
+        else {
+            return Err(RepoError::Location {
+                location: self.to_string(),
+                reason: "not an s3: location".to_string(),
+            });
+        };
+        let credentials = crate::s3::Credentials::load(s3_credentials_file).map_err(|reason| {
+            RepoError::Location {
+                location: self.to_string(),
+                reason,
+            }
+        })?;
+        Ok(crate::s3::Target {
+            endpoint: Some(endpoint.clone()),
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+            region: crate::s3::region_from_env(),
+            credentials,
+        })
     }
 }
 

@@ -47,6 +47,9 @@ pub struct RepoConfig {
     pub cache_dir: Option<PathBuf>,
     /// Folder in which a backup expands its file before storing it; `None` uses `$TMPDIR`.
     pub scratch_dir: Option<PathBuf>,
+    /// For `s3:` locations: a file with the access key id and secret (two lines); `None`
+    /// reads `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub s3_credentials_file: Option<PathBuf>,
 }
 
 impl RepoConfig {
@@ -56,6 +59,7 @@ impl RepoConfig {
             location,
             cache_dir: None,
             scratch_dir: None,
+            s3_credentials_file: None,
         }
     }
 }

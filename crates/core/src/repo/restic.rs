@@ -569,7 +569,7 @@ fn raw_repo(
     cfg: &RepoConfig,
     progress: Option<Arc<dyn ProgressBars>>,
 ) -> Result<Repository<()>, RepoError> {
-    let backends = cfg.location.backends()?;
+    let backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
     let mut opts = RepositoryOptions::default();
     opts.cache_dir.clone_from(&cfg.cache_dir);
     let r = match progress {

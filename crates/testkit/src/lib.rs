@@ -1,0 +1,18 @@
+//! Test support shared by dvault's crates: real servers started on 127.0.0.1 in a temporary
+//! folder and torn down when dropped. No mocks: tests talk to the real thing.
+//!
+//! - [`Garage`]: a single-node Garage (a real S3-compatible object store) for S3 repositories
+//!   and Discourse's S3 backup bucket.
+
+pub mod garage;
+
+pub use garage::{Garage, S3Key};
+
+/// A free TCP port on 127.0.0.1 (the listener is closed again, so another process could take
+/// it first; good enough for tests that start their server right away).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
