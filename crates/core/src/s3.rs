@@ -176,38 +176,52 @@ pub fn blocking_operator(target: &Target) -> Result<opendal::blocking::Operator,
         .map_err(|e| format!("{}: cannot create the S3 client: {e}", target.describe()))
 }
 
-/// Turns an S3 failure into one line that says what to check: refused keys, a missing bucket,
-/// or an unreachable endpoint, always naming the endpoint and bucket.
-pub fn explain(target: &Target, what: &str, detail: &str) -> String {
+/// What an S3 failure most likely means, told from the status and error names in OpenDAL's
+/// message (it carries the HTTP response parts, not the XML body).
+pub fn hint(detail: &str) -> Option<&'static str> {
     let lower = detail.to_ascii_lowercase();
-    let hint = if lower.contains("invalidaccesskeyid")
-        || lower.contains("signaturedoesnotmatch")
-        || lower.contains("accessdenied")
-        || lower.contains("permissiondenied")
-        || lower.contains("forbidden")
-        || lower.contains(" 403")
-    {
-        format!(
-            "the server refused access key {} (wrong key or secret, or the key has no rights \
-             on this bucket)",
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&[
+        "permissiondenied",
+        "status: 403",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "accessdenied",
+    ]) {
+        Some(
+            "the S3 server refused the access key (check AWS_ACCESS_KEY_ID / \
+             AWS_SECRET_ACCESS_KEY or the credentials file, and the key's rights on this bucket)",
+        )
+    } else if has(&["nosuchbucket"]) {
+        Some("no such bucket on this endpoint")
+    } else if has(&["status: 400", "authorizationheadermalformed"]) {
+        Some(
+            "the S3 server rejected the request (HTTP 400), most often a wrong region: set \
+             AWS_DEFAULT_REGION (or the config's region) to the store's region",
+        )
+    } else if has(&[
+        "connection refused",
+        "error sending request",
+        "dns error",
+        "timed out",
+    ]) {
+        Some("cannot reach the S3 endpoint")
+    } else {
+        None
+    }
+}
+
+/// Turns an S3 failure into one line that names the endpoint, bucket and, for a refused key,
+/// the key id, and says what to check.
+pub fn explain(target: &Target, what: &str, detail: &str) -> String {
+    match hint(detail) {
+        Some(h) if h.contains("refused") => format!(
+            "{}: {what}: {h}; key {}; {detail}",
+            target.describe(),
             target.credentials.access_key_id
-        )
-    } else if lower.contains("nosuchbucket") {
-        "no such bucket".to_string()
-    } else if lower.contains("authorizationheadermalformed") || lower.contains("region") {
-        format!(
-            "the server rejected region {:?} (set AWS_DEFAULT_REGION or the config's region)",
-            target.region
-        )
-    } else if lower.contains("connect") || lower.contains("dns") || lower.contains("timed out") {
-        "cannot reach the endpoint".to_string()
-    } else {
-        String::new()
-    };
-    if hint.is_empty() {
-        format!("{}: {what}: {detail}", target.describe())
-    } else {
-        format!("{}: {what}: {hint}; {detail}", target.describe())
+        ),
+        Some(h) => format!("{}: {what}: {h}; {detail}", target.describe()),
+        None => format!("{}: {what}: {detail}", target.describe()),
     }
 }
 

@@ -104,6 +104,10 @@ fn s3_source_run_stores_only_the_newest_then_nothing_then_the_next_day() {
     );
     let bucket_before = g.list(&discourse, "discourse-backups", "");
 
+    // A repository's region comes from the environment, as for restic (the source's region is
+    // in its config). Every test in this file signs for Garage's region, so setting it for the
+    // whole process is harmless.
+    std::env::set_var("AWS_DEFAULT_REGION", dvault_testkit::garage::REGION);
     let repo_loc = g.repo_url("dvault-repo", "forum");
     let repo_creds = d.join("repo.s3");
     let src_creds = d.join("discourse.s3");

@@ -250,17 +250,27 @@ impl Garage {
             .env("AWS_DEFAULT_REGION", REGION)
     }
 
-    /// Uploads a local file to `bucket/key` with the real `rclone` (Debian package), as an
-    /// admin would sync backups; the keys go through rclone's environment, not its argv.
-    pub fn upload(&self, key: &S3Key, local: &Path, bucket: &str, object: &str) {
-        let out = Command::new("rclone")
+    /// `rclone` set up for this server (keys added by the caller). `AWS_CA_BUNDLE` is dropped:
+    /// rclone's AWS SDK refuses to start with one on plain http, and a developer's shell may
+    /// have it set for other work.
+    fn rclone(&self) -> Command {
+        let mut c = Command::new("rclone");
+        c.env_remove("AWS_CA_BUNDLE")
             .env("RCLONE_CONFIG", "/dev/null")
             .env("RCLONE_S3_PROVIDER", "Other")
             .env("RCLONE_S3_ENDPOINT", &self.endpoint)
             .env("RCLONE_S3_REGION", REGION)
+            .env("RCLONE_S3_FORCE_PATH_STYLE", "true");
+        c
+    }
+
+    /// Uploads a local file to `bucket/key` with the real `rclone` (Debian package), as an
+    /// admin would sync backups; the keys go through rclone's environment, not its argv.
+    pub fn upload(&self, key: &S3Key, local: &Path, bucket: &str, object: &str) {
+        let out = self
+            .rclone()
             .env("RCLONE_S3_ACCESS_KEY_ID", &key.id)
             .env("RCLONE_S3_SECRET_ACCESS_KEY", &key.secret)
-            .env("RCLONE_S3_FORCE_PATH_STYLE", "true")
             .arg("copyto")
             .arg(local)
             .arg(format!(":s3:{bucket}/{object}"))
@@ -276,14 +286,10 @@ impl Garage {
 
     /// The keys of `bucket` under `prefix` with their sizes, via the real `rclone lsf`.
     pub fn list(&self, key: &S3Key, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
-        let out = Command::new("rclone")
-            .env("RCLONE_CONFIG", "/dev/null")
-            .env("RCLONE_S3_PROVIDER", "Other")
-            .env("RCLONE_S3_ENDPOINT", &self.endpoint)
-            .env("RCLONE_S3_REGION", REGION)
+        let out = self
+            .rclone()
             .env("RCLONE_S3_ACCESS_KEY_ID", &key.id)
             .env("RCLONE_S3_SECRET_ACCESS_KEY", &key.secret)
-            .env("RCLONE_S3_FORCE_PATH_STYLE", "true")
             .args([
                 "lsf",
                 "-R",

@@ -359,10 +359,17 @@ impl RepoError {
         action: &str,
         err: &rustic_core::RusticError,
     ) -> Self {
+        let mut message = err.display_log();
+        if let Location::S3 { .. } = location {
+            // rustic reports a refused S3 request as "does not exist"; say what it is.
+            if let Some(h) = crate::s3::hint(&message) {
+                message = format!("{h}; {message}");
+            }
+        }
         Self::Engine {
             location: location.to_string(),
             action: action.to_string(),
-            message: err.display_log(),
+            message,
         }
     }
 }
