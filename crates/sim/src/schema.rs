@@ -23,7 +23,14 @@ pub const BASE_MIGRATIONS: &[&str] = &[
 ];
 
 /// DDL creating every table, sequence and index (run once in an empty database).
+///
+/// Discourse installs the `hstore` and `pg_trgm` extensions (its db/structure.sql), and its dump
+/// (`--schema=public`) uses them without creating them: a trigram index here makes the simulated
+/// dump need them too, as a real one does on restore into a fresh database.
 pub const DDL: &str = r#"
+CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+
 CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY);
 
 CREATE TABLE site_settings (
@@ -214,6 +221,7 @@ CREATE TABLE topics (
 CREATE INDEX idx_topics_front_page ON topics (deleted_at, visible, archetype, category_id, id);
 CREATE INDEX index_topics_on_bumped_at ON topics (bumped_at DESC);
 CREATE INDEX index_topics_on_user_id ON topics (user_id);
+CREATE INDEX index_topics_on_title_trgm ON topics USING gin (title gin_trgm_ops);
 
 CREATE TABLE topic_users (
     user_id integer NOT NULL,

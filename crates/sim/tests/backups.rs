@@ -107,10 +107,21 @@ fn format_a_extracts_with_tar_and_its_dump_loads_with_the_same_row_counts() {
     // Load it the way a restore does: into a fresh database whose public schema the dump makes.
     let cluster = forum.cluster();
     cluster.create_database("restored").unwrap();
+    // As on a Discourse host: the extensions exist in `public` before the dump (which uses them
+    // but creates neither them nor, here, the schema) is loaded.
     cluster
-        .psql("restored", "DROP SCHEMA public CASCADE;")
+        .psql(
+            "restored",
+            "CREATE EXTENSION hstore; CREATE EXTENSION pg_trgm;",
+        )
         .unwrap();
     let sql = gunzip(&x.path().join("dump.sql.gz"));
+    let create = b"\nCREATE SCHEMA public;\n";
+    let at = sql
+        .windows(create.len())
+        .position(|w| w == create)
+        .expect("the dump creates the public schema");
+    let sql = [&sql[..at + 1], &sql[at + create.len()..]].concat();
     let mut psql = cluster
         .command("psql")
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "restored"])
@@ -198,14 +209,35 @@ fn format_b_is_a_ustar_that_pg_restore_accepts_and_restores() {
     assert!(toc.contains("Archive created at 2026-01-01 03:30"), "{toc}");
     assert!(toc.contains("TABLE DATA public posts"), "{toc}");
     cluster.create_database("restored").unwrap();
+    // As on a Discourse host: the extensions exist in `public` before the dump is restored,
+    // without its entry that creates the schema.
     cluster
-        .psql("restored", "DROP SCHEMA public CASCADE;")
+        .psql(
+            "restored",
+            "CREATE EXTENSION hstore; CREATE EXTENSION pg_trgm;",
+        )
         .unwrap();
+    let listing = Command::new("pg_restore")
+        .arg("--list")
+        .arg(x.path().join("db"))
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    let list: String = String::from_utf8(listing.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(" SCHEMA - public "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let list_file = x.path().join("restore.list");
+    std::fs::write(&list_file, list).unwrap();
     cluster
         .pg_restore([
             "--no-owner".as_ref(),
             "--dbname=restored".as_ref(),
             "--exit-on-error".as_ref(),
+            "--use-list".as_ref(),
+            list_file.as_os_str(),
             x.path().join("db").as_os_str(),
         ])
         .unwrap();

@@ -410,6 +410,7 @@ pub(crate) fn drill_file_into(
     let result = (|| -> Result<()> {
         let db = server.create_database()?;
         report.database = db.name().to_string();
+        prepare_extensions(&server, db.name(), report);
         report.timings.server_secs = t.elapsed().as_secs_f64();
         let result = load_and_check(&server, db.name(), path, work, report);
         if let Err(e) = db.drop_now() {
@@ -423,6 +424,25 @@ pub(crate) fn drill_file_into(
             .push(format!("stopping the temporary cluster: {e:#}"));
     }
     result
+}
+
+/// Extensions a Discourse database has: its dump (`--schema=public`) uses them (hstore columns,
+/// trigram indexes) but does not create them, because Discourse restores into a database its
+/// migrations already set up. A fresh drill database needs them first.
+const DISCOURSE_EXTENSIONS: &[&str] = &["hstore", "pg_trgm"];
+
+/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database; a server without them (no contrib
+/// package) gets a warning, and the load then names what is missing.
+fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
+    for ext in DISCOURSE_EXTENSIONS {
+        let sql = format!("CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public");
+        if let Err(e) = server.execute(db, &sql) {
+            report.warnings.push(format!(
+                "extension {ext} could not be created on {} (a Discourse dump may need it): {e:#}",
+                server.describe()
+            ));
+        }
+    }
 }
 
 fn load_and_check(
