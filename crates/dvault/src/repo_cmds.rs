@@ -63,7 +63,7 @@ pub struct JsonArg {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Minimum, average and maximum chunk size in bytes, e.g. 4096,16384,65536 (minimum at
-    /// least 4096; default: restic's 512 KiB,1 MiB,8 MiB).
+    /// least 4096; default 4096,4096,16384, chosen by measurement: docs/repository.md).
     #[arg(long, value_parser = parse_chunker)]
     pub chunker: Option<ChunkerSizes>,
     #[command(flatten)]

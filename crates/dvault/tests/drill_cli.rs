@@ -1,6 +1,7 @@
 //! Restore drills from the command line, against a real repository and real PostgreSQL
 //! clusters: `dvault drill latest` proves the newest snapshot, `dvault run` drills on schedule and
-//! records the metric, and a damaged pack file makes both fail, naming the snapshot.
+//! records the metric, a tree the stock restic restored drills too, and a damaged pack file
+//! makes both fail, naming the snapshot.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -109,6 +110,31 @@ fn run_drills_on_schedule_and_drill_latest_proves_the_snapshot_until_a_pack_is_d
     assert_eq!(drilled["expected_sha256"], site["sha256"]);
     let short = drilled["snapshot"].as_str().unwrap().to_string();
     assert!(site["snapshot"].as_str().unwrap().starts_with(&short));
+
+    // The stock restic's restore of the snapshot holds the dump in the dedup layout; a drill of
+    // that tree puts it back together first.
+    let restored = dir.join("restic-restore");
+    ok(Command::new("restic")
+        .args(["-r"])
+        .arg(dir.join("repo"))
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .args(["--no-cache", "restore", "latest", "--target"])
+        .arg(&restored)
+        .output()
+        .unwrap());
+    assert!(
+        restored.join(".dvault-layout").is_dir(),
+        "no layout in the restored tree"
+    );
+    let out = ok(dvault(dir)
+        .args(["drill", "--postgres-temp", "--json", "--tree"])
+        .arg(&restored)
+        .output()
+        .unwrap());
+    let from_tree: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_tree["ok"], true, "{from_tree}");
+    assert_eq!(from_tree["sha256"], site["sha256"]);
 
     damage_packs(&dir.join("repo"));
     std::fs::remove_dir_all(dir.join("cache")).unwrap();

@@ -266,7 +266,12 @@ pub fn drill(input: &DrillInput, opts: &DrillOptions) -> Result<DrillReport> {
         DrillInput::Tree(dir) => {
             let t = Instant::now();
             let mut report = DrillReport::new(dir.display().to_string());
-            match rebuild_tree(dir, work.path()) {
+            // A tree the stock restic restored may hold dumps in the dedup layout
+            // (docs/layout.md): put them back first, proven against their recorded SHA-256.
+            let rebuilt = crate::layout::undo(dir)
+                .with_context(|| format!("reassembling the dumps in {}", dir.display()))
+                .and_then(|()| rebuild_tree(dir, work.path()));
+            match rebuilt {
                 Ok((file, name, digest)) => {
                     report.backup = name;
                     (file, Some(digest), report, t.elapsed().as_secs_f64())
