@@ -11,7 +11,9 @@
 //! the stream, so they are read again from the original input along the layer's [`Step`]s
 //! (decompress, skip, take); the entries already handed out for it are discarded.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::gzip::GzipRecipe;
 use crate::names::{self, Names};
@@ -89,6 +91,10 @@ pub(crate) struct Expander<'a> {
     emitted: Vec<(String, u64)>,
     layers: Vec<LayerReport>,
     tars: u32,
+    /// Bytes of the original input read so far (all threads), for the expansion cap.
+    input_read: &'a AtomicU64,
+    /// Bytes in `emitted`.
+    emitted_bytes: u64,
 }
 
 impl<'a> Expander<'a> {
@@ -96,8 +102,11 @@ impl<'a> Expander<'a> {
         sink: &'a mut dyn EntrySink,
         opts: &'a ExpandOptions,
         reopen: Option<Reopen<'a>>,
+        input_read: &'a AtomicU64,
     ) -> Self {
         Expander {
+            input_read,
+            emitted_bytes: 0,
             sink,
             opts,
             reopen,
@@ -340,16 +349,37 @@ impl<'a> Expander<'a> {
                 problem: why.to_string(),
             });
         }
-        let n = self.sink.entry(path, data).map_err(|e| Error::Sink {
-            path: path.to_string(),
-            source: e,
-        })?;
+        let tripped = Cell::new(None);
+        let mut capped = Capped {
+            inner: data,
+            before: self.emitted_bytes,
+            count: 0,
+            input_read: self.input_read,
+            ratio: self.opts.max_expansion_ratio,
+            slack: self.opts.expansion_slack,
+            tripped: &tripped,
+        };
+        let n = self
+            .sink
+            .entry(path, &mut capped)
+            .map_err(|e| match tripped.take() {
+                Some(problem) => Error::Format {
+                    location: format!("entry {path:?}"),
+                    problem,
+                },
+                None => Error::Sink {
+                    path: path.to_string(),
+                    source: e,
+                },
+            })?;
         self.emitted.push((path.to_string(), n));
+        self.emitted_bytes += n;
         Ok(n)
     }
 
     fn discard_since(&mut self, mark: usize) -> Result<()> {
-        for (path, _) in self.emitted.drain(mark..).rev() {
+        for (path, n) in self.emitted.drain(mark..).rev() {
+            self.emitted_bytes -= n;
             self.sink.discard(&path).map_err(|e| Error::Sink {
                 path: path.clone(),
                 source: e,
@@ -394,6 +424,41 @@ impl<'a> Expander<'a> {
             stored_fallback,
             layers: self.layers,
         }
+    }
+}
+
+/// Stops an entry once the expansion holds more than the cap allows for the input read so far
+/// (see [`ExpandOptions::max_expansion_ratio`]): a decompression bomb fails early and clearly.
+struct Capped<'r> {
+    inner: &'r mut dyn Read,
+    /// Entry bytes of the expansion before this entry.
+    before: u64,
+    count: u64,
+    input_read: &'r AtomicU64,
+    ratio: u64,
+    slack: u64,
+    /// Set to the explanation when the cap stopped the entry.
+    tripped: &'r Cell<Option<String>>,
+}
+
+impl Read for Capped<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        let total = self.before + self.count;
+        let input = self.input_read.load(Ordering::Relaxed);
+        let allowed = input.saturating_mul(self.ratio).saturating_add(self.slack);
+        if total > allowed {
+            let problem = format!(
+                "expands to more than {allowed} bytes from {input} input bytes (the cap is \
+                 {} times the input plus {} bytes; a decompression bomb? raise \
+                 max_expansion_ratio or expansion_slack if this input is genuine)",
+                self.ratio, self.slack
+            );
+            self.tripped.set(Some(problem.clone()));
+            return Err(io::Error::other(problem));
+        }
+        Ok(n)
     }
 }
 
@@ -481,7 +546,7 @@ fn copy_entry(
         inner: out,
         count: 0,
     };
-    io::copy(&mut (&mut r).take(size + 1), &mut w).map_err(|e| Error::Io {
+    io::copy(&mut (&mut r).take(size.saturating_add(1)), &mut w).map_err(|e| Error::Io {
         context: format!("copying entry {path}"),
         source: e,
     })?;

@@ -59,6 +59,13 @@ pub struct ExpandOptions {
     pub allow_plain_root: bool,
     /// Which exact methods the gzip layer may try, and its memory bounds.
     pub gzip: gzip::GzipOptions,
+    /// The decompression-bomb cap: the entries of one expansion may hold at most
+    /// `max_expansion_ratio` times the input bytes read so far, plus [`Self::expansion_slack`].
+    /// Checked while the data streams, so a bomb stops early instead of filling the disk.
+    /// A nested layer that trips it is kept as its original bytes; the outermost fails.
+    pub max_expansion_ratio: u64,
+    /// Entry bytes allowed on top of the ratio (small inputs may expand more than the ratio).
+    pub expansion_slack: u64,
 }
 
 impl Default for ExpandOptions {
@@ -67,6 +74,10 @@ impl Default for ExpandOptions {
             max_depth: 8,
             allow_plain_root: true,
             gzip: gzip::GzipOptions::default(),
+            // A pg_dump compresses about 3 to 10 times; deflate's own ceiling is 1032 times
+            // per layer, and nesting multiplies it.
+            max_expansion_ratio: 200,
+            expansion_slack: 256 << 20,
         }
     }
 }
@@ -141,8 +152,13 @@ fn expand_with(
         depth: 0,
         limit,
     };
-    let mut hashed = HashRead::new(input);
-    let mut exp = Expander::new(sink, opts, reopen);
+    let read = std::sync::atomic::AtomicU64::new(0);
+    let mut counted = stream::SharedCount {
+        inner: input,
+        count: &read,
+    };
+    let mut hashed = HashRead::new(&mut counted);
+    let mut exp = Expander::new(sink, opts, reopen, &read);
     let root = exp.expand(&mut hashed, place)?;
     let extra = stream::drain(&mut hashed).map_err(|e| Error::Io {
         context: format!("{shown}: reading"),
@@ -167,6 +183,18 @@ fn expand_with(
     Ok((recipe, report))
 }
 
+/// Whether an error comes from [`stream::Limit`] (somewhere in its source chain).
+fn hashed_overflowed(e: &Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains(stream::Limit::<()>::MESSAGE) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Rebuilds the original bytes of `recipe` into `out`, taking entries from `source`.
 ///
 /// Fails with [`Error::Mismatch`] when the bytes written do not have the recorded size and
@@ -183,9 +211,23 @@ pub fn rebuild(
             recipe.version
         )));
     }
-    let mut hashed = HashWrite::new(out);
+    // A damaged or hostile recipe (huge sizes, endless end-of-archive zeros) must not write
+    // past the original's size: stop there instead of filling the disk.
+    let mut hashed = HashWrite::new(stream::Limit {
+        inner: out,
+        left: recipe.original.size,
+    });
     let location = recipe.name.as_deref().unwrap_or(UNNAMED);
-    layer::rebuild_node(&recipe.root, source, &mut hashed, location)?;
+    layer::rebuild_node(&recipe.root, source, &mut hashed, location).map_err(|e| {
+        if hashed_overflowed(&e) {
+            Error::Recipe(format!(
+                "the rebuild writes more than the original's {} bytes: the recipe is damaged",
+                recipe.original.size
+            ))
+        } else {
+            e
+        }
+    })?;
     hashed.flush().map_err(|e| Error::Io {
         context: "writing the rebuilt file".to_string(),
         source: e,

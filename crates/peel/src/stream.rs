@@ -64,6 +64,50 @@ pub fn drain(r: &mut dyn Read) -> io::Result<u64> {
     io::copy(r, &mut io::sink())
 }
 
+/// Refuses to write more than `left` bytes in all.
+pub struct Limit<W> {
+    /// The wrapped writer.
+    pub inner: W,
+    /// Bytes that may still be written.
+    pub left: u64,
+}
+
+impl<W> Limit<W> {
+    /// The text of the error when the limit is reached.
+    pub const MESSAGE: &'static str = "more bytes than the recorded size";
+}
+
+impl<W: Write> Write for Limit<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other(Self::MESSAGE));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Counts the bytes read through it into a counter other threads can see.
+pub struct SharedCount<'c, R> {
+    /// The wrapped reader.
+    pub inner: R,
+    /// Bytes read so far.
+    pub count: &'c std::sync::atomic::AtomicU64,
+}
+
+impl<R: Read> Read for SharedCount<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Counts the bytes read through it.
 pub struct CountRead<R> {
     /// The wrapped reader.

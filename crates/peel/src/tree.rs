@@ -199,9 +199,14 @@ impl EntrySink for DirSink {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&full)?;
         let mut w = BufWriter::with_capacity(256 * 1024, file);
-        let n = io::copy(data, &mut w)?;
-        w.flush()?;
-        Ok(n)
+        let written = io::copy(data, &mut w).and_then(|n| w.flush().map(|()| n));
+        if written.is_err() {
+            // The expansion may go on (a nested layer that fails is kept whole instead): a
+            // half-written entry it never recorded must not stay in the tree.
+            drop(w);
+            let _ = fs::remove_file(&full);
+        }
+        written
     }
 
     fn discard(&mut self, path: &str) -> io::Result<()> {

@@ -178,6 +178,16 @@ impl GzipOptions {
     }
 }
 
+/// Parses the gzip member header at the start of `data` and returns its length in bytes and its
+/// XFL byte. Errors name `location` and the byte offset. For tools and the fuzz targets; the
+/// layer itself parses headers from its stream.
+pub fn parse_header(data: &[u8], location: &str) -> Result<(usize, u8)> {
+    let mut input: &[u8] = data;
+    let mut src = Source::new(&mut input);
+    let h = header::read(&mut src, location)?;
+    Ok((h.raw.len(), h.xfl))
+}
+
 /// What [`expand`] did, for reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GzipReport {

@@ -98,6 +98,7 @@ pub(crate) fn expand(
     let mut pending = Pending::default();
     let mut global = header::PaxFields::default();
     let mut symlinks: HashSet<String> = HashSet::new();
+    let mut hardlinks: HashSet<String> = HashSet::new();
     let mut offset: u64 = 0;
     let mut data_bytes: u64 = 0;
     let (end_zeros, after);
@@ -221,6 +222,13 @@ pub(crate) fn expand(
                 "would be written through the symbolic link {link:?}"
             )));
         }
+        // A hard link to a directory does not exist in a genuine archive; tar -x would write
+        // such a member wherever the link's target is.
+        if let Some(link) = prefix_in(&name, &hardlinks) {
+            return Err(entry_err(format!(
+                "would be written through the hard link {link:?}"
+            )));
+        }
         if kind != Kind::File && size != 0 {
             return Err(entry_err(format!(
                 "a {kind:?} member with {size} data bytes is not supported"
@@ -243,6 +251,10 @@ pub(crate) fn expand(
         match kind {
             Kind::Symlink => {
                 symlinks.insert(name);
+                offset = data_offset;
+            }
+            Kind::HardLink => {
+                hardlinks.insert(name);
                 offset = data_offset;
             }
             Kind::File => {
