@@ -35,6 +35,11 @@ impl io::Write for Bounded {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // See expand.rs: a Rust main would ignore SIGPIPE, libFuzzer's does not.
+    static SIGPIPE: std::sync::Once = std::sync::Once::new();
+    SIGPIPE.call_once(|| unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    });
     if let Ok(recipe) = peel::tree::parse_recipe(data) {
         let _ = peel::rebuild(&recipe, &mut Fixed, &mut Bounded(0));
     }
