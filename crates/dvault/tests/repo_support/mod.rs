@@ -77,8 +77,9 @@ pub fn make_backups(dir: &Path, day: u64, upload_bytes: usize) -> Vec<PathBuf> {
         )
         .unwrap();
     }
-    let stamp = format!("2024-03-{:02}-033001", day % 28 + 1);
-    let a = dir.join(format!("forum-{stamp}-v20240229123456.tar.gz"));
+    // One second apart, so that snapshot times (taken from the names) order A, SQL, B.
+    let stamp = |second: u32| format!("2024-03-{:02}-03300{second}", day % 28 + 1);
+    let a = dir.join(format!("forum-{}-v20240229123456.tar.gz", stamp(1)));
     let a_tar = dir.join("a.tar");
     run_ok(
         Command::new("tar")
@@ -96,14 +97,17 @@ pub fn make_backups(dir: &Path, day: u64, upload_bytes: usize) -> Vec<PathBuf> {
     fs::write(&a, gz.stdout).unwrap();
     fs::remove_file(&a_tar).unwrap();
 
-    let sql = dir.join(format!("forum-{stamp}-v20240229123456.sql.gz"));
+    let sql = dir.join(format!("forum-{}-v20240229123456.sql.gz", stamp(2)));
     fs::copy(work.join("dump.sql.gz"), &sql).unwrap();
 
     let db = work.join("db");
     fs::create_dir_all(&db).unwrap();
     fs::write(db.join("toc.dat"), noise(99, 5000)).unwrap();
     fs::copy(work.join("dump.sql.gz"), db.join("3456.dat.gz")).unwrap();
-    let b = dir.join(format!("forum-{stamp}-v3.4.0.beta3-20240229123456.tar"));
+    let b = dir.join(format!(
+        "forum-{}-v3.4.0.beta3-20240229123456.tar",
+        stamp(3)
+    ));
     run_ok(
         Command::new("tar")
             .current_dir(&work)
