@@ -288,8 +288,9 @@ impl Repo {
             .scratch_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
+        remove_stale_scratch(&base);
         tempfile::Builder::new()
-            .prefix(&format!("dvault-{what}-"))
+            .prefix(&format!("dvault-{what}-{}-", std::process::id()))
             .tempdir_in(&base)
             .map_err(|source| RepoError::Io { path: base, source })
     }
@@ -717,6 +718,42 @@ impl rustic_core::RusticProgress for BarAdapter {
     fn finish(&self) {
         self.0.finish();
     }
+}
+
+/// Removes the scratch folders that killed runs left in `base`: a run killed with SIGKILL
+/// cannot clean up, and each leftover holds a whole peeled tree. Only folders named
+/// `dvault-WHAT-PID-...` whose process is gone are touched.
+fn remove_stale_scratch(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Some(rest) = name.strip_prefix("dvault-") else {
+            continue;
+        };
+        let mut parts = rest.splitn(3, '-');
+        let (Some(_), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<libc::pid_t>() else {
+            continue;
+        };
+        if pid > 0 && !process_alive(pid) && e.file_type().is_ok_and(|t| t.is_dir()) {
+            tracing::info!("removing {} left by a killed run", e.path().display());
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists (`kill(pid, 0)`; EPERM: it exists but is not ours).
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
