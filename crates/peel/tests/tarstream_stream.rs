@@ -21,7 +21,7 @@ fn sample(dir: &Path) -> PathBuf {
          rm -r src/inner
          echo long > src/$(printf 'd%.0s' {1..70})/$(printf 'e%.0s' {1..70})/file.txt
          printf '\\x1f\\x8b\\x08\\x00 not really gzip' > src/fake.gz
-         head -c 100000 /dev/urandom > src/photo.jpg
+         python3 -c 'import random,sys; random.seed(7); sys.stdout.buffer.write(random.randbytes(100000))' > src/photo.jpg
          tar --format=gnu -cf - -C src . | gzip -5 > backup.tar.gz",
     );
     dir.join("backup.tar.gz")
