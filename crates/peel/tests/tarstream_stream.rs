@@ -152,5 +152,11 @@ fn a_changed_entry_fails_the_rebuild_check() {
     let i = m.iter().position(|(p, _)| p == "photo.jpg").unwrap();
     m[i].1[10] ^= 1;
     let err = rebuild(&write(&m)).unwrap_err().to_string();
-    assert!(err.starts_with("rebuild mismatch: expected"), "{err}");
+    // Caught either by the final SHA-256 or earlier, when recompressing the changed data no longer
+    // gives the deflate stream the recipe recorded (which one depends on the bytes).
+    assert!(
+        err.starts_with("rebuild mismatch: expected")
+            || (err.contains("produced") && err.contains("the recipe says")),
+        "{err}"
+    );
 }
