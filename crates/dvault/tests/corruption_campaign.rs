@@ -18,21 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use repo_support::{make_backups, sha256, Env};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use repo_support::{env_number, make_backups, seed_from_env, sha256, Env, Rng};
 
 /// Every file of the repository, relative, with the backup that wrote it (0: `init`).
 fn files_of(repo: &Path) -> Vec<String> {
@@ -113,20 +99,8 @@ fn copy_tree(from: &Path, to: &Path) {
 #[ignore = "rustic_core 0.13 panics in a worker thread on a truncated pack (bytes.rs: range end \
             out of bounds) and `dvault check` then hangs forever; run with --ignored once fixed"]
 fn every_kind_of_damage_is_detected_and_unaffected_snapshots_restore() {
-    let rounds: usize = std::env::var("DVAULT_CORRUPT_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let seed: u64 = std::env::var("DVAULT_CORRUPT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-        | 1;
+    let rounds: usize = env_number("DVAULT_CORRUPT_ROUNDS", 1);
+    let seed = seed_from_env("DVAULT_CORRUPT_SEED");
     eprintln!("corruption campaign: {rounds} round(s), DVAULT_CORRUPT_SEED={seed}");
     let mut rng = Rng(seed);
 

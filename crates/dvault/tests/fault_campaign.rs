@@ -22,23 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use repo_support::{noise, sha256, sql_text, Env};
-
-/// xorshift64*: the kill moments, repeatable from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use repo_support::{env_number, noise, seed_from_env, sha256, sql_text, Env, Rng};
 
 /// A small SQL-only Discourse backup, different for every `i` (new rows and new random bytes,
 /// so every backup writes new packs), made with the real `gzip -4 -n` as pg_dump would.
@@ -75,20 +59,8 @@ fn count_entries(dir: &Path) -> usize {
 
 #[test]
 fn backups_killed_at_random_moments_leave_a_sound_repository() {
-    let runs: usize = std::env::var("DVAULT_FAULT_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("DVAULT_FAULT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-        | 1;
+    let runs: usize = env_number("DVAULT_FAULT_RUNS", 20);
+    let seed = seed_from_env("DVAULT_FAULT_SEED");
     eprintln!("fault campaign: {runs} kills, DVAULT_FAULT_SEED={seed}");
     let mut rng = Rng(seed);
 
