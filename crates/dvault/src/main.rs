@@ -44,6 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    exit_on_any_panic();
     if cli.version {
         print!("{}", version_text());
         return ExitCode::SUCCESS;
@@ -69,6 +70,22 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
         Command::Drill(a) => drill_cmds::run(a, repo),
         Command::Run(a) => run_cmds::run(a),
     }
+}
+
+/// A panic in a worker thread (rustic_core 0.13 panics on a truncated pack file) would leave the
+/// main thread waiting forever: a hung `dvault check` reports nothing. Any panic ends the
+/// process at once with exit code 1 and the message, so damage is always reported.
+fn exit_on_any_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current();
+        eprintln!(
+            "error: internal failure in thread {}; stopping (the repository is left as it was)",
+            thread.name().unwrap_or("unnamed")
+        );
+        std::process::exit(1);
+    }));
 }
 
 fn init_logging(verbose: u8) {

@@ -96,8 +96,9 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 #[test]
-#[ignore = "rustic_core 0.13 panics in a worker thread on a truncated pack (bytes.rs: range end \
-            out of bounds) and `dvault check` then hangs forever; run with --ignored once fixed"]
+#[ignore = "15 cases, 5 fail (seed 1795636342857915097): a damaged index or snapshot file makes \
+            every restore fail, since rustic_core 0.13 loads all of them; a deleted index is \
+            reported only as a warning; a deleted snapshot cannot be detected in the restic format"]
 fn every_kind_of_damage_is_detected_and_unaffected_snapshots_restore() {
     let rounds: usize = env_number("DVAULT_CORRUPT_ROUNDS", 1);
     let seed = seed_from_env("DVAULT_CORRUPT_SEED");
