@@ -654,7 +654,6 @@ impl RepoOpener {
 
 impl StoreOpener for RepoOpener {
     fn open(&self, name: &str, site: &SiteConfig) -> anyhow::Result<Box<dyn Store>> {
-        use crate::repo::{password, Location, Repo, RepoConfig};
         if let Some(t) = &site.tarsnap {
             return Ok(Box::new(TarsnapSiteStore {
                 site: name.to_string(),
@@ -668,15 +667,25 @@ impl StoreOpener for RepoOpener {
             .repository
             .as_ref()
             .ok_or_else(|| anyhow!("site {name} has no [repository]"))?;
-        let location = Location::parse(&r.location)?;
-        let mut cfg = RepoConfig::new(location);
-        cfg.cache_dir = Some(self.cache_dir.clone());
-        cfg.scratch_dir = self.scratch_dir.clone();
-        cfg.s3_credentials_file = r.s3_credentials_file.clone();
-        let password = password::read_file(&r.password_file)?;
-        let repo = Repo::open(&cfg, &password, None)?;
+        let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?;
         Ok(Box::new(RepoStore { repo }))
     }
+}
+
+/// Opens the repository a site's `[repository]` section names (location, password file, S3
+/// credentials file), with the given cache and scratch folders.
+pub fn open_repository(
+    r: &crate::config::RepositoryConfig,
+    cache_dir: Option<PathBuf>,
+    scratch_dir: Option<PathBuf>,
+) -> anyhow::Result<crate::repo::Repo> {
+    use crate::repo::{password, Location, Repo, RepoConfig};
+    let mut cfg = RepoConfig::new(Location::parse(&r.location)?);
+    cfg.cache_dir = cache_dir;
+    cfg.scratch_dir = scratch_dir;
+    cfg.s3_credentials_file = r.s3_credentials_file.clone();
+    let password = password::read_file(&r.password_file)?;
+    Ok(Repo::open(&cfg, &password, None)?)
 }
 
 /// [`Store`] over Tarsnap: what is stored is known from the host's ledger (a write-only key

@@ -9,7 +9,7 @@ use super::{drill_file_into, work_dir, DrillInput, DrillOptions, DrillReport, Po
 use crate::config::{DrillConfig, SiteConfig};
 use crate::repo::tarsnap::{TarsnapConfig, TarsnapStore};
 use crate::repo::tarsnap_ledger::Ledger;
-use crate::repo::{self, Location, Repo, RepoConfig};
+use crate::repo::Repo;
 use crate::run::DrillHook;
 
 /// Takes snapshot `id` (the newest dvault snapshot when `None`) out of `repo`, rebuilds the
@@ -99,12 +99,12 @@ impl DrillHook for RepoDrillHook {
         let report = match (&site.tarsnap, &site.repository) {
             (Some(t), _) => self.drill_tarsnap(name, t, &opts)?,
             (None, Some(r)) => {
-                let mut cfg = RepoConfig::new(Location::parse(&r.location)?);
-                cfg.cache_dir.clone_from(&self.cache_dir);
-                cfg.scratch_dir.clone_from(&self.scratch_dir);
-                let password = repo::password::read_file(&r.password_file)?;
-                let repo = Repo::open(&cfg, &password, None)
-                    .with_context(|| format!("site {name}: opening {}", r.location))?;
+                let repo = crate::run::open_repository(
+                    r,
+                    self.cache_dir.clone(),
+                    self.scratch_dir.clone(),
+                )
+                .with_context(|| format!("site {name}: opening {}", r.location))?;
                 drill_snapshot(&repo, None, &opts)?
             }
             (None, None) => return Err(anyhow!("site {name} has no store to drill")),
