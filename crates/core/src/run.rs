@@ -658,8 +658,6 @@ impl StoreOpener for RepoOpener {
             return Ok(Box::new(TarsnapSiteStore {
                 site: name.to_string(),
                 store: crate::repo::tarsnap::TarsnapStore::new(t.clone()),
-                has_admin_key: t.admin_keyfile.is_some(),
-                retains: t.keep_last.is_some() || t.keep_daily.is_some(),
                 ledger: Ledger::path(&self.state_dir, name),
             }));
         }
@@ -693,8 +691,6 @@ pub fn open_repository(
 struct TarsnapSiteStore {
     site: String,
     store: crate::repo::tarsnap::TarsnapStore,
-    has_admin_key: bool,
-    retains: bool,
     ledger: PathBuf,
 }
 
@@ -748,10 +744,11 @@ impl Store for TarsnapSiteStore {
     }
 
     fn own_retention(&self) -> anyhow::Result<Option<String>> {
-        if !self.retains {
+        let cfg = self.store.config();
+        if cfg.keep_last.is_none() && cfg.keep_daily.is_none() {
             return Ok(None);
         }
-        if !self.has_admin_key {
+        if cfg.admin_keyfile.is_none() {
             return Ok(Some(
                 "not on this host (no tarsnap.admin_keyfile: the write key cannot delete)".into(),
             ));

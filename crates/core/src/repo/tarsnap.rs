@@ -100,6 +100,11 @@ impl TarsnapStore {
         TarsnapStore { cfg }
     }
 
+    /// The settings it was made with.
+    pub fn config(&self) -> &TarsnapConfig {
+        &self.cfg
+    }
+
     fn binary(&self) -> OsString {
         self.cfg
             .binary
