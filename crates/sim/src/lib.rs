@@ -136,6 +136,9 @@ pub fn generate_with(
     mut progress: impl FnMut(u32, &[BackupFile]),
 ) -> Result<Vec<BackupFile>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // tar and pg_dump run in other working folders, so a relative `out` would point elsewhere.
+    let out = &std::path::absolute(out)
+        .with_context(|| format!("making {} an absolute path", out.display()))?;
     let work = tempfile::Builder::new()
         .prefix(".dvault-sim-")
         .tempdir_in(out)

@@ -45,3 +45,39 @@ fn cli_rejects_an_unknown_format_with_a_usage_error() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("unknown backup format \"zip\""));
 }
+
+#[test]
+fn cli_accepts_a_relative_out_folder_for_format_a() {
+    // tar runs in a work folder of its own: a relative --out once made it write elsewhere.
+    let cwd = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_dvault-sim"))
+        .current_dir(cwd.path())
+        .args(["--out", "backups", "--formats", "a"])
+        .args([
+            "--users",
+            "20",
+            "--topics",
+            "10",
+            "--posts",
+            "40",
+            "--uploads",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(cwd.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let tgz = cwd.path().join("backups").join(&names[0]);
+    let list = Command::new("tar").arg("-tzf").arg(&tgz).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.lines().any(|l| l == "dump.sql.gz"), "{list}");
+}
