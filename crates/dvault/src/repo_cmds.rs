@@ -15,6 +15,7 @@ use dvault_core::repo::{
 };
 use dvault_core::snapshot::BackupMeta;
 use indicatif::{MultiProgress, ProgressStyle};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where the repository is and how to open it (shared by every repository command).
 #[derive(Debug, Clone, Args)]
@@ -382,13 +383,21 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
 
 /// Progress bars on stderr when it is a terminal; nothing otherwise.
 fn bars() -> Option<Arc<dyn ProgressBars>> {
-    std::io::stderr()
-        .is_terminal()
-        .then(|| Arc::new(TermBars(MultiProgress::new())) as Arc<dyn ProgressBars>)
+    std::io::stderr().is_terminal().then(|| {
+        Arc::new(TermBars {
+            multi: MultiProgress::new(),
+            added: Arc::new(AtomicU64::new(0)),
+        }) as Arc<dyn ProgressBars>
+    })
 }
 
 #[derive(Debug)]
-struct TermBars(MultiProgress);
+struct TermBars {
+    multi: MultiProgress,
+    /// Bytes written to new pack files so far (new data, compressed and encrypted, as the
+    /// summary's "stored"); byte bars show it beside the bytes read.
+    added: Arc<AtomicU64>,
+}
 
 impl ProgressBars for TermBars {
     fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressBar> {
@@ -403,7 +412,7 @@ impl ProgressBars for TermBars {
             ),
             ProgressKind::Bytes => (
                 indicatif::ProgressBar::new(0),
-                "{prefix:30} [{elapsed}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                "{prefix:30} [{elapsed}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg} eta {eta}",
             ),
         };
         if let Ok(style) = ProgressStyle::with_template(tmpl) {
@@ -411,24 +420,38 @@ impl ProgressBars for TermBars {
         }
         bar.set_prefix(title.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Box::new(TermBar(self.0.add(bar)))
+        Box::new(TermBar {
+            bar: self.multi.add(bar),
+            added: (kind == ProgressKind::Bytes).then(|| self.added.clone()),
+        })
+    }
+
+    fn added(&self, bytes: u64) {
+        self.added.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
 #[derive(Debug)]
-struct TermBar(indicatif::ProgressBar);
+struct TermBar {
+    bar: indicatif::ProgressBar,
+    added: Option<Arc<AtomicU64>>,
+}
 
 impl ProgressBar for TermBar {
     fn set_length(&self, len: u64) {
-        self.0.set_length(len);
+        self.bar.set_length(len);
     }
     fn set_title(&self, title: &str) {
-        self.0.set_prefix(title.to_string());
+        self.bar.set_prefix(title.to_string());
     }
     fn inc(&self, n: u64) {
-        self.0.inc(n);
+        self.bar.inc(n);
+        if let Some(added) = &self.added {
+            let added = indicatif::HumanBytes(added.load(Ordering::Relaxed));
+            self.bar.set_message(format!("stored {added}"));
+        }
     }
     fn finish(&self) {
-        self.0.finish();
+        self.bar.finish();
     }
 }

@@ -4,6 +4,7 @@
 //! (restic repository format v2), so no rustic type leaks to the rest of dvault and a second
 //! store could be added behind the same API.
 
+mod added_bytes;
 pub mod backend;
 pub mod password;
 mod peeled;
@@ -378,6 +379,10 @@ impl RepoError {
 pub trait ProgressBars: Send + Sync + std::fmt::Debug + 'static {
     /// Starts a progress display of `kind` titled `title`.
     fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressBar>;
+
+    /// Counts `bytes` newly written to the repository's pack files (data the repository did
+    /// not have yet, compressed and encrypted).
+    fn added(&self, _bytes: u64) {}
 }
 
 /// What a progress display counts.

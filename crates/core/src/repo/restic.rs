@@ -14,7 +14,8 @@ use rustic_core::repofile::SnapshotFile;
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedFullStatus, IndexedIdsStatus,
     KeepOptions, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, PruneOptions,
-    ReadSubsetOption, Repository, RepositoryOptions, RestoreOptions, SnapshotOptions,
+    ReadSubsetOption, Repository, RepositoryBackends, RepositoryOptions, RestoreOptions,
+    SnapshotOptions,
 };
 
 use super::peeled;
@@ -570,7 +571,13 @@ fn raw_repo(
     cfg: &RepoConfig,
     progress: Option<Arc<dyn ProgressBars>>,
 ) -> Result<Repository<()>, RepoError> {
-    let backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
+    let mut backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
+    if let Some(p) = &progress {
+        backends = RepositoryBackends::new(
+            super::added_bytes::AddedBytes::wrap(backends.repository(), p.clone()),
+            None,
+        );
+    }
     let mut opts = RepositoryOptions::default();
     opts.cache_dir.clone_from(&cfg.cache_dir);
     let r = match progress {
