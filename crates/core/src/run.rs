@@ -665,7 +665,8 @@ impl StoreOpener for RepoOpener {
             .repository
             .as_ref()
             .ok_or_else(|| anyhow!("site {name} has no [repository]"))?;
-        let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?;
+        let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?
+            .with_state_dir(self.state_dir.clone());
         Ok(Box::new(RepoStore { repo }))
     }
 }

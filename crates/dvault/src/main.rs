@@ -78,6 +78,13 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
 fn exit_on_any_panic() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // rustic_core's tree loaders are detached threads that unwrap their send: once the
+        // main thread has stopped at an error (a damaged tree) and dropped the receiver, they
+        // panic with SendError. Nobody waits for them, so they may end quietly; exiting here
+        // would cut off the report of the real error.
+        if info.to_string().contains("SendError") {
+            return;
+        }
         default(info);
         let thread = std::thread::current();
         eprintln!(

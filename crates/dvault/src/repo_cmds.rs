@@ -33,6 +33,11 @@ pub struct RepoArgs {
     /// Folder where a backup expands its file before storing it (default: $TMPDIR).
     #[arg(long, env = "DVAULT_SCRATCH_DIR", global = true)]
     pub scratch_dir: Option<PathBuf>,
+    /// Folder for this host's state: the ledger of the snapshots it wrote to each repository,
+    /// which lets `check` notice a deleted snapshot (default: $XDG_STATE_HOME/dvault or
+    /// ~/.local/state/dvault).
+    #[arg(long, env = "DVAULT_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The repository subcommands.
@@ -169,6 +174,7 @@ impl RepoArgs {
         let mut cfg = RepoConfig::new(Location::parse(r)?);
         cfg.cache_dir.clone_from(&self.cache_dir);
         cfg.scratch_dir.clone_from(&self.scratch_dir);
+        cfg.state_dir = self.state_dir.clone().or_else(default_state_dir);
         Ok(cfg)
     }
 
@@ -178,6 +184,18 @@ impl RepoArgs {
         let pw = repo::password::resolve(self.password_file.as_deref())?;
         Ok(Repo::open(&cfg, &pw, bars())?)
     }
+}
+
+/// The XDG state folder of dvault (`$XDG_STATE_HOME/dvault`, else `~/.local/state/dvault`).
+fn default_state_dir() -> Option<PathBuf> {
+    let nonempty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    nonempty("XDG_STATE_HOME")
+        .or_else(|| nonempty("HOME").map(|h| h.join(".local").join("state")))
+        .map(|d| d.join("dvault"))
 }
 
 /// Runs one repository command; errors are returned for `main` to print.

@@ -9,7 +9,10 @@ pub mod backend;
 pub mod password;
 mod peeled;
 pub mod restic;
+mod skip_index;
+pub mod snapshot_ledger;
 mod stable_source;
+mod state_file;
 pub mod tarsnap;
 pub mod tarsnap_ledger;
 
@@ -51,6 +54,9 @@ pub struct RepoConfig {
     /// For `s3:` locations: a file with the access key id and secret (two lines); `None`
     /// reads `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     pub s3_credentials_file: Option<PathBuf>,
+    /// dvault's state folder on this host: holds the ledger of the snapshots it wrote to each
+    /// repository (see [`snapshot_ledger`]); `None` keeps no ledger.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl RepoConfig {
@@ -61,6 +67,7 @@ impl RepoConfig {
             cache_dir: None,
             scratch_dir: None,
             s3_credentials_file: None,
+            state_dir: None,
         }
     }
 }

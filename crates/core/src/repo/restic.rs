@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::{IndexFile, MasterKey, SnapshotFile, SnapshotId};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedFullStatus, IndexedIdsStatus,
     KeepOptions, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, PruneOptions,
@@ -19,6 +19,8 @@ use rustic_core::{
 };
 
 use super::peeled;
+use super::skip_index::{SkipIndex, SkipSet};
+use super::snapshot_ledger::{LedgerSnapshot, SnapshotLedger};
 use super::stable_source::StableSource;
 use super::{
     BackupOutcome, CheckReport, ForgetDecision, ForgetReport, InitOptions, Location, Password,
@@ -35,6 +37,17 @@ pub struct Repo {
     // rustic's index-loading steps consume the repository value; the mutex lets `&self`
     // methods take it out, index it, and put the open repository back.
     repo: Mutex<Option<Repository<OpenStatus>>>,
+    // Index files found damaged, left out while an index is built (see skip_index.rs).
+    skip: SkipSet,
+    // To open the repository again after rustic_core gave it up on a damaged index file.
+    progress: Option<Arc<dyn ProgressBars>>,
+}
+
+/// The snapshots of a repository: those that could be read, and the damaged ones (full id and
+/// what was wrong), which are left out.
+struct SnapshotList {
+    good: Vec<SnapshotFile>,
+    damaged: Vec<(String, String)>,
 }
 
 impl Repo {
@@ -70,7 +83,8 @@ impl Repo {
                 )));
             }
         }
-        let raw = raw_repo(cfg, progress)?;
+        let skip = SkipSet::default();
+        let raw = raw_repo(cfg, progress.clone(), &skip)?;
         if raw
             .config_id()
             .map_err(|e| RepoError::rustic(loc, "looking for a config file", &e))?
@@ -88,6 +102,8 @@ impl Repo {
         Ok(Self {
             cfg: cfg.clone(),
             repo: Mutex::new(Some(repo)),
+            skip,
+            progress,
         })
     }
 
@@ -103,7 +119,8 @@ impl Repo {
                 return Err(RepoError::NotFound(loc.to_string()));
             }
         }
-        let raw = raw_repo(cfg, progress)?;
+        let skip = SkipSet::default();
+        let raw = raw_repo(cfg, progress.clone(), &skip)?;
         let found = raw
             .config_id()
             .map_err(|e| RepoError::rustic(loc, "looking for the config file", &e))?;
@@ -122,7 +139,16 @@ impl Repo {
         Ok(Self {
             cfg: cfg.clone(),
             repo: Mutex::new(Some(repo)),
+            skip,
+            progress,
         })
+    }
+
+    /// Keeps the ledger of the snapshots this host writes in `state_dir` (see
+    /// [`SnapshotLedger`]).
+    pub fn with_state_dir(mut self, state_dir: PathBuf) -> Self {
+        self.cfg.state_dir = Some(state_dir);
+        self
     }
 
     /// The repository's location.
@@ -153,8 +179,41 @@ impl Repo {
     ) -> Result<T, RepoError> {
         let mut slot = self.slot();
         let open = slot.take().ok_or_else(|| self.lost())?;
-        let indexed = open.to_indexed().map_err(self.err("reading the index"))?;
+        let key = open.key();
+        let indexed = match open.to_indexed() {
+            Ok(i) => i,
+            // One damaged index file must not stop restores of snapshots that do not need it:
+            // leave it out, and find the packs it listed by reading their own headers (they
+            // are encrypted and authenticated like everything else). Blobs are still checked
+            // against their ids when read, and restored files against their SHA-256.
+            Err(first) => {
+                let again = self.reopen(&key)?;
+                if !self.skip_damaged_index(&again) {
+                    *slot = Some(again);
+                    return Err(self.err("reading the index")(first));
+                }
+                match self.reopen(&key)?.to_indexed_checked() {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::warn!(
+                            "reading the headers of packs that no readable index file lists \
+                             failed ({}); going on with the readable index files only",
+                            one_line(&e)
+                        );
+                        match again.to_indexed() {
+                            Ok(i) => i,
+                            Err(e) => {
+                                self.skip.clear();
+                                *slot = Some(self.reopen(&key)?);
+                                return Err(self.err("reading the index")(e));
+                            }
+                        }
+                    }
+                }
+            }
+        };
         let r = f(&indexed);
+        self.skip.clear();
         *slot = Some(indexed.drop_index());
         r
     }
@@ -166,12 +225,58 @@ impl Repo {
     ) -> Result<T, RepoError> {
         let mut slot = self.slot();
         let open = slot.take().ok_or_else(|| self.lost())?;
-        let indexed = open
-            .to_indexed_ids()
-            .map_err(self.err("reading the index"))?;
+        let key = open.key();
+        let indexed = match open.to_indexed_ids() {
+            Ok(i) => i,
+            // A backup without the damaged index files stores again the blobs they listed, so
+            // the new snapshot does not depend on them.
+            Err(first) => {
+                let again = self.reopen(&key)?;
+                if !self.skip_damaged_index(&again) {
+                    *slot = Some(again);
+                    return Err(self.err("reading the index")(first));
+                }
+                match again.to_indexed_ids() {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.skip.clear();
+                        *slot = Some(self.reopen(&key)?);
+                        return Err(self.err("reading the index")(e));
+                    }
+                }
+            }
+        };
         let r = f(&indexed);
+        self.skip.clear();
         *slot = Some(indexed.drop_index());
         r
+    }
+
+    /// Opens the repository again with the master key of an earlier opening (no password
+    /// hashing), for when rustic_core consumed the open repository in a failed step.
+    fn reopen(&self, key: &MasterKey) -> Result<Repository<OpenStatus>, RepoError> {
+        raw_repo(&self.cfg, self.progress.clone(), &self.skip)?
+            .open(&Credentials::Masterkey(key.clone()))
+            .map_err(self.err("opening again"))
+    }
+
+    /// Finds index files that cannot be read, warns about each and leaves them out of index
+    /// listings until the operation ends; true when there were any.
+    fn skip_damaged_index(&self, repo: &Repository<OpenStatus>) -> bool {
+        let damaged = damaged_files::<IndexFile>(repo);
+        for (id, why) in &damaged {
+            tracing::warn!(
+                "index file index/{id} of {} is damaged ({why}); leaving it out: the packs it \
+                 listed are found from their own headers. Run `dvault check`.",
+                self.cfg.location
+            );
+        }
+        self.skip.skip(
+            damaged
+                .iter()
+                .filter_map(|(id, _)| id.parse::<rustic_core::Id>().ok()),
+        );
+        !damaged.is_empty()
     }
 
     fn lost(&self) -> RepoError {
@@ -196,11 +301,54 @@ impl Repo {
     }
 
     fn dvault_snapshots(&self) -> Result<Vec<SnapshotFile>, RepoError> {
-        let mut snaps =
-            self.with_open(|r| r.get_all_snapshots().map_err(self.err("listing snapshots")))?;
-        snaps.retain(|s| s.tags.contains(TAG));
-        snaps.sort_by(|a, b| a.time.cmp(&b.time));
-        Ok(snaps)
+        Ok(self.snapshot_list()?.good)
+    }
+
+    /// The dvault snapshots, oldest first, and the snapshot files that could not be read.
+    fn snapshot_list(&self) -> Result<SnapshotList, RepoError> {
+        let mut list = self.with_open(|r| {
+            let all_err = match r.get_all_snapshots() {
+                Ok(good) => {
+                    return Ok(SnapshotList {
+                        good,
+                        damaged: Vec::new(),
+                    })
+                }
+                Err(e) => e,
+            };
+            // rustic_core reads all snapshot files at once and fails at a damaged one; read
+            // them one by one so that one damaged file costs only its own snapshot.
+            let ids: Vec<SnapshotId> = r
+                .list::<SnapshotId>()
+                .map_err(self.err("listing snapshots"))?
+                .collect();
+            let mut good = Vec::new();
+            let mut damaged = Vec::new();
+            for id in ids {
+                match r.get_file::<SnapshotFile>(&id) {
+                    Ok(mut s) => {
+                        s.id = id;
+                        let _ = s.original.get_or_insert(id);
+                        good.push(s);
+                    }
+                    Err(e) => damaged.push((id.to_hex().as_str().to_string(), one_line(&e))),
+                }
+            }
+            if damaged.is_empty() {
+                return Err(self.err("listing snapshots")(all_err));
+            }
+            for (id, why) in &damaged {
+                tracing::warn!(
+                    "snapshot file snapshots/{id} of {} is damaged ({why}); leaving it out. \
+                     Run `dvault check`.",
+                    self.cfg.location
+                );
+            }
+            Ok(SnapshotList { good, damaged })
+        })?;
+        list.good.retain(|s| s.tags.contains(TAG));
+        list.good.sort_by(|a, b| a.time.cmp(&b.time));
+        Ok(list)
     }
 
     /// The snapshot of a file with this SHA-256, if one exists.
@@ -270,6 +418,7 @@ impl Repo {
         let info = snapshot_info(&snap).ok_or_else(|| {
             RepoError::Invalid("the snapshot just written has no dvault metadata".to_string())
         })?;
+        self.record_in_ledger(&info);
         let s = snap.summary.unwrap_or_default();
         Ok(BackupOutcome::Stored(SnapshotSummary {
             snapshot: info,
@@ -297,7 +446,10 @@ impl Repo {
     }
 
     fn find_snapshot(&self, id: &str) -> Result<(SnapshotFile, SnapshotInfo), RepoError> {
-        let snaps = self.dvault_snapshots()?;
+        let SnapshotList {
+            good: snaps,
+            damaged,
+        } = self.snapshot_list()?;
         let found: Vec<_> = if id == "latest" {
             snaps.last().cloned().into_iter().collect()
         } else {
@@ -312,7 +464,14 @@ impl Repo {
                     snapshot_info(one).ok_or_else(|| RepoError::NoSuchSnapshot(id.to_string()))?;
                 Ok((one.clone(), info))
             }
-            [] => Err(RepoError::NoSuchSnapshot(id.to_string())),
+            [] => match damaged.iter().find(|(full, _)| full.starts_with(id)) {
+                Some((full, why)) => Err(RepoError::Invalid(format!(
+                    "snapshot {full}: its file snapshots/{full} in {} is damaged ({why}); it \
+                     cannot be restored. Other snapshots are not affected; run `dvault check`",
+                    self.cfg.location
+                ))),
+                None => Err(RepoError::NoSuchSnapshot(id.to_string())),
+            },
             _ => Err(RepoError::Invalid(format!(
                 "snapshot id `{id}` is ambiguous ({} snapshots match); give more digits",
                 found.len()
@@ -444,20 +603,144 @@ impl Repo {
                 opts.read_data_subset = ReadSubsetOption::Percentage(p);
             }
         }
-        let results = self.with_open(|r| r.check(opts).map_err(self.err("checking")))?;
         let mut report = CheckReport {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
-        for (level, e) in results.0 {
-            // rustic_core does not export the level's type; its Debug name is stable.
-            if format!("{level:?}") == "Warn" {
-                report.warnings.push(e.to_string());
-            } else {
-                report.errors.push(e.to_string());
+        self.check_ledger(&mut report);
+        match self.with_open(|r| r.check(opts).map_err(self.err("checking"))) {
+            Ok(results) => {
+                for (level, e) in results.0 {
+                    // rustic_core does not export the level's type; its Debug name is stable.
+                    if format!("{level:?}") == "Warn" {
+                        report.warnings.push(e.to_string());
+                    } else {
+                        report.errors.push(e.to_string());
+                    }
+                }
+            }
+            // rustic_core stops at the first snapshot or index file it cannot read; name
+            // every such file, not only the first.
+            Err(e) => {
+                report.errors.push(one_line_repo(&e));
+                self.with_open(|r| {
+                    for (id, why) in damaged_files::<SnapshotFile>(r) {
+                        report
+                            .errors
+                            .push(format!("snapshot file snapshots/{id} is damaged: {why}"));
+                    }
+                    for (id, why) in damaged_files::<IndexFile>(r) {
+                        report
+                            .errors
+                            .push(format!("index file index/{id} is damaged: {why}"));
+                    }
+                    Ok(())
+                })?;
             }
         }
+        explain_unindexed_packs(&mut report);
         Ok(report)
+    }
+
+    /// The ledger of this repository's snapshots in the state folder, when there is one.
+    fn ledger_path(&self) -> Option<PathBuf> {
+        let dir = self.cfg.state_dir.as_ref()?;
+        let id = self
+            .with_open(|r| Ok(r.config().id.to_hex().as_str().to_string()))
+            .ok()?;
+        Some(SnapshotLedger::path(dir, &id))
+    }
+
+    /// Notes a snapshot just written in the ledger. A failure is only warned about: the
+    /// snapshot is stored either way.
+    fn record_in_ledger(&self, info: &SnapshotInfo) {
+        let Some(path) = self.ledger_path() else {
+            return;
+        };
+        let r = SnapshotLedger::load(&path).and_then(|mut l| {
+            l.location = self.cfg.location.to_string();
+            l.add(LedgerSnapshot {
+                id: info.id.clone(),
+                file_name: info.meta.file_name.clone(),
+                written: jiff::Timestamp::now().to_string(),
+            });
+            l.save(&path)
+        });
+        if let Err(e) = r {
+            tracing::warn!(
+                "snapshot {} is stored, but the ledger could not be updated ({e:#}); \
+                 `dvault check` will not notice if this snapshot disappears",
+                info.short_id
+            );
+        }
+    }
+
+    /// Drops snapshots dvault removed from the ledger.
+    fn forget_in_ledger(&self, removed: &[String]) -> Result<(), RepoError> {
+        let Some(path) = self.ledger_path() else {
+            return Ok(());
+        };
+        SnapshotLedger::load(&path)
+            .and_then(|mut l| {
+                l.remove(removed);
+                l.save(&path)
+            })
+            .map_err(|e| {
+                RepoError::Invalid(format!(
+                    "the snapshots were removed, but the ledger was not updated ({e:#}); \
+                     `dvault check` will report them as missing until their entries are \
+                     deleted from {}",
+                    path.display()
+                ))
+            })
+    }
+
+    /// Adds an error for every snapshot the ledger has and the repository lacks: a deleted
+    /// snapshot file leaves the rest of a restic repository consistent, so only the host's
+    /// memory can tell.
+    fn check_ledger(&self, report: &mut CheckReport) {
+        let Some(path) = self.ledger_path() else {
+            return;
+        };
+        let ledger = match SnapshotLedger::load(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                report.errors.push(format!(
+                    "the snapshot ledger cannot be read ({e:#}); missing snapshots cannot be \
+                     detected"
+                ));
+                return;
+            }
+        };
+        if ledger.snapshots.is_empty() {
+            return;
+        }
+        let present = self.with_open(|r| {
+            Ok(r.list::<SnapshotId>()
+                .map_err(self.err("listing snapshots"))?
+                .map(|id| id.to_hex().as_str().to_string())
+                .collect::<Vec<_>>())
+        });
+        let present = match present {
+            Ok(p) => p,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                return;
+            }
+        };
+        for s in ledger.missing(&present) {
+            report.errors.push(format!(
+                "snapshot {} ({}) is missing: snapshots/{} is not in the repository, but this \
+                 host wrote it on {} and never removed it (ledger {}); it was deleted or lost \
+                 outside dvault. If it was removed on purpose with another tool, delete its \
+                 entry from the ledger",
+                s.id,
+                s.file_name,
+                s.id,
+                s.written,
+                path.display()
+            ));
+        }
     }
 
     /// Applies `rule` to the dvault snapshots of each site; removes the others unless
@@ -521,6 +804,7 @@ impl Repo {
                 .iter()
                 .map(|id| id.to_hex().as_str().to_string())
                 .collect();
+            self.forget_in_ledger(&report.removed)?;
         }
         if prune {
             let opts = PruneOptions::default();
@@ -563,6 +847,74 @@ impl Repo {
     }
 }
 
+/// The files of type `F` that cannot be read and decrypted: (full id, what is wrong).
+fn damaged_files<F: rustic_core::repofile::RepoFile>(
+    repo: &Repository<OpenStatus>,
+) -> Vec<(String, String)> {
+    let Ok(ids) = repo.list::<F::Id>() else {
+        return Vec::new();
+    };
+    ids.filter_map(|id| {
+        repo.get_file::<F>(&id)
+            .err()
+            .map(|e| (id.to_hex().as_str().to_string(), one_line(&e)))
+    })
+    .collect()
+}
+
+/// rustic_core's error on one line: its kind and message, without context, backtrace or the
+/// advice footer.
+fn one_line(e: &rustic_core::RusticError) -> String {
+    one_line_text(&e.to_string())
+}
+
+/// A repository error on one line (for check's list of errors).
+fn one_line_repo(e: &RepoError) -> String {
+    one_line_text(&e.to_string())
+}
+
+fn one_line_text(text: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if l.starts_with("Some additional details")
+            || l.starts_with("Backtrace:")
+            || l.starts_with("For more information")
+        {
+            break;
+        }
+        if !l.is_empty() && l != "Message:" && !parts.contains(&l) {
+            parts.push(l);
+        }
+    }
+    parts.join(" ")
+}
+
+/// Packs in no index file are harmless leftovers of an interrupted backup, unless snapshots
+/// need blobs that no index file names: then an index file is missing, and check says so with
+/// the packs that lost it.
+fn explain_unindexed_packs(report: &mut CheckReport) {
+    let unindexed: Vec<String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("not referenced in index"))
+        .filter_map(|w| w.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    let needed_missing = report.errors.iter().any(|e| {
+        e.contains("not found in index")
+            || e.contains("not in index")
+            || e.contains("missing in index")
+    });
+    if !unindexed.is_empty() && needed_missing {
+        report.errors.push(format!(
+            "an index file is missing: snapshots need blobs that no index file names, and \
+             {} pack(s) are in no index file (data/{}); restores of the snapshots that need them \
+             fail, and the others restore",
+            unindexed.len(),
+            unindexed.join(", data/")
+        ));
+    }
+}
+
 fn bytesize(n: u64) -> bytesize::ByteSize {
     bytesize::ByteSize::b(n)
 }
@@ -570,14 +922,15 @@ fn bytesize(n: u64) -> bytesize::ByteSize {
 fn raw_repo(
     cfg: &RepoConfig,
     progress: Option<Arc<dyn ProgressBars>>,
+    skip: &SkipSet,
 ) -> Result<Repository<()>, RepoError> {
-    let mut backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
+    let backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
+    let mut repository: Arc<dyn rustic_core::WriteBackend> =
+        Arc::new(SkipIndex::new(backends.repository(), skip.clone()));
     if let Some(p) = &progress {
-        backends = RepositoryBackends::new(
-            super::added_bytes::AddedBytes::wrap(backends.repository(), p.clone()),
-            None,
-        );
+        repository = super::added_bytes::AddedBytes::wrap(repository, p.clone());
     }
+    let backends = RepositoryBackends::new(repository, backends.repo_hot());
     let mut opts = RepositoryOptions::default();
     opts.cache_dir.clone_from(&cfg.cache_dir);
     let r = match progress {

@@ -6,11 +6,9 @@
 //! SHA-256: that is how `dvault run` skips a backup it stored before, and what a drill checks
 //! the rebuilt file against.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 /// One archive written to Tarsnap.
@@ -41,26 +39,13 @@ impl Ledger {
 
     /// Reads the ledger; an absent file is an empty ledger.
     pub fn load(path: &Path) -> Result<Ledger> {
-        match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{}: not a dvault Tarsnap ledger", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ledger::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        super::state_file::load(path, "dvault Tarsnap ledger")
     }
 
     /// Writes the ledger atomically (temporary file, fsync, rename), so a crash leaves either
     /// the old or the new one.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        serde_json::to_writer_pretty(&mut tmp, self)?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        super::state_file::save(path, self)
     }
 
     /// The archive holding a file with this SHA-256.
@@ -82,6 +67,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn ledger_round_trips_and_finds_by_sha256() {

@@ -156,7 +156,8 @@ impl Env {
         c.env("DVAULT_REPOSITORY", repo)
             .env("DVAULT_PASSWORD_FILE", &self.password_file)
             .env("DVAULT_CACHE_DIR", &self.cache)
-            .env("DVAULT_SCRATCH_DIR", self.path());
+            .env("DVAULT_SCRATCH_DIR", self.path())
+            .env("DVAULT_STATE_DIR", self.path().join("state"));
         c
     }
 

@@ -1,0 +1,127 @@
+//! A backend wrapper that can leave damaged index files out of listings.
+//!
+//! rustic_core 0.13 reads every index file in one go and gives up at the first one that does
+//! not decrypt, so one damaged index file would make every restore fail, even of snapshots
+//! whose data it does not describe. rustic_core has no option to skip such a file; it lists
+//! the index files through the backend, though, so a backend that leaves the damaged ones out
+//! of the list lets it build the index from the others (see `Repo::with_index`). Nothing else
+//! is changed: reads and writes go straight through, and only ids put in the skip set by dvault
+//! itself (after it read them and saw them fail) are left out.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
+
+/// The index files to leave out of listings, shared between [`SkipIndex`] and its owner.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SkipSet(Arc<Mutex<BTreeSet<Id>>>);
+
+impl SkipSet {
+    /// Leaves `ids` out of index listings from now on.
+    pub(crate) fn skip(&self, ids: impl IntoIterator<Item = Id>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(ids);
+    }
+
+    /// Lists every index file again.
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    fn contains(&self, id: &Id) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
+    }
+}
+
+/// Wraps a repository backend; index files in the [`SkipSet`] are not listed.
+#[derive(Debug)]
+pub(crate) struct SkipIndex {
+    inner: Arc<dyn WriteBackend>,
+    skip: SkipSet,
+}
+
+impl SkipIndex {
+    /// Wraps `inner`.
+    pub(crate) fn new(inner: Arc<dyn WriteBackend>, skip: SkipSet) -> Self {
+        Self { inner, skip }
+    }
+}
+
+impl ReadBackend for SkipIndex {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
+        let mut list = self.inner.list_with_size(tpe)?;
+        if tpe == FileType::Index {
+            list.retain(|(id, _)| !self.skip.contains(id));
+        }
+        Ok(list)
+    }
+
+    fn list(&self, tpe: FileType) -> RusticResult<Vec<Id>> {
+        let mut list = self.inner.list(tpe)?;
+        if tpe == FileType::Index {
+            list.retain(|id| !self.skip.contains(id));
+        }
+        Ok(list)
+    }
+
+    fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
+        self.inner.read_full(tpe, id)
+    }
+
+    fn read_partial(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        cacheable: bool,
+        offset: u32,
+        length: u32,
+    ) -> RusticResult<Bytes> {
+        self.inner.read_partial(tpe, id, cacheable, offset, length)
+    }
+
+    fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
+        self.inner.warmup_path(tpe, id)
+    }
+
+    fn needs_warm_up(&self) -> bool {
+        self.inner.needs_warm_up()
+    }
+
+    fn warm_up(&self, tpe: FileType, id: &Id) -> RusticResult<()> {
+        self.inner.warm_up(tpe, id)
+    }
+}
+
+impl WriteBackend for SkipIndex {
+    fn create(&self) -> RusticResult<()> {
+        self.inner.create()
+    }
+
+    fn write_bytes(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        cacheable: bool,
+        content: BytesList,
+    ) -> RusticResult<()> {
+        self.inner.write_bytes(tpe, id, cacheable, content)
+    }
+
+    fn remove(&self, tpe: FileType, id: &Id, cacheable: bool) -> RusticResult<()> {
+        self.inner.remove(tpe, id, cacheable)
+    }
+}
