@@ -35,6 +35,34 @@ pub struct ExpandArgs {
     /// Print the report as one JSON document on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    cap: ExpansionCap,
+}
+
+/// The decompression-bomb cap (peel's defaults: 200 times the input plus 256 MiB).
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct ExpansionCap {
+    /// Refuse input whose entries grow beyond N times the compressed bytes read so far
+    /// (plus --expansion-slack): a decompression bomb stops early [default: 200].
+    #[arg(long, value_name = "N")]
+    pub max_expansion_ratio: Option<u64>,
+    /// Bytes allowed on top of the ratio [default: 268435456, 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub expansion_slack: Option<u64>,
+}
+
+impl ExpansionCap {
+    /// Backup expansion settings with this cap.
+    pub(crate) fn options(&self) -> peel::ExpandOptions {
+        let mut o = backup_options();
+        if let Some(r) = self.max_expansion_ratio {
+            o.max_expansion_ratio = r;
+        }
+        if let Some(s) = self.expansion_slack {
+            o.expansion_slack = s;
+        }
+        o
+    }
 }
 
 /// Arguments of `dvault rebuild`.
@@ -105,11 +133,11 @@ fn open_input(arg: &Path) -> Result<Input> {
 fn expand(a: ExpandArgs) -> Result<()> {
     let input = open_input(&a.backup)?;
     if let Some(tar) = &a.tar {
-        return crate::tar_cmds::expand(&a.backup, &input, tar, a.json);
+        return crate::tar_cmds::expand(&a.backup, &input, tar, a.json, &a.cap.options());
     }
     let dir = a.dir.context("DIR is required without --tar")?;
     let (_, report) =
-        peel::tree::expand_to_dir_as(&input.path, input.name.as_deref(), &dir, &backup_options())
+        peel::tree::expand_to_dir_as(&input.path, input.name.as_deref(), &dir, &a.cap.options())
             .with_context(|| format!("expanding {}", a.backup.display()))?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -85,6 +85,8 @@ pub struct BackupArgs {
     #[arg(long)]
     pub source: Option<String>,
     #[command(flatten)]
+    pub cap: crate::peel_cmds::ExpansionCap,
+    #[command(flatten)]
     pub out: JsonArg,
 }
 
@@ -245,7 +247,9 @@ fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
 }
 
 fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
-    let repo = args.open()?;
+    let repo = args
+        .open()?
+        .with_expansion_cap(a.cap.max_expansion_ratio, a.cap.expansion_slack);
     let source = match &a.source {
         Some(s) => s.clone(),
         None => std::path::absolute(&a.file)

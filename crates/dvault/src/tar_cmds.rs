@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::peel_cmds::{backup_options, Input};
+use crate::peel_cmds::Input;
 
 /// `-` means stdin or stdout.
 fn is_std(p: &Path) -> bool {
@@ -61,9 +61,15 @@ impl Staged {
 }
 
 /// `dvault expand BACKUP --tar FILE|-`.
-pub(crate) fn expand(backup: &Path, input: &Input, tar: &Path, json: bool) -> Result<()> {
+pub(crate) fn expand(
+    backup: &Path,
+    input: &Input,
+    tar: &Path,
+    json: bool,
+    opts: &peel::ExpandOptions,
+) -> Result<()> {
     let run = |w: &mut dyn Write| {
-        peel::tarstream::expand_to_tar(&input.path, input.name.as_deref(), w, &backup_options())
+        peel::tarstream::expand_to_tar(&input.path, input.name.as_deref(), w, opts)
             .with_context(|| format!("expanding {} to a tar stream", backup.display()))
     };
     let (_, report) = if is_std(tar) {

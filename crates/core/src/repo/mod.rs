@@ -57,6 +57,11 @@ pub struct RepoConfig {
     /// dvault's state folder on this host: holds the ledger of the snapshots it wrote to each
     /// repository (see [`snapshot_ledger`]); `None` keeps no ledger.
     pub state_dir: Option<PathBuf>,
+    /// The decompression-bomb cap of a backup's expansion (peel's `max_expansion_ratio`);
+    /// `None` keeps peel's default.
+    pub max_expansion_ratio: Option<u64>,
+    /// Bytes allowed on top of the ratio (peel's `expansion_slack`); `None`: peel's default.
+    pub expansion_slack: Option<u64>,
 }
 
 impl RepoConfig {
@@ -68,6 +73,8 @@ impl RepoConfig {
             scratch_dir: None,
             s3_credentials_file: None,
             state_dir: None,
+            max_expansion_ratio: None,
+            expansion_slack: None,
         }
     }
 }

@@ -15,13 +15,14 @@ pub(crate) fn expand_to_dir(
     input: &Path,
     name: &str,
     dir: &Path,
+    opts: &peel::ExpandOptions,
 ) -> Result<serde_json::Value, RepoError> {
-    let (_, report) =
-        peel::tree::expand_to_dir_as(input, Some(name), dir, &peel::ExpandOptions::default())
-            .map_err(|e| RepoError::Peel {
-                path: input.to_path_buf(),
-                message: e.to_string(),
-            })?;
+    let (_, report) = peel::tree::expand_to_dir_as(input, Some(name), dir, opts).map_err(|e| {
+        RepoError::Peel {
+            path: input.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
     serde_json::to_value(&report).map_err(|e| RepoError::Peel {
         path: input.to_path_buf(),
         message: format!("serializing the peel report: {e}"),

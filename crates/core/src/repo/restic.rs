@@ -151,6 +151,13 @@ impl Repo {
         self
     }
 
+    /// Sets the decompression-bomb cap of backups (see [`RepoConfig::max_expansion_ratio`]).
+    pub fn with_expansion_cap(mut self, ratio: Option<u64>, slack: Option<u64>) -> Self {
+        self.cfg.max_expansion_ratio = ratio;
+        self.cfg.expansion_slack = slack;
+        self
+    }
+
     /// The repository's location.
     pub fn location(&self) -> &Location {
         &self.cfg.location
@@ -369,7 +376,14 @@ impl Repo {
         let scratch = self.scratch("backup")?;
         let tree_dir = scratch.path().join("tree");
         let tree = tree_dir.as_path();
-        let report = peeled::expand_to_dir(path, &meta.file_name, tree)?;
+        let mut expand = peel::ExpandOptions::default();
+        if let Some(r) = self.cfg.max_expansion_ratio {
+            expand.max_expansion_ratio = r;
+        }
+        if let Some(s) = self.cfg.expansion_slack {
+            expand.expansion_slack = s;
+        }
+        let report = peeled::expand_to_dir(path, &meta.file_name, tree, &expand)?;
         let mut meta = meta.clone();
         meta.peel = Some(report);
         let layout = match layout::Mode::from_env()? {
