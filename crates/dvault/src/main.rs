@@ -96,9 +96,11 @@ fn exit_on_any_panic() {
 }
 
 fn init_logging(verbose: u8) {
+    // rustic_core logs every check finding and also returns it; `dvault check` prints the
+    // returned list, so its log would show each finding twice.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,rustic_core::commands::check=off",
+        1 => "info,rustic_core::commands::check=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

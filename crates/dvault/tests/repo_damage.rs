@@ -209,6 +209,13 @@ fn a_deleted_index_file_is_an_error_naming_the_packs_it_listed() {
             line.contains(&format!("data/{}", &name(p)[..8])),
             "{p} not named: {line}"
         );
+        // Each finding once: rustic_core's own log of it is not printed beside dvault's list.
+        let short = &name(p)[..8];
+        let said = text
+            .lines()
+            .filter(|l| l.contains(&format!("pack {short} not referenced")))
+            .count();
+        assert_eq!(said, 1, "{p}: {text}");
     }
     assert_eq!(s.restore(&s.a), Ok(s.a.2.clone()));
 }
