@@ -263,3 +263,23 @@ fn a_deleted_snapshot_is_named_from_the_ledger_and_forget_keeps_the_ledger_true(
     let text = fs::read_to_string(ledger).unwrap();
     assert!(!text.contains(&s.a.1) && text.contains(&s.b.1), "{text}");
 }
+
+#[test]
+fn a_changed_unauthenticated_field_of_a_key_file_is_named_from_the_ledger() {
+    let s = setup();
+    let keys = s.repo.join("keys");
+    let key = fs::read_dir(&keys).unwrap().next().unwrap().unwrap().path();
+    let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&key).unwrap()).unwrap();
+    // Only the encrypted master key is authenticated; the host name is not.
+    json["hostname"] = serde_json::Value::from("someone-else");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&key, serde_json::to_vec(&json).unwrap()).unwrap();
+    let text = s.check_fails();
+    let id = key.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        text.contains(&format!("key file keys/{id} changed")),
+        "{text}"
+    );
+    assert_eq!(s.restore(&s.a), Ok(s.a.2.clone()));
+}

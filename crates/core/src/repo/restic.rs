@@ -671,8 +671,10 @@ impl Repo {
         let Some(path) = self.ledger_path() else {
             return;
         };
+        let keys = self.key_file_hashes();
         let r = SnapshotLedger::load(&path).and_then(|mut l| {
             l.location = self.cfg.location.to_string();
+            l.keys = keys?;
             l.add(LedgerSnapshot {
                 id: info.id.clone(),
                 file_name: info.meta.file_name.clone(),
@@ -687,6 +689,25 @@ impl Repo {
                 info.short_id
             );
         }
+    }
+
+    /// SHA-256 of every key file as stored (raw bytes, read past rustic's key handling).
+    fn key_file_hashes(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        use sha2::{Digest, Sha256};
+        let be = self
+            .cfg
+            .location
+            .backends(self.cfg.s3_credentials_file.as_deref())?
+            .repository();
+        let mut out = BTreeMap::new();
+        for id in be.list(rustic_core::FileType::Key)? {
+            let bytes = be.read_full(rustic_core::FileType::Key, &id)?;
+            out.insert(
+                id.to_hex().as_str().to_string(),
+                hex::encode(Sha256::digest(&bytes)),
+            );
+        }
+        Ok(out)
     }
 
     /// Drops snapshots dvault removed from the ledger.
@@ -742,6 +763,27 @@ impl Repo {
                 return;
             }
         };
+        match self.key_file_hashes() {
+            Ok(now) => {
+                for (id, sha) in &ledger.keys {
+                    match now.get(id) {
+                        Some(n) if n == sha => {}
+                        Some(_) => report.errors.push(format!(
+                            "key file keys/{id} changed since this host last wrote a snapshot \
+                             (ledger {}): its unauthenticated fields were altered. If the key \
+                             was changed on purpose, delete its entry from the ledger",
+                            path.display()
+                        )),
+                        None => report.errors.push(format!(
+                            "key file keys/{id} is missing; this host saw it when it last wrote \
+                             a snapshot (ledger {})",
+                            path.display()
+                        )),
+                    }
+                }
+            }
+            Err(e) => report.errors.push(format!("reading the key files: {e:#}")),
+        }
         for s in ledger.missing(&present) {
             report.errors.push(format!(
                 "snapshot {} ({}) is missing: snapshots/{} is not in the repository, but this \

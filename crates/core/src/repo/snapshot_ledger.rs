@@ -9,6 +9,7 @@
 //! are not in it and are not checked this way. See docs/threat-model.md for what it cannot do
 //! (whoever controls the backup host can edit the ledger too).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -32,6 +33,11 @@ pub struct SnapshotLedger {
     pub location: String,
     /// Every snapshot written here and not removed by dvault.
     pub snapshots: Vec<LedgerSnapshot>,
+    /// SHA-256 of each key file (by id) when this host last wrote a snapshot: a key file's
+    /// JSON fields other than the encrypted master key (creation time, user, host) are not
+    /// authenticated, so a change there is visible only against a record.
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
 }
 
 impl SnapshotLedger {
