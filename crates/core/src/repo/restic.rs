@@ -622,6 +622,30 @@ impl Repo {
             warnings: Vec::new(),
         };
         self.check_ledger(&mut report);
+        // rustic_core 0.13 panics while reading a truncated pack, which ends the process
+        // before any finding is printed. So the structure is checked first, and pack data is
+        // read only when the structure (which notices a pack's wrong size) is sound.
+        if opts.read_data {
+            let mut structure = opts;
+            structure.read_data = false;
+            if let Ok(results) =
+                self.with_open(|r| r.check(structure).map_err(self.err("checking")))
+            {
+                if results
+                    .0
+                    .iter()
+                    .any(|(level, _)| format!("{level:?}") != "Warn")
+                {
+                    opts = structure;
+                    report.warnings.push(
+                        "pack data was not read: the structure has errors already (and reading \
+                         a truncated pack can crash rustic_core 0.13); repair them, then run \
+                         check --read-data again"
+                            .to_string(),
+                    );
+                }
+            }
+        }
         match self.with_open(|r| r.check(opts).map_err(self.err("checking"))) {
             Ok(results) => {
                 for (level, e) in results.0 {
