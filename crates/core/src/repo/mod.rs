@@ -4,17 +4,16 @@
 //! (restic repository format v2), so no rustic type leaks to the rest of dvault and a second
 //! store could be added behind the same API.
 
-mod added_bytes;
 pub mod backend;
 pub mod password;
 mod peeled;
 pub mod restic;
-mod skip_index;
 pub mod snapshot_ledger;
 mod stable_source;
 mod state_file;
 pub mod tarsnap;
 pub mod tarsnap_ledger;
+mod wrapped_backend;
 
 use std::path::PathBuf;
 

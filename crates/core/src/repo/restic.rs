@@ -19,9 +19,9 @@ use rustic_core::{
 };
 
 use super::peeled;
-use super::skip_index::{SkipIndex, SkipSet};
 use super::snapshot_ledger::{LedgerSnapshot, SnapshotLedger};
 use super::stable_source::StableSource;
+use super::wrapped_backend::{SkipSet, WrappedBackend};
 use super::{
     BackupOutcome, CheckReport, ForgetDecision, ForgetReport, InitOptions, Location, Password,
     ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, Retention, SnapshotInfo,
@@ -37,7 +37,7 @@ pub struct Repo {
     // rustic's index-loading steps consume the repository value; the mutex lets `&self`
     // methods take it out, index it, and put the open repository back.
     repo: Mutex<Option<Repository<OpenStatus>>>,
-    // Index files found damaged, left out while an index is built (see skip_index.rs).
+    // Index files found damaged, left out while an index is built (see wrapped_backend.rs).
     skip: SkipSet,
     // To open the repository again after rustic_core gave it up on a damaged index file.
     progress: Option<Arc<dyn ProgressBars>>,
@@ -1057,11 +1057,11 @@ fn raw_repo(
     skip: &SkipSet,
 ) -> Result<Repository<()>, RepoError> {
     let backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
-    let mut repository: Arc<dyn rustic_core::WriteBackend> =
-        Arc::new(SkipIndex::new(backends.repository(), skip.clone()));
-    if let Some(p) = &progress {
-        repository = super::added_bytes::AddedBytes::wrap(repository, p.clone());
-    }
+    let repository = Arc::new(WrappedBackend::new(
+        backends.repository(),
+        skip.clone(),
+        progress.clone(),
+    ));
     let backends = RepositoryBackends::new(repository, backends.repo_hot());
     let mut opts = RepositoryOptions::default();
     opts.cache_dir.clone_from(&cfg.cache_dir);

@@ -1,12 +1,16 @@
-//! A backend wrapper that can leave damaged index files out of listings.
+//! The one wrapper dvault puts around a repository backend, for two things rustic_core has no
+//! hook for:
 //!
-//! rustic_core 0.13 reads every index file in one go and gives up at the first one that does
-//! not decrypt, so one damaged index file would make every restore fail, even of snapshots
-//! whose data it does not describe. rustic_core has no option to skip such a file; it lists
-//! the index files through the backend, though, so a backend that leaves the damaged ones out
-//! of the list lets it build the index from the others (see `Repo::with_index`). Nothing else
-//! is changed: reads and writes go straight through, and only ids put in the skip set by dvault
-//! itself (after it read them and saw them fail) are left out.
+//! - **Leaving damaged index files out of listings.** rustic_core 0.13 reads every index file
+//!   in one go and gives up at the first one that does not decrypt, so one damaged index file
+//!   would make every restore fail, even of snapshots whose data it does not describe. It lists
+//!   the index files through the backend, though, so leaving the damaged ones out of the list
+//!   lets it build the index from the others (see `Repo::with_index`). Only ids put in the
+//!   skip set by dvault itself (after it read them and saw them fail) are left out.
+//! - **Counting the bytes written into pack files**, live, for the progress display: rustic_core
+//!   reports bytes read while archiving but only totals the bytes added at the end.
+//!
+//! Everything else goes straight through.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
 
-/// The index files to leave out of listings, shared between [`SkipIndex`] and its owner.
+use super::ProgressBars;
+
+/// The index files to leave out of listings, shared between [`WrappedBackend`] and its owner.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SkipSet(Arc<Mutex<BTreeSet<Id>>>);
 
@@ -43,21 +49,31 @@ impl SkipSet {
     }
 }
 
-/// Wraps a repository backend; index files in the [`SkipSet`] are not listed.
+/// Wraps a repository backend: index files in the [`SkipSet`] are not listed, and each pack
+/// written is told to `progress`.
 #[derive(Debug)]
-pub(crate) struct SkipIndex {
+pub(crate) struct WrappedBackend {
     inner: Arc<dyn WriteBackend>,
     skip: SkipSet,
+    progress: Option<Arc<dyn ProgressBars>>,
 }
 
-impl SkipIndex {
+impl WrappedBackend {
     /// Wraps `inner`.
-    pub(crate) fn new(inner: Arc<dyn WriteBackend>, skip: SkipSet) -> Self {
-        Self { inner, skip }
+    pub(crate) fn new(
+        inner: Arc<dyn WriteBackend>,
+        skip: SkipSet,
+        progress: Option<Arc<dyn ProgressBars>>,
+    ) -> Self {
+        Self {
+            inner,
+            skip,
+            progress,
+        }
     }
 }
 
-impl ReadBackend for SkipIndex {
+impl ReadBackend for WrappedBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
@@ -106,7 +122,7 @@ impl ReadBackend for SkipIndex {
     }
 }
 
-impl WriteBackend for SkipIndex {
+impl WriteBackend for WrappedBackend {
     fn create(&self) -> RusticResult<()> {
         self.inner.create()
     }
@@ -118,7 +134,12 @@ impl WriteBackend for SkipIndex {
         cacheable: bool,
         content: BytesList,
     ) -> RusticResult<()> {
-        self.inner.write_bytes(tpe, id, cacheable, content)
+        let size = content.size() as u64;
+        self.inner.write_bytes(tpe, id, cacheable, content)?;
+        if let (FileType::Pack, Some(p)) = (tpe, &self.progress) {
+            p.added(size);
+        }
+        Ok(())
     }
 
     fn remove(&self, tpe: FileType, id: &Id, cacheable: bool) -> RusticResult<()> {
