@@ -11,6 +11,7 @@ fn dvault(dir: &Path) -> Command {
     c.env("DVAULT_REPOSITORY", dir.join("repo"))
         .env("DVAULT_PASSWORD_FILE", dir.join("password"))
         .env("DVAULT_CACHE_DIR", dir.join("cache"))
+        .env("DVAULT_STATE_DIR", dir.join("state"))
         .env_remove("DVAULT_PASSWORD");
     c
 }

@@ -1,9 +1,10 @@
 //! One COPY block as a folder: its rows in key order, one file per column (the values one per
-//! line, exactly as COPY wrote them), and the file `order` back to pg_dump's order.
+//! line, exactly as COPY wrote them) or per run of adjacent wide columns (see
+//! [`column_groups`]), and the file `order` back to pg_dump's order.
 //!
 //! Splitting COPY text at tabs and newlines is lossless: inside a value COPY escapes both
 //! (`\t`, `\n`), so every row of a block has the same number of tab-separated fields and joining
-//! the columns with tabs gives the rows back byte for byte.
+//! the files' lines with tabs gives the rows back byte for byte.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -38,7 +39,8 @@ pub(crate) struct BlockMeta {
     pub table: String,
     /// Number of rows.
     pub rows: u64,
-    /// Column files in field order, relative to `dir`.
+    /// Column files in field order, relative to `dir`: each holds one column, or a run of
+    /// adjacent wide columns joined by tabs.
     pub columns: Vec<String>,
     /// Bytes of the rows as pg_dump wrote them.
     pub bytes: u64,
@@ -46,8 +48,65 @@ pub(crate) struct BlockMeta {
     pub sha256: String,
 }
 
+/// Mean value size in bytes from which a column counts as wide: wide columns next to each
+/// other share one file (see [`column_groups`]). Far above timestamps, counters and titles, far
+/// below post and profile texts, so a column does not flip between days.
+pub(crate) const WIDE_COLUMN_BYTES: u64 = 256;
+
+/// Rows sampled (evenly over the block) to measure column widths.
+const WIDTH_SAMPLE_ROWS: usize = 4096;
+
+/// The block's files as runs of columns: every narrow column alone, and each run of adjacent
+/// wide columns together, row by row (their values joined by tabs, as in COPY). The wide values
+/// of a row change together and repeat each other (a post's `raw` markdown and its `cooked`
+/// HTML): side by side, an edit rewrites one stretch of one file instead of a chunk in each,
+/// and zstd finds the repetition inside a chunk. Only adjacent columns are joined, so
+/// reassembly stays "join line k of every file with tabs".
+fn column_groups(
+    src: &File,
+    rows: &[Row],
+    order: &[u32],
+    ncols: usize,
+) -> io::Result<Vec<std::ops::Range<usize>>> {
+    let mut sums = vec![0u64; ncols];
+    let step = (order.len() / WIDTH_SAMPLE_ROWS).max(1);
+    let mut sampled = 0u64;
+    let mut window = Window::new(src);
+    for &i in order.iter().step_by(step) {
+        let r = rows[i as usize];
+        let bytes = window.get(r.offset, r.len as usize)?;
+        for (k, field) in bytes[..bytes.len() - 1].split(|b| *b == b'\t').enumerate() {
+            if let Some(s) = sums.get_mut(k) {
+                *s += field.len() as u64;
+            }
+        }
+        sampled += 1;
+    }
+    let wide = |k: usize| sampled > 0 && sums[k] / sampled >= WIDE_COLUMN_BYTES;
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for k in 0..ncols {
+        match groups.last_mut() {
+            Some(g) if wide(k) && wide(g.start) => g.end = k + 1,
+            _ => groups.push(k..k + 1),
+        }
+    }
+    Ok(groups)
+}
+
+/// The file name of a run of columns: the first column's name, then `+` and the names of the
+/// others without their number (`004-raw+cooked`).
+fn group_name(columns: &[String], g: &std::ops::Range<usize>) -> String {
+    let mut name = columns[g.start].clone();
+    for c in &columns[g.start + 1..g.end] {
+        name.push('+');
+        name.push_str(c.split_once('-').map_or(c.as_str(), |(_, n)| n));
+    }
+    name
+}
+
 /// Writes the block folder `dir` for `rows` of `src`, in the order `order` (indices into
-/// `rows`), with `columns` file names. Every row must end with a newline and have
+/// `rows`), with `columns` the names of the block's columns. Returns the files written, in
+/// field order (see [`column_groups`]). Every row must end with a newline and have
 /// `columns.len()` fields (the caller checked).
 pub(crate) fn write_block(
     src: &File,
@@ -55,10 +114,24 @@ pub(crate) fn write_block(
     order: &[u32],
     dir: &Path,
     columns: &[String],
-) -> Result<(), LayoutError> {
+) -> Result<Vec<String>, LayoutError> {
     fs::create_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
-    let mut writers = Vec::with_capacity(columns.len());
-    for c in columns {
+    let groups = column_groups(src, rows, order, columns.len()).map_err(|e| {
+        LayoutError::new(
+            format!("{} (measuring columns)", dir.display()),
+            e.to_string(),
+        )
+    })?;
+    let files: Vec<String> = groups.iter().map(|g| group_name(columns, g)).collect();
+    // For each column: its file, and whether it ends that file's line.
+    let mut target = Vec::with_capacity(columns.len());
+    for (n, g) in groups.iter().enumerate() {
+        for k in g.clone() {
+            target.push((n, k + 1 == g.end));
+        }
+    }
+    let mut writers = Vec::with_capacity(files.len());
+    for c in &files {
         let p = dir.join(c);
         let f = File::create(&p).map_err(|e| LayoutError::io(&p, e))?;
         writers.push(BufWriter::with_capacity(64 * 1024, f));
@@ -74,19 +147,20 @@ pub(crate) fn write_block(
         })?;
         let body = &bytes[..bytes.len() - 1];
         let mut fields = body.split(|b| *b == b'\t');
-        for (k, w) in writers.iter_mut().enumerate() {
+        for (k, &(n, last)) in target.iter().enumerate() {
             let field = fields.next().ok_or_else(|| {
                 LayoutError::new(
                     format!("{} (row at offset {})", dir.display(), r.offset),
                     format!("row has {k} fields, expected {}", columns.len()),
                 )
             })?;
+            let w = &mut writers[n];
             w.write_all(field)
-                .and_then(|()| w.write_all(b"\n"))
-                .map_err(|e| LayoutError::io(&dir.join(&columns[k]), e))?;
+                .and_then(|()| w.write_all(if last { b"\n" } else { b"\t" }))
+                .map_err(|e| LayoutError::io(&dir.join(&files[n]), e))?;
         }
     }
-    for (w, c) in writers.into_iter().zip(columns) {
+    for (w, c) in writers.into_iter().zip(&files) {
         w.into_inner()
             .map_err(|e| LayoutError::io(&dir.join(c), e.into_error()))?;
     }
@@ -96,7 +170,8 @@ pub(crate) fn write_block(
     let mut w = BufWriter::new(f);
     order::write_runs(&mut w, &runs)
         .and_then(|()| w.flush())
-        .map_err(|e| LayoutError::io(&p, e))
+        .map_err(|e| LayoutError::io(&p, e))?;
+    Ok(files)
 }
 
 /// Writes the rows of the block folder `dir` (described by `meta`) to `out` in pg_dump's order.

@@ -408,7 +408,7 @@ fn finish_block(
         if let Some(keys) = &b.keys {
             order.sort_by_key(|&i| keys[i as usize]);
         }
-        block::write_block(src, &b.rows, &order, &bdir, &columns)?;
+        let columns = block::write_block(src, &b.rows, &order, &bdir, &columns)?;
         blocks.push(BlockMeta {
             at: skel.n,
             dir: name,

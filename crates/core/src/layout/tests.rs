@@ -216,3 +216,44 @@ fn a_manifest_naming_files_outside_the_block_is_refused() {
     let e = undo(tree.path()).unwrap_err().to_string();
     assert!(e.contains("not a plain name"), "{e}");
 }
+
+#[test]
+fn adjacent_wide_columns_share_a_file_row_by_row_and_narrow_ones_stay_alone() {
+    // `raw` and `cooked` are wide (mean far above WIDE_COLUMN_BYTES) and adjacent; `title` is
+    // wide too but stands alone between narrow columns; escapes inside the wide values survive.
+    let rows: Vec<String> = (0..600)
+        .map(|i| {
+            let raw = format!("post {i} says\\tthat {}", "words ".repeat(60));
+            let cooked = format!("<p>post {i} says\\nthat {}</p>", "words ".repeat(60));
+            let title = "t".repeat(300 + i % 7);
+            format!("{}\t{raw}\t{cooked}\t{i}\t{title}\t2026-01-01", 600 - i)
+        })
+        .collect();
+    let (report, laid) = round_trip(&dump("id, raw, cooked, likes, title, at", &rows));
+    assert!(report.files[0].laid_out, "{report:?}");
+    let block = laid.path().join(LAYOUT_DIR).join("dump.sql/0000-public.t");
+    let mut names: Vec<String> = fs::read_dir(&block)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "000-id",
+            "001-raw+cooked",
+            "003-likes",
+            "004-title",
+            "005-at",
+            "order"
+        ]
+    );
+    // Line k of the shared file is row k's two values, joined by a tab, in key (id) order.
+    let shared = fs::read_to_string(block.join("001-raw+cooked")).unwrap();
+    let first = shared.lines().next().unwrap();
+    assert_eq!(first.split('\t').count(), 2, "{first}");
+    assert!(first.starts_with("post 599 says\\tthat"), "{first}");
+    assert!(first.contains("\t<p>post 599 says\\nthat"), "{first}");
+    let manifest = fs::read_to_string(laid.path().join(LAYOUT_DIR).join("dump.sql/layout.json"));
+    assert!(manifest.unwrap().contains("\"001-raw+cooked\""));
+}
