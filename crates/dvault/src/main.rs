@@ -42,6 +42,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    process_defaults();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     exit_on_any_panic();
@@ -57,10 +58,44 @@ fn main() -> ExitCode {
     match run(command, &cli.repo) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            eprintln!("error: {}", error_text(&e));
+            // Another dvault holds the repository: 11, as `run` and restic use for a lock.
+            let locked = e
+                .downcast_ref::<dvault_core::lock::LockError>()
+                .is_some_and(|l| matches!(l, dvault_core::lock::LockError::Held { .. }));
+            ExitCode::from(if locked { 11 } else { 1 })
         }
     }
+}
+
+/// Settings std leaves at values wrong for this tool. Backups hold private messages and
+/// e-mail addresses: every file and folder dvault creates (scratch trees, restored files,
+/// caches, a local repository) is for its owner only (umask 077; the monitoring textfile sets
+/// its own mode). SIGPIPE goes back to its default, so `dvault snapshots | head` ends quietly
+/// instead of panicking on a closed pipe.
+fn process_defaults() {
+    // SAFETY: both calls only change process attributes; no memory is involved.
+    unsafe {
+        libc::umask(0o077);
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The error and its causes, joined by ": ". Many errors already end with their cause's text
+/// (thiserror messages that include `{source}`), which anyhow's `{:#}` would print twice.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
@@ -105,8 +140,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal, not in cron mail or a log file.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

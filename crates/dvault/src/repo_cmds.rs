@@ -97,8 +97,12 @@ pub struct RestoreArgs {
     /// Snapshot id (a unique prefix) or `latest`.
     pub snapshot: String,
     /// Rebuild the original file here (checked against the recorded SHA-256 before it appears).
+    /// An existing file is left alone unless --force is given.
     #[arg(long)]
     pub to: Option<PathBuf>,
+    /// Replace the file given to --to if it exists.
+    #[arg(long, requires = "to")]
+    pub force: bool,
     /// Write the plain tree (dump, uploads, .peel/recipe.json) into this new or empty folder.
     #[arg(long)]
     pub expanded: Option<PathBuf>,
@@ -180,6 +184,22 @@ impl RepoArgs {
         Ok(cfg)
     }
 
+    /// Takes this host's lock of the repository (the one `dvault run` takes), for a command
+    /// that writes: two backups of the same file at once would both store it. Without a state
+    /// folder (no HOME) there is no lock.
+    fn lock(&self) -> Result<Option<dvault_core::lock::RepoLock>> {
+        let cfg = self.config()?;
+        let Some(dir) = &cfg.state_dir else {
+            return Ok(None);
+        };
+        let repository = self.repo.as_deref().unwrap_or_default();
+        Ok(Some(dvault_core::lock::RepoLock::acquire(
+            dir,
+            repository,
+            std::time::Duration::ZERO,
+        )?))
+    }
+
     /// Opens the repository with the password from a file or the environment.
     pub(crate) fn open(&self) -> Result<Repo> {
         let cfg = self.config()?;
@@ -227,7 +247,16 @@ fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
             generated = Some(f.clone());
             p
         }
-        f => repo::password::resolve(f.as_deref())?,
+        f => {
+            let p = repo::password::resolve(f.as_deref())?;
+            let file = f
+                .clone()
+                .or_else(|| std::env::var_os(repo::password::ENV_PASSWORD_FILE).map(PathBuf::from));
+            if let Some(file) = file {
+                repo::password::check_restic_reads_the_same(&file, &p)?;
+            }
+            p
+        }
     };
     let opts = InitOptions { chunker: a.chunker };
     Repo::init(&cfg, &pw, &opts, bars())?;
@@ -247,6 +276,7 @@ fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
 }
 
 fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
+    let _lock = args.lock()?;
     let repo = args
         .open()?
         .with_expansion_cap(a.cap.max_expansion_ratio, a.cap.expansion_slack);
@@ -309,6 +339,13 @@ fn snapshots(args: &RepoArgs, json: bool) -> Result<()> {
 }
 
 fn restore(args: &RepoArgs, a: &RestoreArgs) -> Result<()> {
+    if let Some(to) = a.to.as_deref().filter(|t| t.exists() && !a.force) {
+        bail!(
+            "{}: the file exists; restore does not overwrite (remove it, choose another path or \
+             add --force)",
+            to.display()
+        );
+    }
     let repo = args.open()?;
     let (info, dest): (_, &Path) = match (&a.to, &a.expanded) {
         (Some(to), None) => (repo.restore_file(&a.snapshot, to)?, to),
@@ -370,6 +407,7 @@ fn check(args: &RepoArgs, a: &CheckArgs) -> Result<()> {
 }
 
 fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
+    let _lock = if a.dry_run { None } else { args.lock()? };
     let repo = args.open()?;
     let rule = Retention {
         daily: a.keep_daily,

@@ -103,6 +103,19 @@ impl Drop for Unmount {
     }
 }
 
+/// Writes `len` bytes of noise gzipped (GNU gzip -1 -n) to `path`, which ends in `.gz`: big
+/// enough to matter, and a real gzip file, since dvault refuses what is neither gzip nor tar.
+fn gzipped_noise(path: &std::path::Path, seed: u64, len: usize) {
+    let plain = path.with_extension("");
+    fs::write(&plain, noise(seed, len)).unwrap();
+    let st = Command::new("gzip")
+        .args(["-1", "-n", "-f"])
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(st.success() && path.is_file(), "gzip of {}", plain.display());
+}
+
 #[test]
 fn full_disk_fails_clearly_and_earlier_snapshots_survive() {
     let env = Env::new();
@@ -122,7 +135,7 @@ fn full_disk_fails_clearly_and_earlier_snapshots_survive() {
     let big = env
         .path()
         .join("big-2024-05-01-033001-v20240229123456.sql.gz");
-    fs::write(&big, noise(7, 30 << 20)).unwrap();
+    gzipped_noise(&big, 7, 30 << 20);
     let err = env.fails(repo, &["backup", big.to_str().unwrap()]);
     assert!(
         err.contains("No space left on device") || err.to_lowercase().contains("no space"),
@@ -152,7 +165,7 @@ fn killed_backup_leaves_repository_usable() {
     let big = env
         .path()
         .join("big-2024-05-02-033001-v20240229123456.sql.gz");
-    fs::write(&big, noise(11, 60 << 20)).unwrap();
+    gzipped_noise(&big, 11, 60 << 20);
     let mut child = env
         .dvault(repo)
         .args(["backup", big.to_str().unwrap()])

@@ -213,12 +213,17 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// True when no rule is set (forget would remove everything: refused).
+    /// True when no rule keeps anything (forget would remove everything: refused). A count of
+    /// 0 or a zero duration keeps nothing, so it counts as no rule.
     pub fn is_empty(&self) -> bool {
-        self.daily.is_none()
-            && self.weekly.is_none()
-            && self.monthly.is_none()
-            && self.within.is_none()
+        let none = |n: Option<u32>| n.unwrap_or(0) == 0;
+        none(self.daily)
+            && none(self.weekly)
+            && none(self.monthly)
+            && self
+                .within
+                .as_deref()
+                .is_none_or(|w| w.chars().filter(char::is_ascii_digit).all(|c| c == '0'))
     }
 }
 

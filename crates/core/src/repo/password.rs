@@ -49,7 +49,8 @@ pub fn resolve(password_file: Option<&Path>) -> Result<Password, RepoError> {
     }
 }
 
-/// Reads a password file like restic does: the first line, without its line ending.
+/// Reads a password file: its first line, without the line ending (see
+/// [`check_restic_reads_the_same`] for how restic differs).
 pub fn read_file(file: &Path) -> Result<Password, RepoError> {
     let text = fs::read_to_string(file).map_err(|source| RepoError::PasswordFile {
         path: file.to_path_buf(),
@@ -63,6 +64,27 @@ pub fn read_file(file: &Path) -> Result<Password, RepoError> {
         });
     }
     Ok(Password(line.to_string()))
+}
+
+/// Refuses, for a new repository, a password file that the stock restic would read
+/// differently: restic takes the whole file with white space trimmed at both ends, dvault its
+/// first line. They agree on a one-line file without leading or trailing spaces.
+pub fn check_restic_reads_the_same(file: &Path, password: &Password) -> Result<(), RepoError> {
+    let text = fs::read_to_string(file).map_err(|source| RepoError::PasswordFile {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    if text.trim() == password.expose() {
+        return Ok(());
+    }
+    Err(RepoError::PasswordFile {
+        path: file.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the password has spaces at its start or end, or the file has more than one line; \
+             the stock restic reads such a file differently and could not open the repository",
+        ),
+    })
 }
 
 /// Creates a new file holding `contents` with mode 0600 from the first byte on (never
@@ -115,5 +137,18 @@ mod tests {
         assert_eq!(read_file(&f).unwrap().expose(), p.expose());
         assert!(generate_into(&f).is_err(), "never overwrites");
         assert_eq!(format!("{p:?}"), "Password(***)");
+        assert!(check_restic_reads_the_same(&f, &p).is_ok());
+    }
+
+    #[test]
+    fn a_password_restic_would_read_differently_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("spaces", "secret pass  \r\n"), ("lines", "one\ntwo\n")] {
+            let f = dir.path().join(name);
+            fs::write(&f, text).unwrap();
+            let p = read_file(&f).unwrap();
+            let e = check_restic_reads_the_same(&f, &p).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("restic reads"), "{e}");
+        }
     }
 }

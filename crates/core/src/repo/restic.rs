@@ -384,6 +384,17 @@ impl Repo {
             expand.expansion_slack = s;
         }
         let report = peeled::expand_to_dir(path, &meta.file_name, tree, &expand)?;
+        let layers = report.get("layers").and_then(|l| l.as_array());
+        if layers.is_none_or(|l| l.is_empty()) {
+            // Whatever its name says, this is no Discourse backup (an error page saved under
+            // the backup's name, a truncated download, the wrong file): storing it would report
+            // a success and leave nothing to restore.
+            return Err(RepoError::Invalid(format!(
+                "{}: not a Discourse backup: neither gzip nor tar (dvault stores the .tar.gz, \
+                 .sql.gz and .tar files Discourse writes)",
+                path.display()
+            )));
+        }
         let mut meta = meta.clone();
         meta.peel = Some(report);
         let layout = match layout::Mode::from_env()? {
@@ -885,7 +896,7 @@ impl Repo {
     ) -> Result<ForgetReport, RepoError> {
         if rule.is_empty() {
             return Err(RepoError::Invalid(
-                "forget needs at least one --keep-* rule (refusing to remove every snapshot)"
+                "forget needs at least one --keep-* rule greater than 0 (refusing to remove every snapshot)"
                     .to_string(),
             ));
         }
@@ -939,7 +950,12 @@ impl Repo {
             self.forget_in_ledger(&report.removed)?;
         }
         if prune {
-            let opts = PruneOptions::default();
+            // rustic_core keeps unused packs 23 h after marking them (for backups running at
+            // the same time from other hosts), so a prune would free nothing today. dvault's
+            // commands that write hold this host's repository lock, and restic's own prune
+            // deletes at once too.
+            let mut opts = PruneOptions::default();
+            opts.instant_delete = true;
             report.pruned_bytes = Some(self.with_open(|r| {
                 let plan = r.prune_plan(&opts).map_err(self.err("planning prune"))?;
                 let bytes = plan.stats.size_to_delete.remove;
