@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod drill;
+pub mod interrupt;
 pub mod layout;
 pub mod lock;
 pub mod monitor;

@@ -43,6 +43,7 @@ enum Command {
 
 fn main() -> ExitCode {
     process_defaults();
+    remove_temporaries_on_signal();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     exit_on_any_panic();
@@ -55,7 +56,14 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    match run(command, &cli.repo) {
+    let result = run(command, &cli.repo);
+    if dvault_core::interrupt::stopping() {
+        // The error (if any) comes from files the signal thread removed; it exits shortly.
+        loop {
+            std::thread::park();
+        }
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
@@ -71,14 +79,52 @@ fn main() -> ExitCode {
 /// Settings std leaves at values wrong for this tool. Backups hold private messages and
 /// e-mail addresses: every file and folder dvault creates (scratch trees, restored files,
 /// caches, a local repository) is for its owner only (umask 077; the monitoring textfile sets
-/// its own mode). SIGPIPE goes back to its default, so `dvault snapshots | head` ends quietly
-/// instead of panicking on a closed pipe.
+/// its own mode).
 fn process_defaults() {
-    // SAFETY: both calls only change process attributes; no memory is involved.
+    // SAFETY: only changes the process's file creation mask.
     unsafe {
         libc::umask(0o077);
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// SIGINT, SIGTERM and SIGHUP go to one thread that removes this process's scratch trees and
+/// temporary files (see `dvault_core::interrupt`) and exits with 128 + the signal, as a shell
+/// reports it. Written by hand on libc: `sigwait` in a thread is the whole of it, and the
+/// mask is set before any other thread exists so that every thread inherits it (std resets
+/// the mask for child processes such as gzip and PostgreSQL).
+fn remove_temporaries_on_signal() {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only change this
+    // process's signal mask.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || loop {
+        let mut sig = 0;
+        // SAFETY: `set` lives in this thread; sigwait writes the signal number to `sig`.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            continue;
+        }
+        let removed = dvault_core::interrupt::remove_registered();
+        let name = match sig {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            _ => "SIGHUP",
+        };
+        eprintln!(
+            "stopped by {name}; removed {} temporary folders and files",
+            removed.len()
+        );
+        // _exit: no atexit handlers, so no race with a worker thread that is failing right
+        // now because its files are gone.
+        // SAFETY: ends the process; nothing after it runs.
+        unsafe { libc::_exit(128 + sig) };
+    });
 }
 
 /// The error and its causes, joined by ": ". Many errors already end with their cause's text
@@ -113,12 +159,25 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
 fn exit_on_any_panic() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // A signal is stopping the process and removed the files this thread worked on: the
+        // signal thread reports and exits.
+        if dvault_core::interrupt::stopping() {
+            loop {
+                std::thread::park();
+            }
+        }
         // rustic_core's tree loaders are detached threads that unwrap their send: once the
         // main thread has stopped at an error (a damaged tree) and dropped the receiver, they
         // panic with SendError. Nobody waits for them, so they may end quietly; exiting here
         // would cut off the report of the real error.
         if info.to_string().contains("SendError") {
             return;
+        }
+        // `dvault snapshots | head`: the reader left. SIGPIPE stays ignored (as std sets it)
+        // because peel writes into gzip processes and must see EPIPE as an error, so the
+        // closed stdout shows up here; end quietly, as a shell pipeline expects.
+        if info.to_string().contains("failed printing to stdout") {
+            std::process::exit(141);
         }
         default(info);
         let thread = std::thread::current();

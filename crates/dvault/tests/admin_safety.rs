@@ -184,12 +184,101 @@ fn prune_frees_the_space_of_removed_snapshots_at_once() {
     assert_eq!(env.restore_sha(&repo, &newest), sha256(&day2));
 }
 
+/// Entries of `dir` whose names start with `prefix`.
+fn entries_starting(dir: &Path, prefix: &str) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Starts `cmd`, waits until an entry starting with `prefix` appears in `dir`, sends `sig`,
+/// and returns the exit code and stderr.
+fn interrupt_once_started(
+    mut cmd: std::process::Command,
+    dir: &Path,
+    prefix: &str,
+    sig: i32,
+) -> (Option<i32>, String) {
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while entries_starting(dir, prefix).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it wrote {prefix}*"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no {prefix}* in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: sends a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let out = child.wait_with_output().unwrap();
+    let err = format!("{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), err)
+}
+
+#[test]
+fn a_stopped_backup_or_restore_leaves_no_temporary_data_behind() {
+    let env = Env::new();
+    let repo = repo_of(&env);
+    env.ok(&repo, &["init"]);
+    let big = format_a_with_own_uploads_of(env.path(), 1, 40_000_000);
+    let scratch = env.path().join("scratch");
+    fs::create_dir_all(&scratch).unwrap();
+
+    let mut backup = env.dvault(&repo);
+    backup
+        .env("DVAULT_SCRATCH_DIR", &scratch)
+        .args(["backup", big.to_str().unwrap()]);
+    let (code, err) = interrupt_once_started(backup, &scratch, "dvault-backup-", libc::SIGTERM);
+    assert_eq!(code, Some(128 + libc::SIGTERM), "{err}");
+    assert!(err.contains("stopped by SIGTERM"), "{err}");
+    assert!(
+        entries_starting(&scratch, "dvault-").is_empty(),
+        "scratch left behind"
+    );
+    env.ok(&repo, &["check"]);
+
+    let id = env.backup(&repo, &big)["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = env.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let to = out.join("restored.tar.gz");
+    let mut restore = env.dvault(&repo);
+    restore.args(["restore", &id, "--to", to.to_str().unwrap()]);
+    let (code, err) = interrupt_once_started(restore, &out, ".dvault-restore-", libc::SIGINT);
+    assert_eq!(code, Some(128 + libc::SIGINT), "{err}");
+    assert!(
+        fs::read_dir(&out).unwrap().next().is_none(),
+        "left in the target folder: {:?}",
+        entries_starting(&out, "")
+    );
+    assert_eq!(env.restore_sha(&repo, &id), sha256(&big));
+}
+
 /// A format-A backup of `day` (GNU tar and gzip) whose 2 MB upload no other day shares.
 fn format_a_with_own_uploads(dir: &Path, day: u64) -> std::path::PathBuf {
+    format_a_with_own_uploads_of(dir, day, 2_000_000)
+}
+
+/// A format-A backup of `day` whose upload of `bytes` no other day shares.
+fn format_a_with_own_uploads_of(dir: &Path, day: u64, bytes: usize) -> std::path::PathBuf {
     let work = dir.join(format!("own-{day}"));
     let uploads = work.join("uploads/default/original/1X");
     fs::create_dir_all(&uploads).unwrap();
-    fs::write(uploads.join("upload.bin"), noise(1000 + day, 2_000_000)).unwrap();
+    fs::write(uploads.join("upload.bin"), noise(1000 + day, bytes)).unwrap();
     fs::write(work.join("dump.sql"), sql_text(2000, day)).unwrap();
     let sh = |cmd: &str| {
         let st = std::process::Command::new("sh")

@@ -113,7 +113,11 @@ fn gzipped_noise(path: &std::path::Path, seed: u64, len: usize) {
         .arg(&plain)
         .status()
         .unwrap();
-    assert!(st.success() && path.is_file(), "gzip of {}", plain.display());
+    assert!(
+        st.success() && path.is_file(),
+        "gzip of {}",
+        plain.display()
+    );
 }
 
 #[test]

@@ -464,8 +464,10 @@ impl Repo {
             .clone()
             .unwrap_or_else(std::env::temp_dir);
         remove_stale_scratch(&base);
+        let prefix = format!("dvault-{what}-{}-", std::process::id());
+        crate::interrupt::remove_on_interrupt(&base, prefix.clone());
         tempfile::Builder::new()
-            .prefix(&format!("dvault-{what}-{}-", std::process::id()))
+            .prefix(&prefix)
             .tempdir_in(&base)
             .map_err(|source| RepoError::Io { path: base, source })
     }
@@ -582,13 +584,18 @@ impl Repo {
             let path = path.to_path_buf();
             move |source| RepoError::Io { path, source }
         };
+        // Named with the process id: a Ctrl-C removes them (interrupt.rs), and what a killed
+        // restore left is removed by the next one.
+        remove_stale_scratch_named(&parent, RESTORE_PREFIX);
+        let prefix = format!("{RESTORE_PREFIX}{}-", std::process::id());
+        crate::interrupt::remove_on_interrupt(&parent, prefix.clone());
         let tree = tempfile::Builder::new()
-            .prefix(".dvault-restore-")
+            .prefix(&prefix)
             .tempdir_in(&parent)
             .map_err(io(&parent))?;
         self.restore_tree(&snap, tree.path())?;
         let tmp = tempfile::Builder::new()
-            .prefix(".dvault-restore-")
+            .prefix(&prefix)
             .tempfile_in(&parent)
             .map_err(io(&parent))?;
         let (size, sha) = {
@@ -1245,14 +1252,41 @@ fn remove_stale_scratch(base: &Path) {
         let (Some(_), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        let Ok(pid) = pid.parse::<libc::pid_t>() else {
-            continue;
-        };
-        if pid > 0 && !process_alive(pid) && e.file_type().is_ok_and(|t| t.is_dir()) {
-            tracing::info!("removing {} left by a killed run", e.path().display());
-            let _ = fs::remove_dir_all(e.path());
+        remove_if_dead(&e, pid);
+    }
+}
+
+/// Name prefix of a restore's temporary tree and file, before the process id.
+const RESTORE_PREFIX: &str = ".dvault-restore-";
+
+/// Removes the entries of `base` named `PREFIX<pid>-...` whose process is gone.
+fn remove_stale_scratch_named(base: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if let Some((pid, _)) = name.strip_prefix(prefix).and_then(|r| r.split_once('-')) {
+            remove_if_dead(&e, pid);
         }
     }
+}
+
+/// Removes `e` (a folder or file) when `pid` names a process that no longer exists.
+fn remove_if_dead(e: &fs::DirEntry, pid: &str) {
+    let Ok(pid) = pid.parse::<libc::pid_t>() else {
+        return;
+    };
+    if pid <= 0 || process_alive(pid) {
+        return;
+    }
+    tracing::info!("removing {} left by a killed run", e.path().display());
+    let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+        fs::remove_dir_all(e.path())
+    } else {
+        fs::remove_file(e.path())
+    };
 }
 
 /// Whether process `pid` exists (`kill(pid, 0)`; EPERM: it exists but is not ours).
