@@ -44,15 +44,43 @@ enum Command {
 fn main() -> ExitCode {
     process_defaults();
     remove_temporaries_on_signal();
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let json_logs = matches!(&cli.command, Some(Command::Run(a)) if a.json);
+    init_logging(cli.verbose, json_logs);
+    if let Some(Command::Run(_)) = &cli.command {
+        // `run` reads every site's repository, password and folders from its config file;
+        // silently ignoring these would run against something else than the admin meant.
+        let given: Vec<String> = [
+            "repo",
+            "password_file",
+            "cache_dir",
+            "scratch_dir",
+            "state_dir",
+        ]
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+        if !given.is_empty() {
+            eprintln!(
+                "error: run takes repositories, passwords and folders from its config file; {} \
+                 is for the single commands (backup, restore, ...)",
+                given.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
     exit_on_any_panic();
     if cli.version {
         print!("{}", version_text());
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        use clap::CommandFactory;
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
@@ -189,7 +217,8 @@ fn exit_on_any_panic() {
     }));
 }
 
-fn init_logging(verbose: u8) {
+/// Log lines on stderr: text, or JSON lines for `run --json` (whose own lines are JSON).
+fn init_logging(verbose: u8, json: bool) {
     // rustic_core logs every check finding and also returns it; `dvault check` prints the
     // returned list, so its log would show each finding twice.
     let default = match verbose {
@@ -201,11 +230,14 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour codes only for a person at a terminal, not in cron mail or a log file.
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 /// `dvault X.Y.Z`, then the bundled zlib's version and the first line of `gzip --version`:

@@ -46,9 +46,16 @@ pub struct ExpansionCap {
     /// (plus --expansion-slack): a decompression bomb stops early [default: 200].
     #[arg(long, value_name = "N")]
     pub max_expansion_ratio: Option<u64>,
-    /// Bytes allowed on top of the ratio [default: 268435456, 256 MiB].
-    #[arg(long, value_name = "BYTES")]
+    /// Bytes allowed on top of the ratio, a number or a size like 512MiB [default: 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub expansion_slack: Option<u64>,
+}
+
+/// A size in bytes, with or without a unit (`268435456`, `256MiB`, `1 GB`).
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("`{s}`: {e}"))
 }
 
 impl ExpansionCap {

@@ -421,9 +421,13 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
     }
     for d in &report.decisions {
         println!(
-            "{}  {}  {:<6}  {}  {}",
+            "{}  {:<19}  {:<6}  {}  {}",
             d.snapshot.short_id,
-            d.snapshot.time,
+            d.snapshot
+                .time
+                .get(..19)
+                .unwrap_or(&d.snapshot.time)
+                .replace('T', " "),
             if d.keep { "keep" } else { "remove" },
             d.snapshot.meta.file_name,
             d.reasons.join(", ")

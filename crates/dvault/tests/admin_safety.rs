@@ -332,3 +332,34 @@ fn an_error_says_its_cause_once() {
     assert!(err.contains("no-such-password-file"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn run_refuses_repository_options_it_would_ignore() {
+    let env = Env::new();
+    let cfg = env.path().join("dvault.toml");
+    let out = env
+        .dvault("/from/the/environment")
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .args(["--repo", "/nonexistent", "--state-dir", "stX"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--repo, --state-dir") && err.contains("config file"),
+        "{err}"
+    );
+    assert!(!env.path().join("stX").exists() && !Path::new("stX").exists());
+    // From the environment (as a shell profile may set them) they are no reason to refuse:
+    // the run goes on to its config file, which does not exist here.
+    let out = env
+        .dvault("/from/the/environment")
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dvault.toml") && !err.contains("--repo"),
+        "{err}"
+    );
+}

@@ -46,6 +46,10 @@ fn expand_refuses_past_the_ratio_and_the_flag_lets_it_through() {
         err.contains("decompression bomb") && err.contains("200 times the input plus 0 bytes"),
         "{err}"
     );
+    // A slack of 1 KiB (given with a unit) is as good as none for 4 MiB of zeros.
+    let out = expand("b2", &["--expansion-slack", "1KiB"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plus 1024 bytes"), "{err}");
     let out = expand(
         "c",
         &["--expansion-slack", "0", "--max-expansion-ratio", "100000"],
