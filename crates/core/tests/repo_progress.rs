@@ -1,5 +1,5 @@
 //! Progress reporting of a backup: the live "stored" count equals the bytes of the pack files
-//! the backup wrote, and the byte bars see the plain bytes read.
+//! the backup wrote, the byte bars see the plain bytes read, and peeling shows a spinner.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use dvault_core::snapshot::BackupMeta;
 struct Tally {
     added: AtomicU64,
     bytes: Arc<AtomicU64>,
+    spinners: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -32,7 +33,10 @@ impl ProgressBar for Counted {
 }
 
 impl ProgressBars for Tally {
-    fn start(&self, kind: ProgressKind, _title: &str) -> Box<dyn ProgressBar> {
+    fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressBar> {
+        if kind == ProgressKind::Spinner {
+            self.spinners.lock().unwrap().push(title.to_string());
+        }
         Box::new(Counted(
             (kind == ProgressKind::Bytes).then(|| self.bytes.clone()),
         ))
@@ -84,4 +88,10 @@ fn stored_bytes_shown_live_equal_the_pack_files_written() {
         "{summary:?} vs {packs}"
     );
     assert!(tally.bytes.load(Ordering::Relaxed) >= summary.bytes_processed);
+    // Peeling, which reports no counts, still shows that something is happening.
+    let spinners = tally.spinners.lock().unwrap();
+    assert!(
+        spinners.contains(&format!("peeling and proving {}", meta.file_name)),
+        "{spinners:?}"
+    );
 }

@@ -319,15 +319,16 @@ fn snapshots(args: &RepoArgs, json: bool) -> Result<()> {
         return print_json(&list);
     }
     println!(
-        "{:<8}  {:<19}  {:<12}  {:<6}  {:>12}  {:<12}  file",
-        "id", "time", "site", "format", "size", "sha256"
+        "{:<8}  {:<19}  {:<12}  {:<14}  {:<6}  {:>12}  {:<12}  file",
+        "id", "time", "site", "version", "format", "size", "sha256"
     );
     for s in &list {
         println!(
-            "{:<8}  {:<19}  {:<12}  {:<6}  {:>12}  {:<12}  {}",
+            "{:<8}  {:<19}  {:<12}  {:<14}  {:<6}  {:>12}  {:<12}  {}",
             s.short_id,
             s.time.get(..19).unwrap_or(&s.time).replace('T', " "),
             s.meta.discourse.site.as_deref().unwrap_or("-"),
+            s.meta.discourse.version.as_deref().unwrap_or("-"),
             s.meta.format.as_str(),
             s.meta.size,
             &s.meta.sha256[..12.min(s.meta.sha256.len())],

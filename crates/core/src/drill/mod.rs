@@ -187,6 +187,8 @@ impl DrillReport {
             s.push_str(&format!("  format      {f}, {} bytes\n", self.size));
         }
         let sha_state = match &self.expected_sha256 {
+            // The drill stopped before it read the whole file: no verdict either way.
+            _ if self.sha256.is_empty() => "not computed: the drill stopped before",
             Some(e) if *e == self.sha256 => "matches the record",
             Some(_) => "DOES NOT match the record",
             None => "no record to compare",
@@ -854,5 +856,20 @@ mod tests {
             Some("row 7 of the COPY block of public.\"us\"\"er\": line 107 of the dump")
         );
         assert_eq!(unquoted_last_part("public.posts"), "posts");
+    }
+
+    #[test]
+    fn a_drill_that_stopped_early_gives_no_sha256_verdict() {
+        let mut r = DrillReport::new("x.tar.gz".into());
+        r.expected_sha256 = Some("ab".repeat(32));
+        assert!(r.summary().contains("not computed"), "{}", r.summary());
+        r.sha256 = "cd".repeat(32);
+        assert!(r.summary().contains("DOES NOT match"), "{}", r.summary());
+        r.sha256 = "ab".repeat(32);
+        assert!(
+            r.summary().contains("(matches the record)"),
+            "{}",
+            r.summary()
+        );
     }
 }

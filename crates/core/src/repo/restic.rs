@@ -383,6 +383,14 @@ impl Repo {
         if let Some(s) = self.cfg.expansion_slack {
             expand.expansion_slack = s;
         }
+        // Peeling and proving take most of a backup and report no progress of their own:
+        // without this a terminal shows the last finished step for many seconds.
+        let spinner = self.progress.as_ref().map(|p| {
+            p.start(
+                super::ProgressKind::Spinner,
+                &format!("peeling and proving {}", meta.file_name),
+            )
+        });
         let report = peeled::expand_to_dir(path, &meta.file_name, tree, &expand)?;
         let layers = report.get("layers").and_then(|l| l.as_array());
         if layers.is_none_or(|l| l.is_empty()) {
@@ -401,6 +409,9 @@ impl Repo {
             layout::Mode::Plain => None,
             layout::Mode::Columns => Some(layout::apply(tree)?),
         };
+        if let Some(s) = spinner {
+            s.finish();
+        }
         let laid_out = layout
             .as_ref()
             .is_some_and(|l| l.files.iter().any(|f| f.laid_out));
