@@ -605,6 +605,7 @@ impl Repo {
             .tempdir_in(&parent)
             .map_err(io(&parent))?;
         self.restore_tree(&snap, tree.path())?;
+        release_free_memory();
         let tmp = tempfile::Builder::new()
             .prefix(&prefix)
             .tempfile_in(&parent)
@@ -1264,6 +1265,17 @@ fn remove_stale_scratch(base: &Path) {
             continue;
         };
         remove_if_dead(&e, pid);
+    }
+}
+
+/// Hands memory freed by rustic_core's restore (its 20 reader threads each hold a stretch of
+/// a pack) back to the system before the rebuild allocates its own: glibc keeps freed heap
+/// otherwise, and the two peaks would add up.
+fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns unused heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
