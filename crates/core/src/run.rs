@@ -66,12 +66,16 @@ pub trait StoreOpener {
 /// The restore-drill step of `dvault run`, run when `[sites.X.drill]` is due. The drill module
 /// plugs in here; the run loop holds the repository lock while it runs.
 pub trait DrillHook {
-    /// Proves that the newest snapshot of the site restores; `Ok` carries a one-line summary.
+    /// Proves that `snapshot` (a snapshot id, or a Tarsnap archive name) of the site restores;
+    /// `Ok` carries a one-line summary. The run loop names the snapshot, because "the newest
+    /// snapshot of the repository" may belong to another site sharing the repository, or tie in
+    /// time with another backup of the same moment.
     fn drill(
         &self,
         name: &str,
         site: &SiteConfig,
         drill: &DrillConfig,
+        snapshot: &str,
         log: &mut dyn FnMut(&str),
     ) -> anyhow::Result<String>;
 }
@@ -597,11 +601,19 @@ fn site_steps(
         if is_due(state.last_drill_success_time, d.every, now) {
             match drill {
                 Some(hook) => {
-                    log.say("info", "running a restore drill");
+                    // The snapshot holding the backup this run just stored or found stored: the
+                    // site's own newest, whatever else the repository holds.
+                    let snapshot = report.snapshot.clone().ok_or_else(|| {
+                        anyhow!("restore drill: no snapshot of site {name} to drill")
+                    })?;
+                    log.say(
+                        "info",
+                        &format!("running a restore drill of snapshot {snapshot}"),
+                    );
                     let mut say = |m: &str| log.say("info", m);
                     let summary = hook
-                        .drill(name, site, d, &mut say)
-                        .context("restore drill")?;
+                        .drill(name, site, d, &snapshot, &mut say)
+                        .with_context(|| format!("restore drill of snapshot {snapshot}"))?;
                     log.say("info", &format!("drill: {summary}"));
                     state.last_drill_success_time = Some(now_secs());
                     report.drill = Some(summary);

@@ -68,8 +68,8 @@ pub fn drill_snapshot(repo: &Repo, id: Option<&str>, opts: &DrillOptions) -> Res
     Ok(report)
 }
 
-/// The drill step of `dvault run`: drills the newest snapshot of a site's repository (or the
-/// newest archive of a Tarsnap site) into the server of `[sites.X.drill] postgres_url`, or a
+/// The drill step of `dvault run`: drills the snapshot the run names (of a site's repository,
+/// or an archive of a Tarsnap site) into the server of `[sites.X.drill] postgres_url`, or a
 /// throwaway cluster.
 #[derive(Debug, Clone, Default)]
 pub struct RepoDrillHook {
@@ -87,6 +87,7 @@ impl DrillHook for RepoDrillHook {
         name: &str,
         site: &SiteConfig,
         drill: &DrillConfig,
+        snapshot: &str,
         log: &mut dyn FnMut(&str),
     ) -> Result<String> {
         let opts = DrillOptions {
@@ -97,7 +98,7 @@ impl DrillHook for RepoDrillHook {
             work_dir: self.scratch_dir.clone(),
         };
         let report = match (&site.tarsnap, &site.repository) {
-            (Some(t), _) => self.drill_tarsnap(name, t, &opts)?,
+            (Some(t), _) => self.drill_tarsnap(name, t, snapshot, &opts)?,
             (None, Some(r)) => {
                 let repo = crate::run::open_repository(
                     r,
@@ -105,7 +106,7 @@ impl DrillHook for RepoDrillHook {
                     self.scratch_dir.clone(),
                 )
                 .with_context(|| format!("site {name}: opening {}", r.location))?;
-                drill_snapshot(&repo, None, &opts)?
+                drill_snapshot(&repo, Some(snapshot), &opts)?
             }
             (None, None) => return Err(anyhow!("site {name} has no store to drill")),
         };
@@ -122,12 +123,13 @@ impl DrillHook for RepoDrillHook {
 }
 
 impl RepoDrillHook {
-    /// Reads the site's newest archive back from Tarsnap (with the admin key) and drills the
-    /// rebuilt file against the SHA-256 the ledger recorded when it was stored.
+    /// Reads archive `archive` back from Tarsnap (with the admin key) and drills the rebuilt
+    /// file against the SHA-256 the ledger recorded when it was stored.
     fn drill_tarsnap(
         &self,
         name: &str,
         t: &TarsnapConfig,
+        archive: &str,
         opts: &DrillOptions,
     ) -> Result<DrillReport> {
         let state_dir = self
@@ -136,12 +138,16 @@ impl RepoDrillHook {
             .ok_or_else(|| anyhow!("site {name}: no state folder to find the Tarsnap ledger in"))?;
         let ledger_path = Ledger::path(state_dir, name);
         let ledger = Ledger::load(&ledger_path)?;
-        let newest = ledger.newest().ok_or_else(|| {
-            anyhow!(
-                "site {name}: {} lists no Tarsnap archive to drill",
-                ledger_path.display()
-            )
-        })?;
+        let newest = ledger
+            .archives
+            .iter()
+            .find(|e| e.archive == archive)
+            .ok_or_else(|| {
+                anyhow!(
+                    "site {name}: {} does not list Tarsnap archive {archive} to drill",
+                    ledger_path.display()
+                )
+            })?;
         let work = work_dir(opts)?;
         let out = work.path().join(&newest.file_name);
         let mut file =
