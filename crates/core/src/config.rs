@@ -5,6 +5,10 @@
 //! (`/etc/dvault/dvault.toml: sites.forum1.source.settle: invalid duration ...`), because a typo
 //! that is silently ignored is a backup that silently does not happen. `contrib/dvault.toml` is
 //! the complete, commented example.
+//!
+//! Two kinds of error, kept apart on purpose: the file's syntax and shape ([`Config::load`]) stop
+//! the whole run, while a file one site names being missing or unreadable
+//! ([`Config::check_site_files`]) is that site's failure, so the other sites are still backed up.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -351,16 +355,17 @@ impl Config {
         }
     }
 
-    /// Reads, parses and validates a config file, including that the files it names exist.
+    /// Reads, parses and validates a config file. The files it names (password files, source
+    /// folders, ...) are not checked here: they belong to one site's environment, and `dvault
+    /// run` checks them per site ([`Config::check_site_files`]) so that one site's missing
+    /// folder fails that site, not every site.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             key: String::new(),
             message: format!("cannot read config file: {e}"),
         })?;
-        let config = Config::parse(&text, path)?;
-        config.check_files()?;
-        Ok(config)
+        Config::parse(&text, path)
     }
 
     /// Parses and validates config text; `origin` is only used in error messages. Does not touch
@@ -558,53 +563,64 @@ impl Config {
         Ok(())
     }
 
-    /// Checks that the files the config names exist and are readable (password files, API key
-    /// files, local source folders), naming the key when one is not.
+    /// Checks the files of every site ([`Config::check_site_files`]); the first problem is the
+    /// error.
     pub fn check_files(&self) -> Result<(), ConfigError> {
-        for (name, site) in &self.sites {
-            let key = |k: &str| format!("sites.{name}.{k}");
-            let readable = |k: &str, p: &Path| -> Result<(), ConfigError> {
-                std::fs::File::open(p)
-                    .map(drop)
-                    .map_err(|e| self.error(key(k), format!("{}: {e}", p.display())))
-            };
-            if let Some(r) = &site.repository {
-                readable("repository.password_file", &r.password_file)?;
-                if let Some(f) = &r.s3_credentials_file {
-                    readable("repository.s3_credentials_file", f)?;
-                }
+        self.sites
+            .keys()
+            .try_for_each(|name| self.check_site_files(name))
+    }
+
+    /// Checks that the files site `name` names exist and are readable (password file, key and
+    /// credentials files, the local source folder), naming the key and the path when one is
+    /// not. An unknown site name is an error naming the `sites` key.
+    pub fn check_site_files(&self, name: &str) -> Result<(), ConfigError> {
+        let site = self
+            .sites
+            .get(name)
+            .ok_or_else(|| self.error(format!("sites.{name}"), "no such site"))?;
+        let key = |k: &str| format!("sites.{name}.{k}");
+        let readable = |k: &str, p: &Path| -> Result<(), ConfigError> {
+            std::fs::File::open(p)
+                .map(drop)
+                .map_err(|e| self.error(key(k), format!("{}: {e}", p.display())))
+        };
+        if let Some(r) = &site.repository {
+            readable("repository.password_file", &r.password_file)?;
+            if let Some(f) = &r.s3_credentials_file {
+                readable("repository.s3_credentials_file", f)?;
             }
-            if let Some(t) = &site.tarsnap {
-                readable("tarsnap.keyfile", &t.keyfile)?;
-                if let Some(k) = &t.admin_keyfile {
-                    readable("tarsnap.admin_keyfile", k)?;
-                }
+        }
+        if let Some(t) = &site.tarsnap {
+            readable("tarsnap.keyfile", &t.keyfile)?;
+            if let Some(k) = &t.admin_keyfile {
+                readable("tarsnap.admin_keyfile", k)?;
             }
-            if let Some(api) = &site.source.api {
-                if let Some(f) = &api.key_file {
-                    readable("source.api.key_file", f)?;
-                }
+        }
+        if let Some(api) = &site.source.api {
+            if let Some(f) = &api.key_file {
+                readable("source.api.key_file", f)?;
             }
-            if let Some(s3) = &site.source.s3 {
-                if let Some(f) = &s3.credentials_file {
-                    readable("source.s3.credentials_file", f)?;
-                }
+        }
+        if let Some(s3) = &site.source.s3 {
+            if let Some(f) = &s3.credentials_file {
+                readable("source.s3.credentials_file", f)?;
             }
-            if site.source.s3.is_none() {
-                let folder = site.source.folder_or_default();
-                match std::fs::metadata(&folder) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => {
-                        return Err(self.error(
-                            key("source.folder"),
-                            format!("{}: not a directory", folder.display()),
-                        ))
-                    }
-                    Err(e) => {
-                        return Err(
-                            self.error(key("source.folder"), format!("{}: {e}", folder.display()))
-                        )
-                    }
+        }
+        if site.source.s3.is_none() {
+            let folder = site.source.folder_or_default();
+            match std::fs::metadata(&folder) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(self.error(
+                        key("source.folder"),
+                        format!("{}: not a directory", folder.display()),
+                    ))
+                }
+                Err(e) => {
+                    return Err(
+                        self.error(key("source.folder"), format!("{}: {e}", folder.display()))
+                    )
                 }
             }
         }

@@ -485,6 +485,9 @@ fn site_steps(
     report: &mut SiteReport,
     state: &mut SiteState,
 ) -> anyhow::Result<()> {
+    // The site's own files (password file, source folder, ...) are checked here rather than
+    // when the config is loaded: a problem with them fails this site only.
+    config.check_site_files(name)?;
     let location = &site.store_id();
     let lock = RepoLock::acquire(state_dir, location, config.lock_wait.unwrap_or_default())?;
     if let Some(stale) = &lock.stale {

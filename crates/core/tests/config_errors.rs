@@ -119,26 +119,69 @@ fn missing_files_name_the_key_and_the_path() {
         )
         .unwrap();
     };
+    let files_err = || {
+        let cfg = Config::load(&cfg_path)
+            .unwrap_or_else(|e| panic!("a missing file is no config error: {e}"));
+        let e = cfg.check_site_files("forum1").unwrap_err().to_string();
+        assert_eq!(cfg.check_files().unwrap_err().to_string(), e);
+        e
+    };
     write(&pw, &folder);
-    let e = Config::load(&cfg_path).unwrap_err().to_string();
-    assert!(e.contains("sites.forum1.repository.password_file"), "{e}");
+    let e = files_err();
+    assert!(
+        e.starts_with(&format!(
+            "{}: sites.forum1.repository.password_file: ",
+            cfg_path.display()
+        )),
+        "{e}"
+    );
     assert!(e.contains(&pw.display().to_string()), "{e}");
     assert!(e.contains("No such file"), "{e}");
 
     std::fs::write(&pw, "secret\n").unwrap();
     let gone = dir.path().join("no-such-folder");
     write(&pw, &gone);
-    let e = Config::load(&cfg_path).unwrap_err().to_string();
+    let e = files_err();
     assert!(e.contains("sites.forum1.source.folder"), "{e}");
     assert!(e.contains(&gone.display().to_string()), "{e}");
 
     write(&pw, &folder);
-    Config::load(&cfg_path).expect("all files present");
+    let cfg = Config::load(&cfg_path).expect("all files present");
+    cfg.check_files().expect("all files present");
+    let e = cfg.check_site_files("forum9").unwrap_err().to_string();
+    assert!(e.contains("sites.forum9: no such site"), "{e}");
 
     let e = Config::load(&dir.path().join("nope.toml"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("nope.toml: cannot read config file"), "{e}");
+}
+
+/// One site's missing files do not hide another site's good ones: each site is checked alone.
+#[test]
+fn files_are_checked_per_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("good")).unwrap();
+    std::fs::write(d.join("pw"), "secret\n").unwrap();
+    let cfg_path = d.join("dvault.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "[sites.bad.source]\nfolder = \"{d}/gone\"\n[sites.bad.repository]\nlocation = \"/r\"\npassword_file = \"{d}/pw\"\n\
+             [sites.good.source]\nfolder = \"{d}/good\"\n[sites.good.repository]\nlocation = \"/r\"\npassword_file = \"{d}/pw\"\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&cfg_path).unwrap_or_else(|e| panic!("{e}"));
+    cfg.check_site_files("good")
+        .expect("good's files are there");
+    let e = cfg.check_site_files("bad").unwrap_err().to_string();
+    assert!(
+        e.contains("sites.bad.source.folder") && e.contains("gone"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -406,3 +406,110 @@ fn retention_and_check_run_when_allowed_and_due() {
         "checked a minute ago"
     );
 }
+
+#[test]
+fn a_site_whose_folder_or_password_file_is_missing_fails_alone() {
+    let missing = tempfile::tempdir().unwrap();
+    let gone = missing.path().join("no-such-folder");
+    std::fs::write(missing.path().join("password"), "secret of other\n").unwrap();
+    let w = World::new(&format!(
+        "[sites.other.source]\nfolder = \"{}\"\n\
+         [sites.other.repository]\nlocation = \"{}\"\npassword_file = \"{}\"\n",
+        gone.display(),
+        missing.path().join("repo").display(),
+        missing.path().join("password").display(),
+    ));
+    make_backup(
+        &w.folder("forum1"),
+        "forum1-2024-03-01-033000-v20240220010101.sql.gz",
+        200,
+    );
+    make_backup(
+        &w.folder("forum2"),
+        "forum2-2024-03-01-033000-v20240220010101.sql.gz",
+        200,
+    );
+    let config_path = w.dir.path().join("dvault.toml").display().to_string();
+
+    let (r, lines) = w.run(None);
+    assert_eq!(r.exit_code, exit::PARTIAL, "{r:#?}");
+    assert_eq!(outcome(&r, "forum1"), Outcome::Stored);
+    assert_eq!(outcome(&r, "forum2"), Outcome::Stored);
+    assert_eq!(outcome(&r, "other"), Outcome::Failed);
+    let other = r.sites.iter().find(|s| s.site == "other").unwrap();
+    let err = other.error.clone().unwrap();
+    assert!(
+        err.contains(&config_path)
+            && err.contains("sites.other.source.folder")
+            && err.contains(&gone.display().to_string())
+            && err.contains("No such file or directory"),
+        "names the config file, the key, the folder and the cause: {err}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\"level\":\"error\"")
+            && l.contains("\"site\":\"other\"")
+            && l.contains("sites.other.source.folder")),
+        "{lines:#?}"
+    );
+    let m = w.metrics();
+    assert!(
+        m.contains("dvault_last_run_success{site=\"other\"} 0\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("dvault_last_run_success{site=\"forum1\"} 1\n"),
+        "{m}"
+    );
+
+    // forum2's password file disappears: forum2 fails naming it, forum1 still runs and pings.
+    let pw2 = w.dir.path().join("forum2/password");
+    std::fs::remove_file(&pw2).unwrap();
+    make_backup(
+        &w.folder("forum1"),
+        "forum1-2024-03-02-033000-v20240220010101.sql.gz",
+        210,
+    );
+    let (r, _) = w.run(None);
+    assert_eq!(r.exit_code, exit::PARTIAL, "{r:#?}");
+    assert_eq!(outcome(&r, "forum1"), Outcome::Stored);
+    assert_eq!(outcome(&r, "forum2"), Outcome::Failed);
+    let err = r.sites[1].error.clone().unwrap();
+    assert!(
+        err.contains(&config_path)
+            && err.contains("sites.forum2.repository.password_file")
+            && err.contains(&pw2.display().to_string())
+            && err.contains("No such file or directory"),
+        "{err}"
+    );
+    {
+        let got = w.pings.got.lock().unwrap();
+        let f2: Vec<&(String, String)> = got
+            .iter()
+            .filter(|g| g.0.starts_with("/ping/forum2"))
+            .collect();
+        let paths: Vec<&str> = f2.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/ping/forum2/start",
+                "/ping/forum2",
+                "/ping/forum2/start",
+                "/ping/forum2/fail"
+            ]
+        );
+        assert!(
+            f2[3].1.contains(&err),
+            "fail body carries the error: {:?}",
+            f2[3].1
+        );
+        let f1 = got.iter().filter(|g| g.0 == "/ping/forum1").count();
+        assert_eq!(f1, 2, "forum1 pinged success in both runs");
+    }
+    assert!(w
+        .metrics()
+        .contains("dvault_last_run_success{site=\"forum2\"} 0\n"));
+
+    // Only failing sites selected: the run as a whole failed.
+    let (r, _) = w.run(Some("other"));
+    assert_eq!(r.exit_code, exit::ERROR, "{r:#?}");
+}

@@ -160,3 +160,74 @@ fn config_errors_exit_2_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml: cannot read config file"));
 }
+
+#[test]
+fn a_site_with_a_missing_folder_or_password_file_fails_alone_with_exit_3() {
+    let s = setup("0s");
+    let d = s.dir.path();
+    let three = d.join("three.toml");
+    let base = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(d.join("other-password"), "other secret\n").unwrap();
+    std::fs::write(
+        &three,
+        format!(
+            "{base}[sites.other.source]\nfolder = \"{d}/other-backups\"\n\
+             [sites.other.repository]\nlocation = \"{d}/other-repo\"\n\
+             password_file = \"{d}/other-password\"\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&three, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stderr}\n{stdout}");
+    assert!(stdout.contains("forum: stored"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "[other] {}: sites.other.source.folder: {}/other-backups: No such file or directory",
+            three.display(),
+            d.display()
+        )),
+        "{stderr}"
+    );
+
+    // The folder is there now, but the password file is gone: still only `other` fails.
+    std::fs::create_dir(d.join("other-backups")).unwrap();
+    std::fs::remove_file(d.join("other-password")).unwrap();
+    let out = run(&three, &["--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let site = |n: &str| {
+        report["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["site"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(site("forum")["outcome"], "already_stored");
+    assert_eq!(site("other")["outcome"], "failed");
+    let err = site("other")["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("sites.other.repository.password_file")
+            && err.contains("other-password")
+            && err.contains("No such file or directory"),
+        "{err}"
+    );
+    assert_eq!(report["exit_code"], 3);
+
+    // A syntax mistake still stops the whole run with 2.
+    let text = std::fs::read_to_string(&three).unwrap();
+    std::fs::write(
+        &three,
+        text.replace("[sites.other.source]", "[sites.other.sourc]"),
+    )
+    .unwrap();
+    let out = run(&three, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sites.other.sourc"));
+    assert!(out.stdout.is_empty());
+}
