@@ -14,6 +14,22 @@ fn repo_of(env: &Env) -> String {
     env.path().join("repo").to_str().unwrap().to_string()
 }
 
+/// A test folder with a new repository in it.
+fn with_repo() -> (Env, String) {
+    let env = Env::new();
+    let repo = repo_of(&env);
+    env.ok(&repo, &["init"]);
+    (env, repo)
+}
+
+/// Backs up `file` and returns the new snapshot's id.
+fn backup_id(env: &Env, repo: &str, file: &Path) -> String {
+    env.backup(repo, file)["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn du(path: &Path) -> u64 {
     let mut n = 0;
     for e in fs::read_dir(path).unwrap() {
@@ -41,9 +57,7 @@ fn shared_with_others(path: &Path) -> Vec<String> {
 
 #[test]
 fn retention_rules_of_zero_are_refused_and_nothing_is_removed() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     let files = make_backups(env.path(), 1, 4096);
     env.backup(&repo, &files[1]);
     for rule in [
@@ -61,9 +75,7 @@ fn retention_rules_of_zero_are_refused_and_nothing_is_removed() {
 
 #[test]
 fn a_file_that_is_not_a_backup_is_refused_naming_it() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     for (name, bytes) in [
         (
             "forum-2026-01-01-033014-v20250612081530.tar.gz",
@@ -88,14 +100,9 @@ fn a_file_that_is_not_a_backup_is_refused_naming_it() {
 
 #[test]
 fn restore_leaves_an_existing_file_alone_unless_forced() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     let files = make_backups(env.path(), 1, 4096);
-    let id = env.backup(&repo, &files[0])["snapshot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = backup_id(&env, &repo, &files[0]);
     let keep = env.path().join("keep.txt");
     fs::write(&keep, "important\n").unwrap();
     let err = env.fails(&repo, &["restore", &id, "--to", keep.to_str().unwrap()]);
@@ -113,9 +120,7 @@ fn restore_leaves_an_existing_file_alone_unless_forced() {
 
 #[test]
 fn a_backup_while_another_dvault_holds_the_repository_stops_with_exit_11() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     let files = make_backups(env.path(), 1, 4096);
     // The same lock `dvault run` and every writing command take (flock: held by this process).
     let held =
@@ -139,14 +144,9 @@ fn a_backup_while_another_dvault_holds_the_repository_stops_with_exit_11() {
 
 #[test]
 fn what_dvault_writes_is_private_to_its_owner() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     let files = make_backups(env.path(), 1, 4096);
-    let id = env.backup(&repo, &files[0])["snapshot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = backup_id(&env, &repo, &files[0]);
     let to = env.path().join("restored.tar.gz");
     let tree = env.path().join("tree");
     env.ok(&repo, &["restore", &id, "--to", to.to_str().unwrap()]);
@@ -162,17 +162,12 @@ fn what_dvault_writes_is_private_to_its_owner() {
 
 #[test]
 fn prune_frees_the_space_of_removed_snapshots_at_once() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     // Two days with different incompressible uploads: the older day's data is its own.
     let day1 = format_a_with_own_uploads(env.path(), 1);
     let day2 = format_a_with_own_uploads(env.path(), 2);
     env.backup(&repo, &day1);
-    let newest = env.backup(&repo, &day2)["snapshot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let newest = backup_id(&env, &repo, &day2);
     let before = du(&Path::new(&repo).join("data"));
     env.ok(&repo, &["forget", "--keep-daily", "1", "--prune"]);
     let after = du(&Path::new(&repo).join("data"));
@@ -229,9 +224,7 @@ fn interrupt_once_started(
 
 #[test]
 fn a_stopped_backup_or_restore_leaves_no_temporary_data_behind() {
-    let env = Env::new();
-    let repo = repo_of(&env);
-    env.ok(&repo, &["init"]);
+    let (env, repo) = with_repo();
     let big = format_a_with_own_uploads_of(env.path(), 1, 40_000_000);
     let scratch = env.path().join("scratch");
     fs::create_dir_all(&scratch).unwrap();
@@ -249,10 +242,7 @@ fn a_stopped_backup_or_restore_leaves_no_temporary_data_behind() {
     );
     env.ok(&repo, &["check"]);
 
-    let id = env.backup(&repo, &big)["snapshot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = backup_id(&env, &repo, &big);
     let out = env.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let to = out.join("restored.tar.gz");
