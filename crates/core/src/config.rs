@@ -262,6 +262,9 @@ pub struct RepositoryConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
+    /// Keep the N newest snapshots.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
     /// Keep the newest snapshot of each of the last N days.
     #[serde(default)]
     pub keep_daily: Option<u32>,
@@ -271,6 +274,9 @@ pub struct RetentionConfig {
     /// Keep the newest snapshot of each of the last N months.
     #[serde(default)]
     pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years.
+    #[serde(default)]
+    pub keep_yearly: Option<u32>,
     /// Keep every snapshot younger than this, restic's syntax: `30d`, `2w`, `1y6m`.
     #[serde(default)]
     pub keep_within: Option<String>,
@@ -497,9 +503,11 @@ impl Config {
                 }
             }
             if let Some(r) = &site.retention {
-                let keeps_something = r.keep_daily.unwrap_or(0) > 0
+                let keeps_something = r.keep_last.unwrap_or(0) > 0
+                    || r.keep_daily.unwrap_or(0) > 0
                     || r.keep_weekly.unwrap_or(0) > 0
                     || r.keep_monthly.unwrap_or(0) > 0
+                    || r.keep_yearly.unwrap_or(0) > 0
                     || r.keep_within.is_some();
                 if r.forget && !keeps_something {
                     // Forgetting with no keep rule would delete every snapshot.

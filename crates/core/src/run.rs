@@ -824,9 +824,11 @@ impl Store for RepoStore {
 
     fn forget(&self, r: &RetentionConfig) -> anyhow::Result<String> {
         let rule = crate::repo::Retention {
+            last: r.keep_last,
             daily: r.keep_daily,
             weekly: r.keep_weekly,
             monthly: r.keep_monthly,
+            yearly: r.keep_yearly,
             within: r.keep_within.clone(),
         };
         let report = self.repo.forget(&rule, false, r.prune)?;

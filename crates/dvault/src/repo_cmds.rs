@@ -126,6 +126,9 @@ pub struct CheckArgs {
 /// Arguments of `forget`.
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Keep the N newest snapshots (of each site).
+    #[arg(long)]
+    pub keep_last: Option<u32>,
     /// Keep the last snapshot of each of the last N days.
     #[arg(long)]
     pub keep_daily: Option<u32>,
@@ -135,6 +138,9 @@ pub struct ForgetArgs {
     /// Keep the last snapshot of each of the last N months.
     #[arg(long)]
     pub keep_monthly: Option<u32>,
+    /// Keep the last snapshot of each of the last N years.
+    #[arg(long)]
+    pub keep_yearly: Option<u32>,
     /// Keep every snapshot younger than this (e.g. 7d, 2w, 1y6m).
     #[arg(long)]
     pub keep_within: Option<String>,
@@ -411,9 +417,11 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
     let _lock = if a.dry_run { None } else { args.lock()? };
     let repo = args.open()?;
     let rule = Retention {
+        last: a.keep_last,
         daily: a.keep_daily,
         weekly: a.keep_weekly,
         monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
         within: a.keep_within.clone(),
     };
     let report = repo.forget(&rule, a.dry_run, a.prune)?;

@@ -46,6 +46,25 @@ fn forget_keeps_by_rule_and_prune_leaves_a_sound_repository() {
         3
     );
 
+    // --keep-last counts snapshots; --keep-yearly keeps one per year (all three are of 2024;
+    // as in restic 0.17, a count larger than the years found also keeps the oldest).
+    for (args, kept) in [
+        (["--keep-last", "2"], 2),
+        (["--keep-yearly", "1"], 1),
+        (["--keep-yearly", "5"], 2),
+    ] {
+        let mut cmd = vec!["forget", "--dry-run", "--json"];
+        cmd.extend(args);
+        let out = env.ok(repo, &cmd);
+        let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let decisions = dry["decisions"].as_array().unwrap();
+        assert_eq!(
+            decisions.iter().filter(|d| d["keep"] == true).count(),
+            kept,
+            "{args:?}: {dry}"
+        );
+    }
+
     // --keep-within keeps everything made within 3 days of the newest snapshot.
     let out = env.ok(repo, &["forget", "--keep-within", "3d", "--json"]);
     let kept: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -202,12 +202,16 @@ pub struct SnapshotInfo {
 /// Retention rule for `forget`, with restic's meaning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Retention {
+    /// Keep the N newest snapshots.
+    pub last: Option<u32>,
     /// Keep the last snapshot of each of the last N days that have snapshots.
     pub daily: Option<u32>,
     /// Same per ISO week.
     pub weekly: Option<u32>,
     /// Same per month.
     pub monthly: Option<u32>,
+    /// Same per year.
+    pub yearly: Option<u32>,
     /// Keep every snapshot younger than this (e.g. `7d`, `2w`, `1y5m`).
     pub within: Option<String>,
 }
@@ -217,9 +221,11 @@ impl Retention {
     /// 0 or a zero duration keeps nothing, so it counts as no rule.
     pub fn is_empty(&self) -> bool {
         let none = |n: Option<u32>| n.unwrap_or(0) == 0;
-        none(self.daily)
+        none(self.last)
+            && none(self.daily)
             && none(self.weekly)
             && none(self.monthly)
+            && none(self.yearly)
             && self
                 .within
                 .as_deref()

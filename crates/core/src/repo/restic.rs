@@ -1110,9 +1110,11 @@ fn raw_repo(
 fn keep_options(rule: &Retention) -> Result<KeepOptions, RepoError> {
     let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
     let mut keep = KeepOptions::default();
+    keep.keep_last = n(rule.last);
     keep.keep_daily = n(rule.daily);
     keep.keep_weekly = n(rule.weekly);
     keep.keep_monthly = n(rule.monthly);
+    keep.keep_yearly = n(rule.yearly);
     if let Some(w) = &rule.within {
         let span: jiff::Span = parse_span(w)?;
         keep.keep_within = Some(span);
