@@ -1,29 +1,68 @@
-//! What to remove when dvault is stopped by a signal (Ctrl-C, `systemctl stop`, a closed
-//! terminal): the scratch trees and temporary files of this process. They hold the plain dump
-//! (private messages, e-mail addresses) and are as large as the backup. Destructors do not run
-//! when a signal ends the process, so the places that create such files register them here and
-//! the command line's signal thread calls [`remove_registered`] before it exits. A process
-//! killed with SIGKILL leaves them to the next run's stale-scratch cleanup, which recognises
-//! them by the dead process id in their names.
+//! Stopping on a signal (Ctrl-C, `systemctl stop`, a closed terminal) without leaving the
+//! scratch trees and temporary files of this process behind: they hold the plain dump (private
+//! messages, e-mail addresses) and are as large as the backup. Destructors do not run when a
+//! signal ends the process, so the places that create such files register them here, and the
+//! command line's signal thread calls [`exit_after_cleanup`].
+//!
+//! The files are removed only after the process has ended, by a small detached `sh`: removing
+//! them while the process still runs could let a backup that is just finishing store a
+//! snapshot of a half-deleted tree (rustic_core skips files it cannot read), which would then
+//! count as "already stored". A process killed with SIGKILL leaves them to the next run's
+//! stale-scratch cleanup, which recognises them by the dead process id in their names.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Set once a signal is stopping the process.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// Whether a signal is stopping the process: workers that fail because their scratch files
-/// were just removed should then stay quiet instead of reporting an error.
-pub fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
-}
+/// The signal that is stopping the process.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// How long the process may go on after a signal before it ends (milliseconds).
+static GRACE_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Folders to search and the name prefix of this process's temporary entries in each.
 static PATTERNS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
+/// Lets the process finish its bookkeeping for up to `d` after a signal (used by `dvault run`:
+/// the site it was working on stops at its next step and still records its failure, sends its
+/// failure ping and updates the metrics). Without it the process ends at once.
+pub fn allow_grace(d: Duration) {
+    GRACE_MS.store(
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        Ordering::SeqCst,
+    );
+}
+
+/// The time allowed by [`allow_grace`].
+pub fn grace() -> Duration {
+    Duration::from_millis(GRACE_MS.load(Ordering::SeqCst))
+}
+
+/// Marks the process as stopped by signal `sig`: work checks [`stopping`] between steps and
+/// gives up.
+pub fn begin_stop(sig: i32) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+    STOPPING.store(true, Ordering::SeqCst);
+}
+
+/// The exit code for the signal that stopped the process (128 + its number, as shells say).
+pub fn exit_code() -> i32 {
+    128 + SIGNAL.load(Ordering::SeqCst)
+}
+
+/// Whether a signal is stopping the process.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
 /// Registers every entry of `dir` whose name starts with `prefix` (which should contain this
-/// process's id) for removal if a signal stops the process.
+/// process's id) for removal when a signal stops the process.
 pub fn remove_on_interrupt(dir: &Path, prefix: impl Into<String>) {
     let entry = (dir.to_path_buf(), prefix.into());
     let mut p = PATTERNS.lock().unwrap_or_else(|e| e.into_inner());
@@ -32,54 +71,54 @@ pub fn remove_on_interrupt(dir: &Path, prefix: impl Into<String>) {
     }
 }
 
-/// Removes what [`remove_on_interrupt`] registered; returns the paths removed. Other threads
-/// keep running until the process exits and may create entries again (a restore's writers
-/// recreate their folders), so passes repeat until two in a row, 20 ms apart, find nothing
-/// (at most one second).
-pub fn remove_registered() -> Vec<PathBuf> {
-    STOPPING.store(true, Ordering::SeqCst);
-    let mut removed = Vec::new();
-    let mut quiet = 0;
-    for _ in 0..50 {
-        let found = remove_pass();
-        quiet = if found.is_empty() { quiet + 1 } else { 0 };
-        for p in found {
-            if !removed.contains(&p) {
-                removed.push(p);
-            }
-        }
-        if quiet == 2 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    removed
-}
-
-/// One pass over the registered folders.
-fn remove_pass() -> Vec<PathBuf> {
+/// The entries that [`remove_on_interrupt`] registered and that exist now.
+pub fn registered_entries() -> Vec<PathBuf> {
     let patterns = PATTERNS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut removed = Vec::new();
+    let mut found = Vec::new();
     for (dir, prefix) in patterns {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         for e in entries.flatten() {
-            if !e.file_name().to_string_lossy().starts_with(&prefix) {
-                continue;
-            }
-            let path = e.path();
-            let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            if gone.is_ok() {
-                removed.push(path);
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(e.path());
             }
         }
     }
-    removed
+    found
+}
+
+/// Ends the process with `code` and has its registered temporaries removed once it is gone
+/// (by a detached `sh` in its own session, so a closing terminal does not stop it). Returns
+/// only if that helper could not be started; the entries are then removed here first.
+pub fn exit_after_cleanup(code: i32) -> ! {
+    let paths = registered_entries();
+    if !paths.is_empty() {
+        let pid = std::process::id().to_string();
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(r#"while kill -0 "$0" 2>/dev/null; do sleep 0.05; done; rm -rf -- "$@""#)
+            .arg(&pid)
+            .args(&paths)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: setsid only detaches the child from this process's session.
+        unsafe {
+            sh.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        if sh.spawn().is_err() {
+            for p in &paths {
+                let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+            }
+        }
+    }
+    // _exit: no atexit handlers, so no race with worker threads still running.
+    // SAFETY: ends the process; nothing after it runs.
+    unsafe { libc::_exit(code) }
 }
 
 #[cfg(test)]
@@ -87,27 +126,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_entries_with_a_registered_prefix_are_removed() {
+    fn only_entries_with_a_registered_prefix_are_found() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join(".x-restore-42-a/sub")).unwrap();
         std::fs::write(d.path().join(".x-restore-42-b"), "tmp").unwrap();
         std::fs::write(d.path().join(".x-restore-43-c"), "another process").unwrap();
         std::fs::write(d.path().join("backup.tar.gz"), "keep").unwrap();
         remove_on_interrupt(d.path(), ".x-restore-42-");
-        let mut removed = remove_registered();
-        removed.sort();
+        let mut found = registered_entries();
+        found.sort();
         assert_eq!(
-            removed,
+            found,
             [
                 d.path().join(".x-restore-42-a"),
                 d.path().join(".x-restore-42-b")
             ]
         );
-        let mut left: Vec<_> = std::fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, [".x-restore-43-c", "backup.tar.gz"]);
     }
 }

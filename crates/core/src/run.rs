@@ -296,6 +296,14 @@ pub fn run(
     let pinger = Pinger::new();
     let mut reports = Vec::new();
     for (name, site) in selected {
+        if crate::interrupt::stopping() {
+            (opts.log)(&LogEvent {
+                level: "error",
+                site: Some(name),
+                message: "not run: dvault was stopped by a signal",
+            });
+            continue;
+        }
         let report = run_site(
             config,
             &state_dir,
@@ -453,7 +461,11 @@ fn run_site(
             } else {
                 Outcome::Failed
             };
-            let text = format!("{e:#}");
+            let text = if crate::interrupt::stopping() {
+                format!("stopped by a signal ({e:#})")
+            } else {
+                format!("{e:#}")
+            };
             log.say("error", &text);
             report.error = Some(text);
             state.last_run_success = false;

@@ -3,61 +3,15 @@
 //! Prometheus textfile. Only new backups are stored; failures are pinged with their cause; a
 //! held lock is reported as such.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dvault_core::config::Config;
 use dvault_core::lock::RepoLock;
 use dvault_core::repo::{InitOptions, Location, Password, Repo, RepoConfig};
 use dvault_core::run::{self, exit, LogEvent, Outcome, RunOptions, RunReport};
-
-/// Records every request line and body it receives; answers 200.
-struct PingServer {
-    url: String,
-    got: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-fn ping_server() -> PingServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    std::thread::spawn(move || {
-        for s in listener.incoming() {
-            let Ok(s) = s else { break };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                continue;
-            }
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                r.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            r.read_exact(&mut body).unwrap();
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            g.lock()
-                .unwrap()
-                .push((path, String::from_utf8_lossy(&body).into_owned()));
-            let mut s = s;
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
-        }
-    });
-    PingServer { url, got }
-}
+use dvault_testkit::{ping_server, PingServer};
 
 /// A real gzip'd SQL-only Discourse backup (GNU gzip, as `.sql.gz` files are compressed).
 fn make_backup(folder: &Path, name: &str, rows: usize) -> PathBuf {

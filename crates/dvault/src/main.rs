@@ -86,10 +86,10 @@ fn main() -> ExitCode {
     };
     let result = run(command, &cli.repo);
     if dvault_core::interrupt::stopping() {
-        // The error (if any) comes from files the signal thread removed; it exits shortly.
-        loop {
-            std::thread::park();
+        if let Err(e) = &result {
+            eprintln!("error: {}", error_text(e));
         }
+        dvault_core::interrupt::exit_after_cleanup(dvault_core::interrupt::exit_code());
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,9 +115,9 @@ fn process_defaults() {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP go to one thread that removes this process's scratch trees and
-/// temporary files (see `dvault_core::interrupt`) and exits with 128 + the signal, as a shell
-/// reports it. Written by hand on libc: `sigwait` in a thread is the whole of it, and the
+/// SIGINT, SIGTERM and SIGHUP go to one thread that ends the process with 128 + the signal
+/// (as a shell reports it) and has its scratch trees and temporary files removed once it is
+/// gone (see `dvault_core::interrupt`). Written by hand on libc: `sigwait` in a thread is the whole of it, and the
 /// mask is set before any other thread exists so that every thread inherits it (std resets
 /// the mask for child processes such as gzip and PostgreSQL).
 fn remove_temporaries_on_signal() {
@@ -138,20 +138,17 @@ fn remove_temporaries_on_signal() {
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
             continue;
         }
-        let removed = dvault_core::interrupt::remove_registered();
+        dvault_core::interrupt::begin_stop(sig);
         let name = match sig {
             libc::SIGINT => "SIGINT",
             libc::SIGTERM => "SIGTERM",
             _ => "SIGHUP",
         };
-        eprintln!(
-            "stopped by {name}; removed {} temporary folders and files",
-            removed.len()
-        );
-        // _exit: no atexit handlers, so no race with a worker thread that is failing right
-        // now because its files are gone.
-        // SAFETY: ends the process; nothing after it runs.
-        unsafe { libc::_exit(128 + sig) };
+        eprintln!("stopped by {name}; temporary files are removed as dvault ends");
+        // `run` meanwhile stops its site at the next step and records the failure (and then
+        // exits by itself).
+        std::thread::sleep(dvault_core::interrupt::grace());
+        dvault_core::interrupt::exit_after_cleanup(128 + sig);
     });
 }
 
@@ -187,8 +184,7 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
 fn exit_on_any_panic() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // A signal is stopping the process and removed the files this thread worked on: the
-        // signal thread reports and exits.
+        // A signal is stopping the process: the signal thread reports and exits.
         if dvault_core::interrupt::stopping() {
             loop {
                 std::thread::park();

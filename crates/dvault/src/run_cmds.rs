@@ -37,6 +37,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn run_inner(args: RunArgs) -> i32 {
+    // Stopped by a signal, the site being worked on still gets its failure recorded and
+    // pinged, and the metrics are written (within this time).
+    dvault_core::interrupt::allow_grace(std::time::Duration::from_secs(15));
     let json = args.json;
     let mut log = move |e: &LogEvent<'_>| {
         let _ = writeln!(std::io::stderr().lock(), "{}", e.render(json));

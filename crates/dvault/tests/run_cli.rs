@@ -231,3 +231,82 @@ fn a_site_with_a_missing_folder_or_password_file_fails_alone_with_exit_3() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sites.other.sourc"));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_run_stopped_by_sigterm_pings_fail_records_the_failure_and_leaves_no_scratch() {
+    let s = setup("0s");
+    let d = s.dir.path();
+    // A backup big enough that the run is still storing it when the signal comes.
+    let plain = d.join("backups/forum-2024-05-02-033000-v20240420000000.sql");
+    let mut sql = String::from("COPY public.posts (id, raw) FROM stdin;\n");
+    let mut x: u64 = 7;
+    for i in 0..400_000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        sql.push_str(&format!("{i}\tpost {x:x} {:x}\n", x.rotate_left(17)));
+    }
+    sql.push_str("\\.\n");
+    std::fs::write(&plain, sql).unwrap();
+    assert!(Command::new("gzip")
+        .args(["-n", "-5"])
+        .arg(&plain)
+        .status()
+        .unwrap()
+        .success());
+    let pings = dvault_testkit::ping_server();
+    let scratch = d.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let mut cfg = std::fs::read_to_string(&s.config).unwrap();
+    cfg = format!(
+        "scratch_dir = \"{}\"\n{cfg}\
+         [sites.forum.monitoring]\nping_start = \"{u}/start\"\nping_success = \"{u}/ok\"\n\
+         ping_fail = \"{u}/fail\"\n[monitoring]\nprometheus_textfile = \"{}\"\n",
+        scratch.display(),
+        d.join("dvault.prom").display(),
+        u = pings.url
+    );
+    std::fs::write(&s.config, cfg).unwrap();
+
+    let mut child = dvault()
+        .arg("run")
+        .arg("--config")
+        .arg(&s.config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let scratch_entries = || std::fs::read_dir(&scratch).unwrap().count();
+    while scratch_entries() == 0 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!("ended early: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no scratch folder appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: sends a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    assert_eq!(scratch_entries(), 0, "scratch left behind: {stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    let got = pings.got.lock().unwrap().clone();
+    let fail = got.iter().find(|(p, _)| p == "/fail");
+    assert!(
+        fail.is_some_and(|(_, body)| body.contains("stopped by a signal")),
+        "pings: {got:?}"
+    );
+    let prom = std::fs::read_to_string(d.join("dvault.prom")).unwrap();
+    assert!(
+        prom.lines()
+            .any(|l| l.starts_with("dvault_last_run_success{") && l.ends_with(" 0")),
+        "{prom}"
+    );
+}

@@ -3,10 +3,13 @@
 //!
 //! - [`Garage`]: a single-node Garage (a real S3-compatible object store) for S3 repositories
 //!   and Discourse's S3 backup bucket.
+//! - [`ping_server`]: an HTTP listener that records monitoring pings.
 
 pub mod garage;
+pub mod ping;
 
 pub use garage::{Garage, S3Key};
+pub use ping::{ping_server, PingServer};
 
 /// A free TCP port on 127.0.0.1 (the listener is closed again, so another process could take
 /// it first; good enough for tests that start their server right away).

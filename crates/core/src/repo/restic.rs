@@ -432,6 +432,12 @@ impl Repo {
             }
         }
 
+        if crate::interrupt::stopping() {
+            return Err(RepoError::Invalid(format!(
+                "{}: stopped by a signal before storing",
+                path.display()
+            )));
+        }
         let snap = new_snapshot(&meta, laid_out).map_err(self.err("preparing the snapshot"))?;
         let mut opts = BackupOptions::default();
         // The tree is stored at the snapshot's root, so a plain `restic restore` gives
@@ -469,6 +475,11 @@ impl Repo {
     }
 
     fn scratch(&self, what: &str) -> Result<tempfile::TempDir, RepoError> {
+        if crate::interrupt::stopping() {
+            return Err(RepoError::Invalid(
+                "stopped by a signal: no new scratch folder".to_string(),
+            ));
+        }
         let base = self
             .cfg
             .scratch_dir
