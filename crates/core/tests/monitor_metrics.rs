@@ -1,10 +1,6 @@
 //! Pings reach a real HTTP server on 127.0.0.1 with the log tail as body, and the textfile is
 //! valid Prometheus text exposition format, replaced atomically.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use dvault_core::config::SiteMonitoring;
 use dvault_core::monitor::{
     render_metrics, tail, write_textfile, LogTail, PingUrls, Pinger, SiteMetrics,
@@ -143,43 +139,15 @@ fn ping_urls_follow_healthchecks_conventions() {
 
 #[test]
 fn a_ping_posts_the_body_and_a_dead_endpoint_is_an_error_not_a_panic() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let got = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-    let g = got.clone();
-    std::thread::spawn(move || {
-        for s in listener.incoming().take(1) {
-            let s = s.unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            r.read_line(&mut line).unwrap();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                r.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            r.read_exact(&mut body).unwrap();
-            g.lock()
-                .unwrap()
-                .push((line.trim().to_string(), String::from_utf8(body).unwrap()));
-            let mut s = s;
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
-                .unwrap();
-        }
-    });
+    let server = dvault_testkit::ping_server();
     Pinger::new()
-        .ping(&format!("http://{addr}/ping/uuid/fail"), "line 1\nboom\n")
+        .ping(&format!("{}/ping/uuid/fail", server.url), "line 1\nboom\n")
         .unwrap();
-    let got = got.lock().unwrap();
-    assert_eq!(got[0].0, "POST /ping/uuid/fail HTTP/1.1");
-    assert_eq!(got[0].1, "line 1\nboom\n");
+    assert_eq!(
+        server.request_lines.lock().unwrap()[0],
+        "POST /ping/uuid/fail HTTP/1.1"
+    );
+    assert_eq!(server.got.lock().unwrap()[0].1, "line 1\nboom\n");
 
     // Port 9 on loopback: nothing listens; the error names the host but not the secret path.
     let e = Pinger::new()

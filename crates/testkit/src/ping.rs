@@ -11,6 +11,8 @@ pub struct PingServer {
     pub url: String,
     /// Each request's path and body, in order.
     pub got: Arc<Mutex<Vec<(String, String)>>>,
+    /// Each request's first line (`POST /path HTTP/1.1`), in order.
+    pub request_lines: Arc<Mutex<Vec<String>>>,
 }
 
 /// Starts a [`PingServer`] on a free port, served by a background thread.
@@ -19,6 +21,8 @@ pub fn ping_server() -> PingServer {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
+    let request_lines = Arc::new(Mutex::new(Vec::new()));
+    let l = request_lines.clone();
     std::thread::spawn(move || {
         for s in listener.incoming() {
             let Ok(s) = s else { break };
@@ -41,6 +45,7 @@ pub fn ping_server() -> PingServer {
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
             let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            l.lock().unwrap().push(line.trim().to_string());
             g.lock()
                 .unwrap()
                 .push((path, String::from_utf8_lossy(&body).into_owned()));
@@ -49,5 +54,9 @@ pub fn ping_server() -> PingServer {
                 s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
         }
     });
-    PingServer { url, got }
+    PingServer {
+        url,
+        got,
+        request_lines,
+    }
 }
