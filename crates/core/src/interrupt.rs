@@ -61,10 +61,26 @@ pub fn stopping() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
-/// Registers every entry of `dir` whose name starts with `prefix` (which should contain this
-/// process's id) for removal when a signal stops the process.
-pub fn remove_on_interrupt(dir: &Path, prefix: impl Into<String>) {
-    let entry = (dir.to_path_buf(), prefix.into());
+/// The name prefix `BASE<pid>-` for this process's temporaries in `dir`, registered for
+/// removal when a signal stops the process (and recognisable by the pid once it is gone).
+pub fn pid_prefix(dir: &Path, base: &str) -> String {
+    let prefix = format!("{base}{}-", std::process::id());
+    remove_on_interrupt(&dir.join(&prefix));
+    prefix
+}
+
+/// Registers every entry beside `path_prefix` whose name starts with its file name (which
+/// should contain this process's id) for removal when a signal stops the process.
+pub fn remove_on_interrupt(path_prefix: &Path) {
+    let dir = match path_prefix.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = path_prefix
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let entry = (dir, prefix);
     let mut p = PATTERNS.lock().unwrap_or_else(|e| e.into_inner());
     if !p.contains(&entry) {
         p.push(entry);
@@ -132,7 +148,7 @@ mod tests {
         std::fs::write(d.path().join(".x-restore-42-b"), "tmp").unwrap();
         std::fs::write(d.path().join(".x-restore-43-c"), "another process").unwrap();
         std::fs::write(d.path().join("backup.tar.gz"), "keep").unwrap();
-        remove_on_interrupt(d.path(), ".x-restore-42-");
+        remove_on_interrupt(&d.path().join(".x-restore-42-"));
         let mut found = registered_entries();
         found.sort();
         assert_eq!(

@@ -40,6 +40,12 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// Whether `e` is (or wraps) a lock held by another process, the case that exits with 11.
+pub fn is_held(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<LockError>()
+        .is_some_and(|l| matches!(l, LockError::Held { .. }))
+}
+
 /// Lock errors.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {

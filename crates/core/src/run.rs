@@ -18,7 +18,7 @@ use anyhow::{anyhow, Context as _};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, DrillConfig, RetentionConfig, SiteConfig};
-use crate::lock::{LockError, RepoLock};
+use crate::lock::RepoLock;
 use crate::monitor::{self, LogTail, PingUrls, Pinger, SiteMetrics};
 use crate::repo::tarsnap_ledger::{Ledger, LedgerEntry};
 use crate::source::{self, Picked};
@@ -453,10 +453,7 @@ fn run_site(
             log.say("info", &format!("done in {:.1}s", report.seconds));
         }
         Err(e) => {
-            let locked = e
-                .downcast_ref::<LockError>()
-                .is_some_and(|l| matches!(l, LockError::Held { .. }));
-            report.outcome = if locked {
+            report.outcome = if crate::lock::is_held(&e) {
                 Outcome::Locked
             } else {
                 Outcome::Failed

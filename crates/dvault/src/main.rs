@@ -43,7 +43,7 @@ enum Command {
 
 fn main() -> ExitCode {
     process_defaults();
-    remove_temporaries_on_signal();
+    stop_on_signal();
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -84,24 +84,22 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    let result = run(command, &cli.repo);
-    if dvault_core::interrupt::stopping() {
-        if let Err(e) = &result {
-            eprintln!("error: {}", error_text(e));
-        }
-        dvault_core::interrupt::exit_after_cleanup(dvault_core::interrupt::exit_code());
-    }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(command, &cli.repo) {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
             // Another dvault holds the repository: 11, as `run` and restic use for a lock.
-            let locked = e
-                .downcast_ref::<dvault_core::lock::LockError>()
-                .is_some_and(|l| matches!(l, dvault_core::lock::LockError::Held { .. }));
-            ExitCode::from(if locked { 11 } else { 1 })
+            if dvault_core::lock::is_held(&e) {
+                dvault_core::run::exit::LOCKED
+            } else {
+                1
+            }
         }
+    };
+    if dvault_core::interrupt::stopping() {
+        dvault_core::interrupt::exit_after_cleanup(dvault_core::interrupt::exit_code());
     }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// Settings std leaves at values wrong for this tool. Backups hold private messages and
@@ -117,10 +115,10 @@ fn process_defaults() {
 
 /// SIGINT, SIGTERM and SIGHUP go to one thread that ends the process with 128 + the signal
 /// (as a shell reports it) and has its scratch trees and temporary files removed once it is
-/// gone (see `dvault_core::interrupt`). Written by hand on libc: `sigwait` in a thread is the whole of it, and the
-/// mask is set before any other thread exists so that every thread inherits it (std resets
-/// the mask for child processes such as gzip and PostgreSQL).
-fn remove_temporaries_on_signal() {
+/// gone (see `dvault_core::interrupt`). Written by hand on libc: `sigwait` in a thread is the
+/// whole of it, and the mask is set before any other thread exists so that every thread
+/// inherits it (std resets the mask for child processes such as gzip and PostgreSQL).
+fn stop_on_signal() {
     // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only change this
     // process's signal mask.
     let set = unsafe {

@@ -143,22 +143,7 @@ fn expand(a: ExpandArgs) -> Result<()> {
         return crate::tar_cmds::expand(&a.backup, &input, tar, a.json, &a.cap.options());
     }
     let dir = a.dir.context("DIR is required without --tar")?;
-    // peel writes into `.NAME.peel-tmp-PID-...` beside DIR and renames it at the end.
-    if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        dvault_core::interrupt::remove_on_interrupt(
-            parent,
-            format!(
-                ".{}.peel-tmp-{}-",
-                name.to_string_lossy(),
-                std::process::id()
-            ),
-        );
-    }
+    dvault_core::interrupt::remove_on_interrupt(&peel::tree::temp_prefix(&dir));
     let (_, report) =
         peel::tree::expand_to_dir_as(&input.path, input.name.as_deref(), &dir, &a.cap.options())
             .with_context(|| format!("expanding {}", a.backup.display()))?;

@@ -253,16 +253,7 @@ fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
             generated = Some(f.clone());
             p
         }
-        f => {
-            let p = repo::password::resolve(f.as_deref())?;
-            let file = f
-                .clone()
-                .or_else(|| std::env::var_os(repo::password::ENV_PASSWORD_FILE).map(PathBuf::from));
-            if let Some(file) = file {
-                repo::password::check_restic_reads_the_same(&file, &p)?;
-            }
-            p
-        }
+        f => repo::password::resolve_for_new_repository(f.as_deref())?,
     };
     let opts = InitOptions { chunker: a.chunker };
     Repo::init(&cfg, &pw, &opts, bars())?;
@@ -332,7 +323,7 @@ fn snapshots(args: &RepoArgs, json: bool) -> Result<()> {
         println!(
             "{:<8}  {:<19}  {:<12}  {:<14}  {:<6}  {:>12}  {:<12}  {}",
             s.short_id,
-            s.time.get(..19).unwrap_or(&s.time).replace('T', " "),
+            table_time(&s.time),
             s.meta.discourse.site.as_deref().unwrap_or("-"),
             s.meta.discourse.version.as_deref().unwrap_or("-"),
             s.meta.format.as_str(),
@@ -343,6 +334,11 @@ fn snapshots(args: &RepoArgs, json: bool) -> Result<()> {
     }
     println!("{} snapshots", list.len());
     Ok(())
+}
+
+/// A snapshot time for a text table: `2026-01-01 03:30:14` (seconds, no zone).
+fn table_time(rfc3339: &str) -> String {
+    rfc3339.get(..19).unwrap_or(rfc3339).replace('T', " ")
 }
 
 fn restore(args: &RepoArgs, a: &RestoreArgs) -> Result<()> {
@@ -432,11 +428,7 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
         println!(
             "{}  {:<19}  {:<6}  {}  {}",
             d.snapshot.short_id,
-            d.snapshot
-                .time
-                .get(..19)
-                .unwrap_or(&d.snapshot.time)
-                .replace('T', " "),
+            table_time(&d.snapshot.time),
             if d.keep { "keep" } else { "remove" },
             d.snapshot.meta.file_name,
             d.reasons.join(", ")

@@ -128,15 +128,24 @@ pub fn write_recipe(path: &Path, recipe: &Recipe) -> Result<()> {
     fs::write(path, json).map_err(io_err)
 }
 
-fn temp_sibling(dir: &Path) -> PathBuf {
+/// Where this process builds the tree for `dir` before renaming it into place: beside `dir`,
+/// under a name starting with this path's file name (which holds the process id), so a caller
+/// can remove what an interrupted expansion left.
+pub fn temp_prefix(dir: &Path) -> PathBuf {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tree".into());
+    dir.with_file_name(format!(".{name}.peel-tmp-{}-", std::process::id()))
+}
+
+fn temp_sibling(dir: &Path) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    dir.with_file_name(format!(".{name}.peel-tmp-{}-{nanos}", std::process::id()))
+    let mut p = temp_prefix(dir).into_os_string();
+    p.push(nanos.to_string());
+    PathBuf::from(p)
 }
 
 fn unsafe_path(path: &str, why: &str) -> io::Error {

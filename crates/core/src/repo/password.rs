@@ -50,12 +50,45 @@ pub fn resolve(password_file: Option<&Path>) -> Result<Password, RepoError> {
 }
 
 /// Reads a password file: its first line, without the line ending (see
-/// [`check_restic_reads_the_same`] for how restic differs).
+/// [`resolve_for_new_repository`] for how restic differs).
 pub fn read_file(file: &Path) -> Result<Password, RepoError> {
-    let text = fs::read_to_string(file).map_err(|source| RepoError::PasswordFile {
+    first_line(file, &read_text(file)?)
+}
+
+/// Like [`resolve`], for a new repository: a password file that the stock restic would read
+/// differently is refused. restic takes the whole file with white space trimmed at both ends,
+/// dvault its first line; they agree on a one-line file without leading or trailing spaces.
+pub fn resolve_for_new_repository(password_file: Option<&Path>) -> Result<Password, RepoError> {
+    let file = password_file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(ENV_PASSWORD_FILE).map(PathBuf::from));
+    let Some(file) = file else {
+        return resolve(None);
+    };
+    let text = read_text(&file)?;
+    let password = first_line(&file, &text)?;
+    if text.trim() == password.expose() {
+        return Ok(password);
+    }
+    Err(RepoError::PasswordFile {
+        path: file,
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the password has spaces at its start or end, or the file has more than one line; \
+             the stock restic reads such a file differently and could not open the repository",
+        ),
+    })
+}
+
+fn read_text(file: &Path) -> Result<String, RepoError> {
+    fs::read_to_string(file).map_err(|source| RepoError::PasswordFile {
         path: file.to_path_buf(),
         source,
-    })?;
+    })
+}
+
+/// The password in a password file's `text`: its first line.
+fn first_line(file: &Path, text: &str) -> Result<Password, RepoError> {
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {
         return Err(RepoError::PasswordFile {
@@ -64,27 +97,6 @@ pub fn read_file(file: &Path) -> Result<Password, RepoError> {
         });
     }
     Ok(Password(line.to_string()))
-}
-
-/// Refuses, for a new repository, a password file that the stock restic would read
-/// differently: restic takes the whole file with white space trimmed at both ends, dvault its
-/// first line. They agree on a one-line file without leading or trailing spaces.
-pub fn check_restic_reads_the_same(file: &Path, password: &Password) -> Result<(), RepoError> {
-    let text = fs::read_to_string(file).map_err(|source| RepoError::PasswordFile {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    if text.trim() == password.expose() {
-        return Ok(());
-    }
-    Err(RepoError::PasswordFile {
-        path: file.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "the password has spaces at its start or end, or the file has more than one line; \
-             the stock restic reads such a file differently and could not open the repository",
-        ),
-    })
 }
 
 /// Creates a new file holding `contents` with mode 0600 from the first byte on (never
@@ -137,7 +149,10 @@ mod tests {
         assert_eq!(read_file(&f).unwrap().expose(), p.expose());
         assert!(generate_into(&f).is_err(), "never overwrites");
         assert_eq!(format!("{p:?}"), "Password(***)");
-        assert!(check_restic_reads_the_same(&f, &p).is_ok());
+        assert_eq!(
+            resolve_for_new_repository(Some(&f)).unwrap().expose(),
+            p.expose()
+        );
     }
 
     #[test]
@@ -146,8 +161,10 @@ mod tests {
         for (name, text) in [("spaces", "secret pass  \r\n"), ("lines", "one\ntwo\n")] {
             let f = dir.path().join(name);
             fs::write(&f, text).unwrap();
-            let p = read_file(&f).unwrap();
-            let e = check_restic_reads_the_same(&f, &p).unwrap_err().to_string();
+            assert!(read_file(&f).is_ok());
+            let e = resolve_for_new_repository(Some(&f))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(name) && e.contains("restic reads"), "{e}");
         }
     }

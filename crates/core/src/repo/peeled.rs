@@ -10,7 +10,7 @@ use std::path::Path;
 use super::RepoError;
 
 /// Expands `input` (recorded under the original `name`) into `dir`, which must not exist yet;
-/// returns peel's report as JSON.
+/// returns peel's report as JSON. A file in which peel finds neither gzip nor tar is refused.
 pub(crate) fn expand_to_dir(
     input: &Path,
     name: &str,
@@ -23,6 +23,16 @@ pub(crate) fn expand_to_dir(
             message: e.to_string(),
         }
     })?;
+    if report.layers.is_empty() {
+        // Whatever its name says, this is no Discourse backup (an error page saved under the
+        // backup's name, a truncated download, the wrong file): storing it would report a
+        // success and leave nothing to restore.
+        return Err(RepoError::Invalid(format!(
+            "{}: not a Discourse backup: neither gzip nor tar (dvault stores the .tar.gz, \
+             .sql.gz and .tar files Discourse writes)",
+            input.display()
+        )));
+    }
     serde_json::to_value(&report).map_err(|e| RepoError::Peel {
         path: input.to_path_buf(),
         message: format!("serializing the peel report: {e}"),

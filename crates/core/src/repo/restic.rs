@@ -392,17 +392,6 @@ impl Repo {
             )
         });
         let report = peeled::expand_to_dir(path, &meta.file_name, tree, &expand)?;
-        let layers = report.get("layers").and_then(|l| l.as_array());
-        if layers.is_none_or(|l| l.is_empty()) {
-            // Whatever its name says, this is no Discourse backup (an error page saved under
-            // the backup's name, a truncated download, the wrong file): storing it would report
-            // a success and leave nothing to restore.
-            return Err(RepoError::Invalid(format!(
-                "{}: not a Discourse backup: neither gzip nor tar (dvault stores the .tar.gz, \
-                 .sql.gz and .tar files Discourse writes)",
-                path.display()
-            )));
-        }
         let mut meta = meta.clone();
         meta.peel = Some(report);
         let layout = match layout::Mode::from_env()? {
@@ -485,9 +474,15 @@ impl Repo {
             .scratch_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
-        remove_stale_scratch(&base);
-        let prefix = format!("dvault-{what}-{}-", std::process::id());
-        crate::interrupt::remove_on_interrupt(&base, prefix.clone());
+        // Scratch folders are named `dvault-WHAT-PID-...`.
+        remove_stale(&base, |name| {
+            name.strip_prefix("dvault-")?
+                .split_once('-')?
+                .1
+                .split_once('-')
+                .map(|(pid, _)| pid)
+        });
+        let prefix = crate::interrupt::pid_prefix(&base, &format!("dvault-{what}-"));
         tempfile::Builder::new()
             .prefix(&prefix)
             .tempdir_in(&base)
@@ -608,9 +603,10 @@ impl Repo {
         };
         // Named with the process id: a Ctrl-C removes them (interrupt.rs), and what a killed
         // restore left is removed by the next one.
-        remove_stale_scratch_named(&parent, RESTORE_PREFIX);
-        let prefix = format!("{RESTORE_PREFIX}{}-", std::process::id());
-        crate::interrupt::remove_on_interrupt(&parent, prefix.clone());
+        remove_stale(&parent, |name| {
+            Some(name.strip_prefix(RESTORE_PREFIX)?.split_once('-')?.0)
+        });
+        let prefix = crate::interrupt::pid_prefix(&parent, RESTORE_PREFIX);
         let tree = tempfile::Builder::new()
             .prefix(&prefix)
             .tempdir_in(&parent)
@@ -1260,27 +1256,6 @@ impl rustic_core::RusticProgress for BarAdapter {
     }
 }
 
-/// Removes the scratch folders that killed runs left in `base`: a run killed with SIGKILL
-/// cannot clean up, and each leftover holds a whole peeled tree. Only folders named
-/// `dvault-WHAT-PID-...` whose process is gone are touched.
-fn remove_stale_scratch(base: &Path) {
-    let Ok(entries) = fs::read_dir(base) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        let Some(rest) = name.strip_prefix("dvault-") else {
-            continue;
-        };
-        let mut parts = rest.splitn(3, '-');
-        let (Some(_), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        remove_if_dead(&e, pid);
-    }
-}
-
 /// Hands memory freed by rustic_core's restore (its 20 reader threads each hold a stretch of
 /// a pack) back to the system before the rebuild allocates its own: glibc keeps freed heap
 /// otherwise, and the two peaks would add up.
@@ -1295,15 +1270,16 @@ fn release_free_memory() {
 /// Name prefix of a restore's temporary tree and file, before the process id.
 const RESTORE_PREFIX: &str = ".dvault-restore-";
 
-/// Removes the entries of `base` named `PREFIX<pid>-...` whose process is gone.
-fn remove_stale_scratch_named(base: &Path, prefix: &str) {
+/// Removes what killed runs left in `base`: a run killed with SIGKILL cannot clean up, and each
+/// leftover holds a whole peeled tree. `pid_of` gives the process id in an entry's name (None:
+/// not ours); only entries whose process is gone are touched.
+fn remove_stale(base: &Path, pid_of: impl Fn(&str) -> Option<&str>) {
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let name = name.to_string_lossy();
-        if let Some((pid, _)) = name.strip_prefix(prefix).and_then(|r| r.split_once('-')) {
+        if let Some(pid) = pid_of(&name.to_string_lossy()) {
             remove_if_dead(&e, pid);
         }
     }
