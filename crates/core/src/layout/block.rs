@@ -1,5 +1,5 @@
 //! One COPY block as a folder: its rows in key order, one file per column (the values one per
-//! line, exactly as COPY wrote them) or per run of adjacent wide columns (see
+//! line, exactly as COPY wrote them) or per group of columns that change together (see
 //! [`column_groups`]), and the file `order` back to pg_dump's order.
 //!
 //! Splitting COPY text at tabs and newlines is lossless: inside a value COPY escapes both
@@ -39,9 +39,14 @@ pub(crate) struct BlockMeta {
     pub table: String,
     /// Number of rows.
     pub rows: u64,
-    /// Column files in field order, relative to `dir`: each holds one column, or a run of
-    /// adjacent wide columns joined by tabs.
+    /// Column files, relative to `dir`, ordered by their first field: each holds one column,
+    /// or a group of columns joined by tabs.
     pub columns: Vec<String>,
+    /// For each column file, the fields it holds (0-based positions in the row), when a file
+    /// holds fields that are not next to each other (layout version 2). Absent when the files
+    /// are runs of consecutive fields in order: joining their lines with tabs gives the row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<Vec<usize>>>,
     /// Bytes of the rows as pg_dump wrote them.
     pub bytes: u64,
     /// SHA-256 of those bytes.
@@ -56,18 +61,20 @@ pub(crate) const WIDE_COLUMN_BYTES: u64 = 256;
 /// Rows sampled (evenly over the block) to measure column widths.
 const WIDTH_SAMPLE_ROWS: usize = 4096;
 
-/// The block's files as runs of columns: every narrow column alone, and each run of adjacent
-/// wide columns together, row by row (their values joined by tabs, as in COPY). The wide values
-/// of a row change together and repeat each other (a post's `raw` markdown and its `cooked`
-/// HTML): side by side, an edit rewrites one stretch of one file instead of a chunk in each,
-/// and zstd finds the repetition inside a chunk. Only adjacent columns are joined, so
-/// reassembly stays "join line k of every file with tabs".
+/// The block's files as groups of fields, each sorted, ordered by their first field: every
+/// narrow column alone, each run of adjacent wide columns together, and the columns of each
+/// group of `together` (indices into the row's fields) together. The wide values of a row
+/// change together and repeat each other (a post's `raw` markdown and its `cooked` HTML): side
+/// by side, an edit rewrites one stretch of one file instead of a chunk in each, and zstd finds
+/// the repetition inside a chunk; `together` does the same for columns known to be written in
+/// one statement (see `affinity`).
 fn column_groups(
     src: &File,
     rows: &[Row],
     order: &[u32],
     ncols: usize,
-) -> io::Result<Vec<std::ops::Range<usize>>> {
+    together: &[Vec<usize>],
+) -> io::Result<Vec<Vec<usize>>> {
     let mut sums = vec![0u64; ncols];
     let step = (order.len() / WIDTH_SAMPLE_ROWS).max(1);
     let mut sampled = 0u64;
@@ -83,40 +90,72 @@ fn column_groups(
         sampled += 1;
     }
     let wide = |k: usize| sampled > 0 && sums[k] / sampled >= WIDE_COLUMN_BYTES;
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    // Each field's group, named by its smallest field: merging two groups relabels one.
+    let mut group: Vec<usize> = (0..ncols).collect();
+    let merge = |group: &mut Vec<usize>, a: usize, b: usize| {
+        let (ga, gb) = (group[a], group[b]);
+        let (keep, drop) = (ga.min(gb), ga.max(gb));
+        for g in group.iter_mut().filter(|g| **g == drop) {
+            *g = keep;
+        }
+    };
+    for k in 1..ncols {
+        if wide(k) && wide(k - 1) {
+            merge(&mut group, k - 1, k);
+        }
+    }
+    for t in together {
+        for w in t.windows(2) {
+            if w[0] < ncols && w[1] < ncols {
+                merge(&mut group, w[0], w[1]);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for k in 0..ncols {
-        match groups.last_mut() {
-            Some(g) if wide(k) && wide(g.start) => g.end = k + 1,
-            _ => groups.push(k..k + 1),
+        match groups.iter_mut().find(|g| g[0] == group[k]) {
+            Some(g) => g.push(k),
+            None => groups.push(vec![k]),
         }
     }
     Ok(groups)
 }
 
-/// The file name of a run of columns: the first column's name, then `+` and the names of the
-/// others without their number (`004-raw+cooked`).
-fn group_name(columns: &[String], g: &std::ops::Range<usize>) -> String {
-    let mut name = columns[g.start].clone();
-    for c in &columns[g.start + 1..g.end] {
+/// Longest file name a group gets before its other columns are counted instead of named.
+const GROUP_NAME_MAX: usize = 160;
+
+/// The file name of a group of columns: the first column's name, then `+` and the names of the
+/// others without their number (`004-raw+cooked`); `+N-more` when that grows too long.
+fn group_name(columns: &[String], g: &[usize]) -> String {
+    let mut name = columns[g[0]].clone();
+    for (i, &k) in g.iter().enumerate().skip(1) {
+        let c = &columns[k];
+        let bare = c.split_once('-').map_or(c.as_str(), |(_, n)| n);
+        if name.len() + 1 + bare.len() > GROUP_NAME_MAX {
+            name.push_str(&format!("+{}-more", g.len() - i));
+            break;
+        }
         name.push('+');
-        name.push_str(c.split_once('-').map_or(c.as_str(), |(_, n)| n));
+        name.push_str(bare);
     }
     name
 }
 
 /// Writes the block folder `dir` for `rows` of `src`, in the order `order` (indices into
-/// `rows`), with `columns` the names of the block's columns. Returns the files written, in
-/// field order (see [`column_groups`]). Every row must end with a newline and have
-/// `columns.len()` fields (the caller checked).
+/// `rows`), with `columns` the names of the block's columns and `together` groups of columns
+/// to keep in one file. Returns the files written and, when a file holds fields that are not
+/// next to each other, the fields of each (see [`column_groups`]). Every row must end with a
+/// newline and have `columns.len()` fields (the caller checked).
 pub(crate) fn write_block(
     src: &File,
     rows: &[Row],
     order: &[u32],
     dir: &Path,
     columns: &[String],
-) -> Result<Vec<String>, LayoutError> {
+    together: &[Vec<usize>],
+) -> Result<(Vec<String>, Option<Vec<Vec<usize>>>), LayoutError> {
     fs::create_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
-    let groups = column_groups(src, rows, order, columns.len()).map_err(|e| {
+    let groups = column_groups(src, rows, order, columns.len(), together).map_err(|e| {
         LayoutError::new(
             format!("{} (measuring columns)", dir.display()),
             e.to_string(),
@@ -124,12 +163,13 @@ pub(crate) fn write_block(
     })?;
     let files: Vec<String> = groups.iter().map(|g| group_name(columns, g)).collect();
     // For each column: its file, and whether it ends that file's line.
-    let mut target = Vec::with_capacity(columns.len());
+    let mut target = vec![(0, false); columns.len()];
     for (n, g) in groups.iter().enumerate() {
-        for k in g.clone() {
-            target.push((n, k + 1 == g.end));
+        for &k in g {
+            target[k] = (n, Some(&k) == g.last());
         }
     }
+    let runs_in_order = groups.iter().flatten().copied().eq(0..columns.len());
     let mut writers = Vec::with_capacity(files.len());
     for c in &files {
         let p = dir.join(c);
@@ -171,7 +211,7 @@ pub(crate) fn write_block(
     order::write_runs(&mut w, &runs)
         .and_then(|()| w.flush())
         .map_err(|e| LayoutError::io(&p, e))?;
-    Ok(files)
+    Ok((files, (!runs_in_order).then_some(groups)))
 }
 
 /// Writes the rows of the block folder `dir` (described by `meta`) to `out` in pg_dump's order.
@@ -205,12 +245,14 @@ pub(crate) fn reassemble_block(
             "a laid-out block needs at least one row and one column",
         ));
     }
+    let mut joiner = Joiner::new(readers, meta.fields.as_deref())
+        .map_err(|m| LayoutError::new(dir.display(), m))?;
     let in_order = runs.len() == 1;
     let io_out = |e| LayoutError::new(format!("{} (writing)", dir.display()), format!("{e}"));
     if in_order {
         let mut row = Vec::new();
         for n in 0..meta.rows {
-            join_row(&mut readers, n, &mut row)?;
+            joiner.join(n, &mut row)?;
             out.write_all(&row).map_err(io_out)?;
         }
     } else {
@@ -224,7 +266,7 @@ pub(crate) fn reassemble_block(
             let mut at = 0u64;
             for n in 0..meta.rows {
                 offsets.push(at);
-                join_row(&mut readers, n, &mut row)?;
+                joiner.join(n, &mut row)?;
                 w.write_all(&row).map_err(|e| LayoutError::io(dir, e))?;
                 at += row.len() as u64;
             }
@@ -247,7 +289,7 @@ pub(crate) fn reassemble_block(
             }
         }
     }
-    for (p, r) in &mut readers {
+    for (p, r) in &mut joiner.readers {
         let more = r.fill_buf().map_err(|e| LayoutError::io(p, e))?;
         if !more.is_empty() {
             return Err(LayoutError::new(
@@ -259,31 +301,131 @@ pub(crate) fn reassemble_block(
     Ok(())
 }
 
-/// Reads value `n` of every column and joins them into one COPY row (tabs between, newline
-/// at the end).
-fn join_row(
-    readers: &mut [(std::path::PathBuf, BufReader<File>)],
+/// Joins line `n` of every column file into one COPY row (tabs between the fields, a newline at
+/// the end), putting each file's fields at their places in the row.
+struct Joiner {
+    readers: Vec<(std::path::PathBuf, BufReader<File>)>,
+    /// For each field of the row, its file and its index in that file's line; `None` when the
+    /// files hold runs of fields in order and their lines are simply joined.
+    slots: Option<Vec<(usize, usize)>>,
+    lines: Vec<Vec<u8>>,
+    spans: Vec<Vec<(usize, usize)>>,
+}
+
+impl Joiner {
+    /// Checks that `fields` (per file, as in `layout.json`) places every field of the row once.
+    fn new(
+        readers: Vec<(std::path::PathBuf, BufReader<File>)>,
+        fields: Option<&[Vec<usize>]>,
+    ) -> Result<Self, String> {
+        let slots = match fields {
+            None => None,
+            Some(fields) => {
+                let total: usize = fields.iter().map(Vec::len).sum();
+                let mut slots = vec![None; total];
+                if fields.len() != readers.len() || fields.iter().any(Vec::is_empty) {
+                    return Err(format!(
+                        "`fields` lists {} files with at least one field each, `columns` {}",
+                        fields.len(),
+                        readers.len()
+                    ));
+                }
+                for (f, list) in fields.iter().enumerate() {
+                    for (i, &k) in list.iter().enumerate() {
+                        match slots.get_mut(k) {
+                            Some(s @ None) => *s = Some((f, i)),
+                            _ => {
+                                return Err(format!(
+                                    "`fields` places field {k} twice or outside the row's {total} fields"
+                                ))
+                            }
+                        }
+                    }
+                }
+                Some(slots.into_iter().flatten().collect())
+            }
+        };
+        let n = readers.len();
+        Ok(Self {
+            readers,
+            slots,
+            lines: vec![Vec::new(); n],
+            spans: vec![Vec::new(); n],
+        })
+    }
+
+    fn join(&mut self, n: u64, row: &mut Vec<u8>) -> Result<(), LayoutError> {
+        row.clear();
+        let Some(slots) = &self.slots else {
+            let last = self.readers.len() - 1;
+            for (k, (p, r)) in self.readers.iter_mut().enumerate() {
+                read_value(p, r, n, row)?;
+                if k != last {
+                    let end = row.len() - 1;
+                    row[end] = b'\t';
+                }
+            }
+            return Ok(());
+        };
+        for (f, (p, r)) in self.readers.iter_mut().enumerate() {
+            let line = &mut self.lines[f];
+            line.clear();
+            read_value(p, r, n, line)?;
+            let spans = &mut self.spans[f];
+            spans.clear();
+            let mut start = 0;
+            for (i, b) in line.iter().enumerate() {
+                if *b == b'\t' || *b == b'\n' {
+                    spans.push((start, i));
+                    start = i + 1;
+                }
+            }
+        }
+        for (k, &(f, i)) in slots.iter().enumerate() {
+            let Some(&(a, b)) = self.spans[f].get(i) else {
+                return Err(LayoutError::new(
+                    self.readers[f].0.display(),
+                    format!(
+                        "value {n} has {} fields, `fields` places {} or more",
+                        self.spans[f].len(),
+                        i + 1
+                    ),
+                ));
+            };
+            row.extend_from_slice(&self.lines[f][a..b]);
+            row.push(if k + 1 == slots.len() { b'\n' } else { b'\t' });
+        }
+        for (f, spans) in self.spans.iter().enumerate() {
+            let placed = slots.iter().filter(|(g, _)| *g == f).count();
+            if spans.len() != placed {
+                return Err(LayoutError::new(
+                    self.readers[f].0.display(),
+                    format!(
+                        "value {n} has {} fields, `fields` places {placed}",
+                        spans.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends value `n` of a column file, with its newline, to `buf`.
+fn read_value(
+    p: &Path,
+    r: &mut BufReader<File>,
     n: u64,
-    row: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
 ) -> Result<(), LayoutError> {
-    row.clear();
-    let last = readers.len() - 1;
-    for (k, (p, r)) in readers.iter_mut().enumerate() {
-        let before = row.len();
-        let got = r
-            .read_until(b'\n', row)
-            .map_err(|e| LayoutError::io(p, e))?;
-        if got == 0 || row.last() != Some(&b'\n') {
-            return Err(LayoutError::new(
-                p.display(),
-                format!("ends at value {n}: expected one value per row, ended by a newline"),
-            ));
-        }
-        debug_assert!(row.len() > before);
-        if k != last {
-            let end = row.len() - 1;
-            row[end] = b'\t';
-        }
+    let got = r
+        .read_until(b'\n', buf)
+        .map_err(|e| LayoutError::io(p, e))?;
+    if got == 0 || buf.last() != Some(&b'\n') {
+        return Err(LayoutError::new(
+            p.display(),
+            format!("ends at value {n}: expected one value per row, ended by a newline"),
+        ));
     }
     Ok(())
 }

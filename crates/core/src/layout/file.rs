@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::block::{self, BlockMeta, Row};
 use super::scan::{self, CopyHeader, KeySpec, END_OF_DATA};
-use super::{FileReport, LayoutError, PlainBlock, LAYOUT_VERSION};
+use super::{affinity, FileReport, LayoutError, PlainBlock, LAYOUT_VERSION, OLDEST_LAYOUT_VERSION};
 
 /// The description of a laid-out file.
 pub(crate) const MANIFEST: &str = "layout.json";
@@ -111,11 +111,12 @@ fn reassemble(dir: &Path, out: &mut dyn Write) -> Result<(u64, String), Failure>
     let text = fs::read(&mpath).map_err(|e| LayoutError::io(&mpath, e))?;
     let m: Manifest = serde_json::from_slice(&text)
         .map_err(|e| LayoutError::new(mpath.display(), format!("not a layout manifest: {e}")))?;
-    if m.version != LAYOUT_VERSION {
+    if !(OLDEST_LAYOUT_VERSION..=LAYOUT_VERSION).contains(&m.version) {
         return Err(LayoutError::new(
             mpath.display(),
             format!(
-                "layout version {} is not supported (this dvault reads {LAYOUT_VERSION})",
+                "layout version {} is not supported (this dvault reads versions \
+                 {OLDEST_LAYOUT_VERSION} to {LAYOUT_VERSION})",
                 m.version
             ),
         )
@@ -391,13 +392,16 @@ fn finish_block(
     } else {
         let bdir = dir.join(&name);
         let ncols = b.fields.unwrap_or(1);
+        let names: Vec<&str> = b
+            .header
+            .as_ref()
+            .and_then(|h| h.columns.as_ref())
+            .map(|c| c.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let together = affinity::together(&b.table, &names);
         let columns: Vec<String> = (0..ncols)
             .map(|k| {
-                let col = b
-                    .header
-                    .as_ref()
-                    .and_then(|h| h.columns.as_ref())
-                    .and_then(|c| c.get(k));
+                let col = names.get(k);
                 match col {
                     Some(c) => format!("{k:03}-{}", file_safe(c)),
                     None => format!("{k:03}"),
@@ -408,13 +412,15 @@ fn finish_block(
         if let Some(keys) = &b.keys {
             order.sort_by_key(|&i| keys[i as usize]);
         }
-        let columns = block::write_block(src, &b.rows, &order, &bdir, &columns)?;
+        let (columns, fields) =
+            block::write_block(src, &b.rows, &order, &bdir, &columns, &together)?;
         blocks.push(BlockMeta {
             at: skel.n,
             dir: name,
             table: b.table.clone(),
             rows: b.rows.len() as u64,
             columns,
+            fields,
             bytes,
             sha256: hex::encode(b.hash.finalize()),
         });

@@ -12,6 +12,7 @@
 //! block on its own, then the whole file). A block that cannot be proven stays plain text in the
 //! skeleton, and the report says why.
 
+mod affinity;
 mod block;
 mod file;
 mod order;
@@ -28,8 +29,11 @@ pub use file::{apply_file, reassemble_file};
 pub const LAYOUT_DIR: &str = ".dvault-layout";
 /// The list of laid-out files inside [`LAYOUT_DIR`].
 pub const INDEX_FILE: &str = "index.json";
-/// Version of the on-disk layout (`docs/layout.md`).
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version of the on-disk layout that new backups write (`docs/layout.md`). Version 2 added
+/// column files holding fields that are not next to each other (`fields` in `layout.json`).
+pub const LAYOUT_VERSION: u32 = 2;
+/// The oldest layout version this dvault still reads.
+pub const OLDEST_LAYOUT_VERSION: u32 = 1;
 /// Environment variable choosing the layout of new backups: `columns` (default) or `plain`.
 pub const MODE_ENV: &str = "DVAULT_LAYOUT";
 
@@ -185,11 +189,12 @@ pub fn undo(tree: &Path) -> Result<(), LayoutError> {
     };
     let index: Index = serde_json::from_slice(&text)
         .map_err(|e| LayoutError::new(path.display(), format!("not a layout index: {e}")))?;
-    if index.version != LAYOUT_VERSION {
+    if !(OLDEST_LAYOUT_VERSION..=LAYOUT_VERSION).contains(&index.version) {
         return Err(LayoutError::new(
             path.display(),
             format!(
-                "layout version {} is not supported (this dvault reads version {LAYOUT_VERSION})",
+                "layout version {} is not supported (this dvault reads versions \
+                 {OLDEST_LAYOUT_VERSION} to {LAYOUT_VERSION})",
                 index.version
             ),
         ));

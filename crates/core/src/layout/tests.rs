@@ -8,8 +8,13 @@ use super::*;
 
 /// A dump with one COPY block of `rows` (each without newline) and text around it.
 fn dump(columns: &str, rows: &[String]) -> Vec<u8> {
+    dump_of("public.t", columns, rows)
+}
+
+/// [`dump`] of the table `table`.
+fn dump_of(table: &str, columns: &str, rows: &[String]) -> Vec<u8> {
     let mut d = b"--\n-- PostgreSQL database dump\n--\n\nSET x = 1;\n\n".to_vec();
-    d.extend_from_slice(format!("COPY public.t ({columns}) FROM stdin;\n").as_bytes());
+    d.extend_from_slice(format!("COPY {table} ({columns}) FROM stdin;\n").as_bytes());
     for r in rows {
         d.extend_from_slice(r.as_bytes());
         d.push(b'\n');
@@ -256,4 +261,111 @@ fn adjacent_wide_columns_share_a_file_row_by_row_and_narrow_ones_stay_alone() {
     assert!(first.contains("\t<p>post 599 says\\nthat"), "{first}");
     let manifest = fs::read_to_string(laid.path().join(LAYOUT_DIR).join("dump.sql/layout.json"));
     assert!(manifest.unwrap().contains("\"001-raw+cooked\""));
+}
+
+#[test]
+fn columns_written_together_share_a_file_wherever_they_stand_and_reassemble_by_hand() {
+    // `posts` as Discourse writes it on an edit: `raw`, `cooked`, `updated_at` and `word_count`
+    // change together (see affinity.rs); `like_count` and `reads` change on their own.
+    let rows: Vec<String> = (0..400)
+        .map(|i| {
+            let raw = format!("post {i} says\\tthat {}", "words ".repeat(20));
+            let cooked = format!("<p>post {i}</p>");
+            format!(
+                "{}\t{raw}\t{}\t{cooked}\t2026-01-{:02}\t{}\t{}",
+                400 - i,
+                i % 9,
+                1 + i % 28,
+                i * 3,
+                i % 50
+            )
+        })
+        .collect();
+    let cols = "id, raw, like_count, cooked, updated_at, reads, word_count";
+    let bytes = dump_of("public.posts", cols, &rows);
+    let (report, laid) = round_trip(&bytes);
+    assert!(report.files[0].laid_out, "{report:?}");
+    let block = laid
+        .path()
+        .join(LAYOUT_DIR)
+        .join("dump.sql/0000-public.posts");
+    let mut names: Vec<String> = fs::read_dir(&block)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let group = "001-raw+cooked+updated_at+word_count";
+    assert_eq!(
+        names,
+        ["000-id", group, "002-like_count", "005-reads", "order"]
+    );
+    let first = fs::read_to_string(block.join(group)).unwrap();
+    let first = first.lines().next().unwrap().to_string();
+    assert_eq!(
+        first.split('\t').collect::<Vec<_>>(),
+        [
+            "post 399 says\\tthat ".to_string() + &"words ".repeat(20),
+            "<p>post 399</p>".into(),
+            "2026-01-08".into(),
+            "49".into()
+        ],
+    );
+    let mpath = laid.path().join(LAYOUT_DIR).join("dump.sql/layout.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    assert_eq!(manifest["version"], 2);
+    let fields = &manifest["blocks"][0]["fields"];
+    assert_eq!(fields, &serde_json::json!([[0], [1, 3, 4, 6], [2], [5]]));
+
+    // docs/layout.md's by-hand recipe for such a block: paste, then put the fields in place.
+    let perm: Vec<String> = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            f.as_array()
+                .unwrap()
+                .iter()
+                .map(|k| (k.as_u64().unwrap() + 1).to_string())
+        })
+        .collect();
+    let script = format!(
+        "cd '{}' && paste [0-9][0-9][0-9]* | awk -F'\\t' -v OFS='\\t' -v perm='{}' \
+         'BEGIN {{ n = split(perm, p, \" \") }} {{ for (i = 1; i <= n; i++) r[p[i]] = $i; \
+         s = r[1]; for (i = 2; i <= n; i++) s = s OFS r[i]; print s }}' > ../sorted",
+        block.display(),
+        perm.join(" ")
+    );
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let sorted = fs::read_to_string(block.parent().unwrap().join("sorted")).unwrap();
+    let mut want: Vec<&String> = rows.iter().collect();
+    want.reverse(); // ids descend in the dump: key order is the reverse
+    assert_eq!(sorted.lines().collect::<Vec<_>>(), want);
+
+    // A `fields` that does not place every field once is refused, naming the block.
+    let tree = tempfile::tempdir().unwrap();
+    fs::write(tree.path().join("dump.sql"), &bytes).unwrap();
+    apply(tree.path()).unwrap();
+    let m = tree.path().join(LAYOUT_DIR).join("dump.sql/layout.json");
+    let good: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    let with_fields = |f: serde_json::Value| {
+        let mut v = good.clone();
+        v["blocks"][0]["fields"][1] = f;
+        fs::write(&m, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+    with_fields(serde_json::json!([1, 3, 3, 6]));
+    let e = undo(tree.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("0000-public.posts") && e.contains("places field 3 twice"),
+        "{e}"
+    );
+    // Fields swapped between places: a permutation, but the proof by SHA-256 catches it.
+    with_fields(serde_json::json!([1, 3, 6, 4]));
+    let e = undo(tree.path()).unwrap_err().to_string();
+    assert!(e.contains("public.posts") && e.contains("SHA-256"), "{e}");
+    assert!(!tree.path().join("dump.sql").exists(), "no half-made dump");
 }

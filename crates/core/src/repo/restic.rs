@@ -1165,7 +1165,8 @@ fn tag_safe(s: &str) -> String {
     s.replace(',', "_")
 }
 
-/// Tag of snapshots whose tree holds the dedup layout (`crate::layout`, version 1).
+/// Tag of snapshots whose tree holds the dedup layout (`crate::layout`). It marks that there is
+/// a layout to undo; the layout's version is in its own `index.json` (1 or 2, both read).
 const LAYOUT_TAG: &str = "layout:1";
 
 fn new_snapshot(meta: &BackupMeta, laid_out: bool) -> rustic_core::RusticResult<SnapshotFile> {
