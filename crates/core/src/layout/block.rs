@@ -46,12 +46,15 @@ pub(crate) struct BlockMeta {
     /// holds fields that are not next to each other (layout version 2). Absent when the files
     /// are runs of consecutive fields in order: joining their lines with tabs gives the row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fields: Option<Vec<Vec<usize>>>,
+    pub fields: Option<Fields>,
     /// Bytes of the rows as pg_dump wrote them.
     pub bytes: u64,
     /// SHA-256 of those bytes.
     pub sha256: String,
 }
+
+/// For each column file of a block, the positions in the row of the values on its lines.
+pub(crate) type Fields = Vec<Vec<usize>>;
 
 /// Mean value size in bytes from which a column counts as wide: wide columns next to each
 /// other share one file (see [`column_groups`]). Far above timestamps, counters and titles, far
@@ -112,8 +115,8 @@ fn column_groups(
         }
     }
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    for k in 0..ncols {
-        match groups.iter_mut().find(|g| g[0] == group[k]) {
+    for (k, &label) in group.iter().enumerate() {
+        match groups.iter_mut().find(|g| g[0] == label) {
             Some(g) => g.push(k),
             None => groups.push(vec![k]),
         }
@@ -153,7 +156,7 @@ pub(crate) fn write_block(
     dir: &Path,
     columns: &[String],
     together: &[Vec<usize>],
-) -> Result<(Vec<String>, Option<Vec<Vec<usize>>>), LayoutError> {
+) -> Result<(Vec<String>, Option<Fields>), LayoutError> {
     fs::create_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
     let groups = column_groups(src, rows, order, columns.len(), together).map_err(|e| {
         LayoutError::new(
