@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::order;
+use super::segment::{self, SegmentReader, SegmentWriter};
 use super::LayoutError;
 
 /// Name of the order file inside a block folder.
@@ -47,6 +48,10 @@ pub(crate) struct BlockMeta {
     /// are runs of consecutive fields in order: joining their lines with tabs gives the row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<Fields>,
+    /// For each column file, the number of segment folders it is stored in (`000000/values`,
+    /// …; 0 for a plain file), when a file is segmented (layout version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<u32>>,
     /// Bytes of the rows as pg_dump wrote them.
     pub bytes: u64,
     /// SHA-256 of those bytes.
@@ -77,7 +82,7 @@ fn column_groups(
     order: &[u32],
     ncols: usize,
     together: &[Vec<usize>],
-) -> io::Result<Vec<Vec<usize>>> {
+) -> io::Result<(Vec<Vec<usize>>, Vec<u64>)> {
     let mut sums = vec![0u64; ncols];
     let step = (order.len() / WIDTH_SAMPLE_ROWS).max(1);
     let mut sampled = 0u64;
@@ -121,7 +126,8 @@ fn column_groups(
             None => groups.push(vec![k]),
         }
     }
-    Ok(groups)
+    let means = sums.iter().map(|s| s / sampled.max(1)).collect();
+    Ok((groups, means))
 }
 
 /// Longest file name a group gets before its other columns are counted instead of named.
@@ -144,11 +150,27 @@ fn group_name(columns: &[String], g: &[usize]) -> String {
     name
 }
 
+/// What [`write_block`] wrote, for `layout.json`.
+pub(crate) struct Written {
+    /// The column files (see [`BlockMeta::columns`]).
+    pub columns: Vec<String>,
+    /// See [`BlockMeta::fields`].
+    pub fields: Option<Fields>,
+    /// See [`BlockMeta::segments`].
+    pub segments: Option<Vec<u32>>,
+}
+
+/// One column file being written: a plain file, or a folder of segments.
+enum ColumnOut {
+    File(BufWriter<File>),
+    Segments(SegmentWriter),
+}
+
 /// Writes the block folder `dir` for `rows` of `src`, in the order `order` (indices into
 /// `rows`), with `columns` the names of the block's columns and `together` groups of columns
-/// to keep in one file. Returns the files written and, when a file holds fields that are not
-/// next to each other, the fields of each (see [`column_groups`]). Every row must end with a
-/// newline and have `columns.len()` fields (the caller checked).
+/// to keep in one file (see [`column_groups`]). With `keys` (the rows' sort keys, indexed like
+/// `rows`), a big file of wide values is written as segments (see `segment`). Every row must
+/// end with a newline and have `columns.len()` fields (the caller checked).
 pub(crate) fn write_block(
     src: &File,
     rows: &[Row],
@@ -156,14 +178,16 @@ pub(crate) fn write_block(
     dir: &Path,
     columns: &[String],
     together: &[Vec<usize>],
-) -> Result<(Vec<String>, Option<Fields>), LayoutError> {
+    keys: Option<&[(i64, i64)]>,
+) -> Result<Written, LayoutError> {
     fs::create_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
-    let groups = column_groups(src, rows, order, columns.len(), together).map_err(|e| {
-        LayoutError::new(
-            format!("{} (measuring columns)", dir.display()),
-            e.to_string(),
-        )
-    })?;
+    let (groups, means) =
+        column_groups(src, rows, order, columns.len(), together).map_err(|e| {
+            LayoutError::new(
+                format!("{} (measuring columns)", dir.display()),
+                e.to_string(),
+            )
+        })?;
     let files: Vec<String> = groups.iter().map(|g| group_name(columns, g)).collect();
     // For each column: its file, and whether it ends that file's line.
     let mut target = vec![(0, false); columns.len()];
@@ -173,11 +197,21 @@ pub(crate) fn write_block(
         }
     }
     let runs_in_order = groups.iter().flatten().copied().eq(0..columns.len());
+    let segmented = |g: &Vec<usize>| {
+        let line: u64 = g.iter().map(|&k| means[k] + 1).sum();
+        keys.is_some()
+            && g.iter().any(|&k| means[k] >= WIDE_COLUMN_BYTES)
+            && line * rows.len() as u64 >= segment::MIN_SEGMENTED_BYTES
+    };
     let mut writers = Vec::with_capacity(files.len());
-    for c in &files {
+    for (c, g) in files.iter().zip(&groups) {
         let p = dir.join(c);
-        let f = File::create(&p).map_err(|e| LayoutError::io(&p, e))?;
-        writers.push(BufWriter::with_capacity(64 * 1024, f));
+        writers.push(if segmented(g) {
+            ColumnOut::Segments(SegmentWriter::create(&p).map_err(|e| LayoutError::io(&p, e))?)
+        } else {
+            let f = File::create(&p).map_err(|e| LayoutError::io(&p, e))?;
+            ColumnOut::File(BufWriter::with_capacity(64 * 1024, f))
+        });
     }
     let mut window = Window::new(src);
     for &i in order {
@@ -197,15 +231,30 @@ pub(crate) fn write_block(
                     format!("row has {k} fields, expected {}", columns.len()),
                 )
             })?;
-            let w = &mut writers[n];
-            w.write_all(field)
-                .and_then(|()| w.write_all(if last { b"\n" } else { b"\t" }))
-                .map_err(|e| LayoutError::io(&dir.join(&files[n]), e))?;
+            let end: &[u8] = if last { b"\n" } else { b"\t" };
+            match &mut writers[n] {
+                ColumnOut::File(w) => w.write_all(field).and_then(|()| w.write_all(end)),
+                ColumnOut::Segments(w) => w
+                    .write_all(field)
+                    .and_then(|()| w.write_all(end))
+                    .and_then(|()| match (last, keys) {
+                        (true, Some(keys)) => w.end_line(keys[i as usize]),
+                        _ => Ok(()),
+                    }),
+            }
+            .map_err(|e| LayoutError::io(&dir.join(&files[n]), e))?;
         }
     }
+    let mut segments = Vec::with_capacity(files.len());
     for (w, c) in writers.into_iter().zip(&files) {
-        w.into_inner()
-            .map_err(|e| LayoutError::io(&dir.join(c), e.into_error()))?;
+        let p = dir.join(c);
+        segments.push(match w {
+            ColumnOut::File(w) => w
+                .into_inner()
+                .map(|_| 0)
+                .map_err(|e| LayoutError::io(&p, e.into_error()))?,
+            ColumnOut::Segments(w) => w.finish().map_err(|e| LayoutError::io(&p, e))?,
+        });
     }
     let runs = order::runs_of(order);
     let p = dir.join(ORDER_FILE);
@@ -214,7 +263,11 @@ pub(crate) fn write_block(
     order::write_runs(&mut w, &runs)
         .and_then(|()| w.flush())
         .map_err(|e| LayoutError::io(&p, e))?;
-    Ok((files, (!runs_in_order).then_some(groups)))
+    Ok(Written {
+        columns: files,
+        fields: (!runs_in_order).then_some(groups),
+        segments: segments.iter().any(|&n| n > 0).then_some(segments),
+    })
 }
 
 /// Writes the rows of the block folder `dir` (described by `meta`) to `out` in pg_dump's order.
@@ -229,8 +282,22 @@ pub(crate) fn reassemble_block(
     let f = File::open(&p).map_err(|e| LayoutError::io(&p, e))?;
     let runs = order::read_runs(&mut BufReader::new(f), meta.rows)
         .map_err(|m| LayoutError::new(p.display(), m))?;
+    let segments = match &meta.segments {
+        Some(s) if s.len() != meta.columns.len() => {
+            return Err(LayoutError::new(
+                dir.display(),
+                format!(
+                    "`segments` has {} entries for {} column files",
+                    s.len(),
+                    meta.columns.len()
+                ),
+            ))
+        }
+        Some(s) => s.clone(),
+        None => vec![0; meta.columns.len()],
+    };
     let mut readers = Vec::with_capacity(meta.columns.len());
-    for c in &meta.columns {
+    for (c, &count) in meta.columns.iter().zip(&segments) {
         // Names come from layout.json: only plain names inside the block folder are read.
         if super::safe_relative(c).is_none_or(|p| p.components().count() != 1) {
             return Err(LayoutError::new(
@@ -239,8 +306,12 @@ pub(crate) fn reassemble_block(
             ));
         }
         let p = dir.join(c);
-        let f = File::open(&p).map_err(|e| LayoutError::io(&p, e))?;
-        readers.push((p, BufReader::with_capacity(64 * 1024, f)));
+        let r: Box<dyn Read> = if count > 0 {
+            Box::new(SegmentReader::new(&p, count))
+        } else {
+            Box::new(File::open(&p).map_err(|e| LayoutError::io(&p, e))?)
+        };
+        readers.push((p, BufReader::with_capacity(64 * 1024, r)));
     }
     if meta.rows == 0 || readers.is_empty() {
         return Err(LayoutError::new(
@@ -307,7 +378,7 @@ pub(crate) fn reassemble_block(
 /// Joins line `n` of every column file into one COPY row (tabs between the fields, a newline at
 /// the end), putting each file's fields at their places in the row.
 struct Joiner {
-    readers: Vec<(std::path::PathBuf, BufReader<File>)>,
+    readers: Vec<(std::path::PathBuf, BufReader<Box<dyn Read>>)>,
     /// For each field of the row, its file and its index in that file's line; `None` when the
     /// files hold runs of fields in order and their lines are simply joined.
     slots: Option<Vec<(usize, usize)>>,
@@ -318,7 +389,7 @@ struct Joiner {
 impl Joiner {
     /// Checks that `fields` (per file, as in `layout.json`) places every field of the row once.
     fn new(
-        readers: Vec<(std::path::PathBuf, BufReader<File>)>,
+        readers: Vec<(std::path::PathBuf, BufReader<Box<dyn Read>>)>,
         fields: Option<&[Vec<usize>]>,
     ) -> Result<Self, String> {
         let slots = match fields {
@@ -417,7 +488,7 @@ impl Joiner {
 /// Appends value `n` of a column file, with its newline, to `buf`.
 fn read_value(
     p: &Path,
-    r: &mut BufReader<File>,
+    r: &mut BufReader<Box<dyn Read>>,
     n: u64,
     buf: &mut Vec<u8>,
 ) -> Result<(), LayoutError> {

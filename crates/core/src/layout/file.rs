@@ -412,15 +412,23 @@ fn finish_block(
         if let Some(keys) = &b.keys {
             order.sort_by_key(|&i| keys[i as usize]);
         }
-        let (columns, fields) =
-            block::write_block(src, &b.rows, &order, &bdir, &columns, &together)?;
+        let written = block::write_block(
+            src,
+            &b.rows,
+            &order,
+            &bdir,
+            &columns,
+            &together,
+            b.keys.as_deref(),
+        )?;
         blocks.push(BlockMeta {
             at: skel.n,
             dir: name,
             table: b.table.clone(),
             rows: b.rows.len() as u64,
-            columns,
-            fields,
+            columns: written.columns,
+            fields: written.fields,
+            segments: written.segments,
             bytes,
             sha256: hex::encode(b.hash.finalize()),
         });

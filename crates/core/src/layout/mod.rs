@@ -17,6 +17,7 @@ mod block;
 mod file;
 mod order;
 mod scan;
+mod segment;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,8 @@ pub const LAYOUT_DIR: &str = ".dvault-layout";
 /// The list of laid-out files inside [`LAYOUT_DIR`].
 pub const INDEX_FILE: &str = "index.json";
 /// Version of the on-disk layout that new backups write (`docs/layout.md`). Version 2 added
-/// column files holding fields that are not next to each other (`fields` in `layout.json`).
+/// column files holding fields that are not next to each other (`fields` in `layout.json`)
+/// and column files stored as segment folders (`segments`).
 pub const LAYOUT_VERSION: u32 = 2;
 /// The oldest layout version this dvault still reads.
 pub const OLDEST_LAYOUT_VERSION: u32 = 1;
