@@ -374,7 +374,11 @@ fn columns_written_together_share_a_file_wherever_they_stand_and_reassemble_by_h
 fn wide_posts(n: usize, edited: Option<usize>) -> Vec<String> {
     (0..n)
         .map(|i| {
-            let word = if Some(i) == edited { "edited " } else { "words " };
+            let word = if Some(i) == edited {
+                "edited "
+            } else {
+                "words "
+            };
             let raw = format!("post {i} {}", word.repeat(100 + i % 50));
             format!("{}\t{raw}\t{}", i + 1, i % 7)
         })
@@ -387,7 +391,10 @@ fn a_big_wide_file_is_stored_as_segments_and_an_edit_changes_only_its_own() {
     let before = dump_of("public.posts", cols, &wide_posts(2500, None));
     let (report, laid) = round_trip(&before);
     assert!(report.files[0].laid_out, "{report:?}");
-    let block = laid.path().join(LAYOUT_DIR).join("dump.sql/0000-public.posts");
+    let block = laid
+        .path()
+        .join(LAYOUT_DIR)
+        .join("dump.sql/0000-public.posts");
     let raw = block.join("001-raw");
     assert!(raw.is_dir(), "the wide column is a folder of segments");
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -408,10 +415,16 @@ fn a_big_wide_file_is_stored_as_segments_and_an_edit_changes_only_its_own() {
     // An edit of one row (longer text) rewrites its segment only: the others are identical.
     let after = dump_of("public.posts", cols, &wide_posts(2500, Some(1200)));
     let (_, laid2) = round_trip(&after);
-    let raw2 = laid2.path().join(LAYOUT_DIR).join("dump.sql/0000-public.posts/001-raw");
+    let raw2 = laid2
+        .path()
+        .join(LAYOUT_DIR)
+        .join("dump.sql/0000-public.posts/001-raw");
     let read = |d: &Path, k: u64| fs::read(d.join(format!("{k:06}")).join("values")).ok();
     let same = (0..n).filter(|&k| read(&raw, k) == read(&raw2, k)).count() as u64;
-    assert!(same >= n - 2, "{same} of {n} segments unchanged after one edit");
+    assert!(
+        same >= n - 2,
+        "{same} of {n} segments unchanged after one edit"
+    );
 
     // A missing segment is refused, naming it.
     let tree = tempfile::tempdir().unwrap();
