@@ -169,7 +169,7 @@ enum ColumnOut {
 /// Writes the block folder `dir` for `rows` of `src`, in the order `order` (indices into
 /// `rows`), with `columns` the names of the block's columns and `together` groups of columns
 /// to keep in one file (see [`column_groups`]). With `keys` (the rows' sort keys, indexed like
-/// `rows`), a big file of wide values is written as segments (see `segment`). Every row must
+/// `rows`), a big column file is written as segments (see `segment`). Every row must
 /// end with a newline and have `columns.len()` fields (the caller checked).
 pub(crate) fn write_block(
     src: &File,
@@ -199,9 +199,7 @@ pub(crate) fn write_block(
     let runs_in_order = groups.iter().flatten().copied().eq(0..columns.len());
     let segmented = |g: &Vec<usize>| {
         let line: u64 = g.iter().map(|&k| means[k] + 1).sum();
-        keys.is_some()
-            && g.iter().any(|&k| means[k] >= WIDE_COLUMN_BYTES)
-            && line * rows.len() as u64 >= segment::MIN_SEGMENTED_BYTES
+        keys.is_some() && line * rows.len() as u64 >= segment::MIN_SEGMENTED_BYTES
     };
     let mut writers = Vec::with_capacity(files.len());
     for (c, g) in files.iter().zip(&groups) {
