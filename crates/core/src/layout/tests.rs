@@ -41,6 +41,14 @@ fn round_trip(bytes: &[u8]) -> (LayoutReport, tempfile::TempDir) {
     (report, copy)
 }
 
+/// A new tree holding `bytes` as `dump.sql`, laid out (for tests that then damage it).
+fn laid_out(bytes: &[u8]) -> tempfile::TempDir {
+    let tree = tempfile::tempdir().unwrap();
+    fs::write(tree.path().join("dump.sql"), bytes).unwrap();
+    apply(tree.path()).expect("layout applies");
+    tree
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     for e in fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -172,9 +180,7 @@ fn a_plain_block_beside_a_laid_out_one_round_trips() {
 #[test]
 fn tampered_column_is_refused_naming_the_table() {
     let bytes = dump("id, body, note, \"position\"", &tricky_rows(1500));
-    let tree = tempfile::tempdir().unwrap();
-    fs::write(tree.path().join("dump.sql"), &bytes).unwrap();
-    apply(tree.path()).unwrap();
+    let tree = laid_out(&bytes);
     let col = tree
         .path()
         .join(LAYOUT_DIR)
@@ -212,9 +218,7 @@ fn small_files_and_other_files_are_left_alone() {
 #[test]
 fn a_manifest_naming_files_outside_the_block_is_refused() {
     let bytes = dump("id, body, note, \"position\"", &tricky_rows(1500));
-    let tree = tempfile::tempdir().unwrap();
-    fs::write(tree.path().join("dump.sql"), &bytes).unwrap();
-    apply(tree.path()).unwrap();
+    let tree = laid_out(&bytes);
     let m = tree.path().join(LAYOUT_DIR).join("dump.sql/layout.json");
     let text = fs::read_to_string(&m).unwrap();
     fs::write(&m, text.replace("\"000-id\"", "\"../../../etc/hostname\"")).unwrap();
@@ -347,9 +351,7 @@ fn columns_written_together_share_a_file_wherever_they_stand_and_reassemble_by_h
     assert_eq!(sorted.lines().collect::<Vec<_>>(), want);
 
     // A `fields` that does not place every field once is refused, naming the block.
-    let tree = tempfile::tempdir().unwrap();
-    fs::write(tree.path().join("dump.sql"), &bytes).unwrap();
-    apply(tree.path()).unwrap();
+    let tree = laid_out(&bytes);
     let m = tree.path().join(LAYOUT_DIR).join("dump.sql/layout.json");
     let good: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
     let with_fields = |f: serde_json::Value| {
@@ -427,9 +429,7 @@ fn a_big_wide_file_is_stored_as_segments_and_an_edit_changes_only_its_own() {
     );
 
     // A missing segment is refused, naming it.
-    let tree = tempfile::tempdir().unwrap();
-    fs::write(tree.path().join("dump.sql"), &before).unwrap();
-    apply(tree.path()).unwrap();
+    let tree = laid_out(&before);
     let seg = tree
         .path()
         .join(LAYOUT_DIR)
