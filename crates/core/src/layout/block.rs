@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::order;
 use super::segment::{self, SegmentReader, SegmentWriter};
-use super::LayoutError;
+use super::{LayoutError, LAYOUT_VERSION};
 
 /// Name of the order file inside a block folder.
 pub(crate) const ORDER_FILE: &str = "order";
@@ -258,7 +258,7 @@ pub(crate) fn write_block(
     let p = dir.join(ORDER_FILE);
     let f = File::create(&p).map_err(|e| LayoutError::io(&p, e))?;
     let mut w = BufWriter::new(f);
-    order::write_runs(&mut w, &runs)
+    order::write_runs(&mut w, &runs, order::Starts::of_version(LAYOUT_VERSION))
         .and_then(|()| w.flush())
         .map_err(|e| LayoutError::io(&p, e))?;
     Ok(Written {
@@ -268,18 +268,23 @@ pub(crate) fn write_block(
     })
 }
 
-/// Writes the rows of the block folder `dir` (described by `meta`) to `out` in pg_dump's order.
-/// Checks the shape (every column has `meta.rows` values, the order file is a permutation);
-/// the caller checks the SHA-256.
+/// Writes the rows of the block folder `dir` (described by `meta`, of layout version `version`)
+/// to `out` in pg_dump's order. Checks the shape (every column has `meta.rows` values, the order
+/// file is a permutation); the caller checks the SHA-256.
 pub(crate) fn reassemble_block(
     dir: &Path,
     meta: &BlockMeta,
+    version: u32,
     out: &mut dyn Write,
 ) -> Result<(), LayoutError> {
     let p = dir.join(ORDER_FILE);
     let f = File::open(&p).map_err(|e| LayoutError::io(&p, e))?;
-    let runs = order::read_runs(&mut BufReader::new(f), meta.rows)
-        .map_err(|m| LayoutError::new(p.display(), m))?;
+    let runs = order::read_runs(
+        &mut BufReader::new(f),
+        meta.rows,
+        order::Starts::of_version(version),
+    )
+    .map_err(|m| LayoutError::new(p.display(), m))?;
     let segments = match &meta.segments {
         Some(s) if s.len() != meta.columns.len() => {
             return Err(LayoutError::new(

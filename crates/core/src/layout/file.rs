@@ -147,7 +147,7 @@ fn reassemble(dir: &Path, out: &mut dyn Write) -> Result<(u64, String), Failure>
             .into());
         }
         let mut hw = HashingWriter::new(&mut all);
-        block::reassemble_block(&bdir, b, &mut hw).map_err(|error| Failure {
+        block::reassemble_block(&bdir, b, m.version, &mut hw).map_err(|error| Failure {
             block: Some(b.dir.clone()),
             error,
         })?;
