@@ -452,7 +452,10 @@ fn a_version_1_layout_of_an_older_snapshot_is_still_read() {
     let runs = order::read_runs(&mut &text[..], rows, order::Starts::Relative).unwrap();
     let mut absolute = Vec::new();
     order::write_runs(&mut absolute, &runs, order::Starts::Absolute).unwrap();
-    assert_ne!(absolute, text, "the test needs an order that differs between versions");
+    assert_ne!(
+        absolute, text,
+        "the test needs an order that differs between versions"
+    );
     fs::write(&order_path, absolute).unwrap();
     for f in [root.join(INDEX_FILE), root.join("dump.sql/layout.json")] {
         let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&f).unwrap()).unwrap();
