@@ -39,9 +39,27 @@ fn simulator_dumps_of_every_format_lay_out_and_rebuild_bit_exact() {
                 assert!(laid[0].plain_blocks.is_empty(), "{report:?}");
             }
             // Directory format: one data file per table; the big ones are laid out.
+            // Their column names come from toc.dat: a post edit's columns share one file there
+            // too.
             dvault_sim::Format::B => {
                 assert!(laid.len() >= 5, "{report:?}");
                 assert!(laid.iter().all(|r| r.file.starts_with("db/")), "{report:?}");
+                let grouped = laid.iter().any(|r| {
+                    let block = tree
+                        .join(layout::LAYOUT_DIR)
+                        .join(&r.file)
+                        .join("0000-public.posts");
+                    std::fs::read_dir(block).is_ok_and(|d| {
+                        d.filter_map(Result::ok).any(|e| {
+                            let n = e.file_name().to_string_lossy().into_owned();
+                            n.contains("-raw+cooked+updated_at")
+                        })
+                    })
+                });
+                assert!(
+                    grouped,
+                    "no posts data file with named, grouped columns: {report:?}"
+                );
             }
         }
         assert!(tree.join(layout::LAYOUT_DIR).join("index.json").is_file());

@@ -37,7 +37,13 @@ struct Manifest {
 /// Lays out the dump `src` (`rel` is its path in the tree) into the new folder `dir`, proves the
 /// reassembly by SHA-256 and reports. When nothing could be laid out or the proof fails, `dir`
 /// is removed and the report says why; `src` is never touched (the caller removes it).
-pub fn apply_file(src: &Path, dir: &Path, rel: &str) -> Result<FileReport, LayoutError> {
+/// `header` is the COPY statement of a directory-format data file, from `toc.dat`.
+pub(crate) fn apply_file(
+    src: &Path,
+    dir: &Path,
+    rel: &str,
+    header: Option<&CopyHeader>,
+) -> Result<FileReport, LayoutError> {
     let mut excluded = BTreeSet::new();
     // A block whose reassembly fails the proof is kept plain and the file laid out again; a
     // second failure of the same kind (or one outside any block) keeps the whole file plain.
@@ -45,7 +51,7 @@ pub fn apply_file(src: &Path, dir: &Path, rel: &str) -> Result<FileReport, Layou
         if dir.exists() {
             fs::remove_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
         }
-        let mut report = write_layout(src, dir, rel, &excluded)?;
+        let mut report = write_layout(src, dir, rel, header, &excluded)?;
         if report.blocks == 0 {
             fs::remove_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
             report.laid_out = false;
@@ -273,6 +279,7 @@ fn write_layout(
     src: &Path,
     dir: &Path,
     rel: &str,
+    header: Option<&CopyHeader>,
     excluded: &BTreeSet<String>,
 ) -> Result<FileReport, LayoutError> {
     fs::create_dir_all(dir).map_err(|e| LayoutError::io(dir, e))?;
@@ -300,7 +307,10 @@ fn write_layout(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut open: Option<OpenBlock> = is_dat.then(|| OpenBlock::new(None, stem.clone(), 0));
+    let mut open: Option<OpenBlock> = is_dat.then(|| match header {
+        Some(h) => OpenBlock::new(Some(h.clone()), h.table.clone(), 0),
+        None => OpenBlock::new(None, stem.clone(), 0),
+    });
     let mut offset = 0u64;
     let mut line = Vec::with_capacity(1 << 16);
     loop {

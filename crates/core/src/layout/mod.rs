@@ -18,13 +18,14 @@ mod file;
 mod order;
 mod scan;
 mod segment;
+mod toc;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use file::{apply_file, reassemble_file};
+pub use file::reassemble_file;
 
 /// Folder at the root of a peeled tree that holds the laid-out files.
 pub const LAYOUT_DIR: &str = ".dvault-layout";
@@ -151,10 +152,24 @@ pub fn apply(tree: &Path) -> Result<LayoutReport, LayoutError> {
         return Ok(report);
     }
     let mut done = Vec::new();
+    // The COPY statements of each directory-format dump, by data file (see `toc`).
+    let mut tocs: std::collections::HashMap<PathBuf, _> = std::collections::HashMap::new();
     for rel in candidates {
         let src = tree.join(&rel);
         let dir = root.join(&rel);
-        let r = apply_file(&src, &dir, &rel)?;
+        let header = if rel.ends_with(".dat") {
+            let folder = src.parent().unwrap_or(tree).to_path_buf();
+            let headers = tocs.entry(folder.clone()).or_insert_with(|| {
+                fs::read(folder.join("toc.dat"))
+                    .map(|t| toc::copy_headers(&t))
+                    .unwrap_or_default()
+            });
+            let name = Path::new(&rel).file_name().and_then(|n| n.to_str());
+            name.and_then(|n| headers.get(n)).cloned()
+        } else {
+            None
+        };
+        let r = file::apply_file(&src, &dir, &rel, header.as_ref())?;
         if r.laid_out {
             fs::remove_file(&src).map_err(|e| LayoutError::io(&src, e))?;
             done.push(rel);
