@@ -137,21 +137,16 @@ mod tests {
         order.sort_by_key(|&i| keys[i as usize]);
         let runs = runs_of(&order);
         assert_eq!(runs, vec![(0, 3), (6, 1), (3, 3)]);
-        let mut text = Vec::new();
-        write_runs(&mut text, &runs, Starts::Absolute).unwrap();
-        assert_eq!(text, b"0 3\n6 1\n3 3\n");
-        assert_eq!(
-            read_runs(&mut &text[..], 7, Starts::Absolute).unwrap(),
-            runs
-        );
         // Relative: the moved row is +3 from where the main sequence ended, which resumes at 0.
-        let mut text = Vec::new();
-        write_runs(&mut text, &runs, Starts::Relative).unwrap();
-        assert_eq!(text, b"0 3\n3 1\n0 3\n");
-        assert_eq!(
-            read_runs(&mut &text[..], 7, Starts::Relative).unwrap(),
-            runs
-        );
+        for (starts, want) in [
+            (Starts::Absolute, &b"0 3\n6 1\n3 3\n"[..]),
+            (Starts::Relative, &b"0 3\n3 1\n0 3\n"[..]),
+        ] {
+            let mut text = Vec::new();
+            write_runs(&mut text, &runs, starts).unwrap();
+            assert_eq!(text, want, "{starts:?}");
+            assert_eq!(read_runs(&mut &text[..], 7, starts).unwrap(), runs);
+        }
     }
 
     #[test]

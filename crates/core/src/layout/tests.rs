@@ -41,6 +41,9 @@ fn round_trip(bytes: &[u8]) -> (LayoutReport, tempfile::TempDir) {
     (report, copy)
 }
 
+/// The block folder of the `posts` table of [`dump_of`] in a laid-out tree.
+const POSTS_BLOCK: &str = ".dvault-layout/dump.sql/0000-public.posts";
+
 /// A new tree holding `bytes` as `dump.sql`, laid out (for tests that then damage it).
 fn laid_out(bytes: &[u8]) -> tempfile::TempDir {
     let tree = tempfile::tempdir().unwrap();
@@ -289,10 +292,7 @@ fn columns_written_together_share_a_file_wherever_they_stand_and_reassemble_by_h
     let bytes = dump_of("public.posts", cols, &rows);
     let (report, laid) = round_trip(&bytes);
     assert!(report.files[0].laid_out, "{report:?}");
-    let block = laid
-        .path()
-        .join(LAYOUT_DIR)
-        .join("dump.sql/0000-public.posts");
+    let block = laid.path().join(POSTS_BLOCK);
     let mut names: Vec<String> = fs::read_dir(&block)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -393,10 +393,7 @@ fn a_big_wide_file_is_stored_as_segments_and_an_edit_changes_only_its_own() {
     let before = dump_of("public.posts", cols, &wide_posts(2500, None));
     let (report, laid) = round_trip(&before);
     assert!(report.files[0].laid_out, "{report:?}");
-    let block = laid
-        .path()
-        .join(LAYOUT_DIR)
-        .join("dump.sql/0000-public.posts");
+    let block = laid.path().join(POSTS_BLOCK);
     let raw = block.join("001-raw");
     assert!(raw.is_dir(), "the wide column is a folder of segments");
     let manifest: serde_json::Value = serde_json::from_slice(
