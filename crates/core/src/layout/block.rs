@@ -166,6 +166,32 @@ enum ColumnOut {
     Segments(SegmentWriter),
 }
 
+impl ColumnOut {
+    /// Writes one value and what follows it (`\t`, or `\n` at the end of the row `key`'s line).
+    fn write_value(&mut self, value: &[u8], last: bool, key: Option<(i64, i64)>) -> io::Result<()> {
+        let end: &[u8] = if last { b"\n" } else { b"\t" };
+        match self {
+            Self::File(w) => w.write_all(value).and_then(|()| w.write_all(end)),
+            Self::Segments(w) => {
+                w.write_all(value)?;
+                w.write_all(end)?;
+                match key {
+                    Some(key) if last => w.end_line(key),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Flushes; the number of segments written (0 for a plain file).
+    fn finish(self) -> io::Result<u32> {
+        match self {
+            Self::File(w) => w.into_inner().map(|_| 0).map_err(|e| e.into_error()),
+            Self::Segments(w) => w.finish(),
+        }
+    }
+}
+
 /// Writes the block folder `dir` for `rows` of `src`, in the order `order` (indices into
 /// `rows`), with `columns` the names of the block's columns and `together` groups of columns
 /// to keep in one file (see [`column_groups`]). With `keys` (the rows' sort keys, indexed like
@@ -229,30 +255,14 @@ pub(crate) fn write_block(
                     format!("row has {k} fields, expected {}", columns.len()),
                 )
             })?;
-            let end: &[u8] = if last { b"\n" } else { b"\t" };
-            match &mut writers[n] {
-                ColumnOut::File(w) => w.write_all(field).and_then(|()| w.write_all(end)),
-                ColumnOut::Segments(w) => w
-                    .write_all(field)
-                    .and_then(|()| w.write_all(end))
-                    .and_then(|()| match (last, keys) {
-                        (true, Some(keys)) => w.end_line(keys[i as usize]),
-                        _ => Ok(()),
-                    }),
-            }
-            .map_err(|e| LayoutError::io(&dir.join(&files[n]), e))?;
+            writers[n]
+                .write_value(field, last, keys.map(|k| k[i as usize]))
+                .map_err(|e| LayoutError::io(&dir.join(&files[n]), e))?;
         }
     }
     let mut segments = Vec::with_capacity(files.len());
     for (w, c) in writers.into_iter().zip(&files) {
-        let p = dir.join(c);
-        segments.push(match w {
-            ColumnOut::File(w) => w
-                .into_inner()
-                .map(|_| 0)
-                .map_err(|e| LayoutError::io(&p, e.into_error()))?,
-            ColumnOut::Segments(w) => w.finish().map_err(|e| LayoutError::io(&p, e))?,
-        });
+        segments.push(w.finish().map_err(|e| LayoutError::io(&dir.join(c), e))?);
     }
     let runs = order::runs_of(order);
     let p = dir.join(ORDER_FILE);
@@ -382,11 +392,17 @@ pub(crate) fn reassemble_block(
 /// the end), putting each file's fields at their places in the row.
 struct Joiner {
     readers: Vec<(std::path::PathBuf, BufReader<Box<dyn Read>>)>,
-    /// For each field of the row, its file and its index in that file's line; `None` when the
-    /// files hold runs of fields in order and their lines are simply joined.
-    slots: Option<Vec<(usize, usize)>>,
+    /// Where each file's values go, when the files do not simply hold runs of fields in order.
+    placed: Option<Placed>,
     lines: Vec<Vec<u8>>,
     spans: Vec<Vec<(usize, usize)>>,
+}
+
+/// The `fields` of a block turned around: for each field of the row, its file and its index in
+/// that file's line; and how many fields each file's line holds.
+struct Placed {
+    slots: Vec<(usize, usize)>,
+    widths: Vec<usize>,
 }
 
 impl Joiner {
@@ -395,7 +411,7 @@ impl Joiner {
         readers: Vec<(std::path::PathBuf, BufReader<Box<dyn Read>>)>,
         fields: Option<&[Vec<usize>]>,
     ) -> Result<Self, String> {
-        let slots = match fields {
+        let placed = match fields {
             None => None,
             Some(fields) => {
                 let total: usize = fields.iter().map(Vec::len).sum();
@@ -419,13 +435,16 @@ impl Joiner {
                         }
                     }
                 }
-                Some(slots.into_iter().flatten().collect())
+                Some(Placed {
+                    slots: slots.into_iter().flatten().collect(),
+                    widths: fields.iter().map(Vec::len).collect(),
+                })
             }
         };
         let n = readers.len();
         Ok(Self {
             readers,
-            slots,
+            placed,
             lines: vec![Vec::new(); n],
             spans: vec![Vec::new(); n],
         })
@@ -433,7 +452,7 @@ impl Joiner {
 
     fn join(&mut self, n: u64, row: &mut Vec<u8>) -> Result<(), LayoutError> {
         row.clear();
-        let Some(slots) = &self.slots else {
+        let Some(placed) = &self.placed else {
             let last = self.readers.len() - 1;
             for (k, (p, r)) in self.readers.iter_mut().enumerate() {
                 read_value(p, r, n, row)?;
@@ -457,32 +476,25 @@ impl Joiner {
                     start = i + 1;
                 }
             }
-        }
-        for (k, &(f, i)) in slots.iter().enumerate() {
-            let Some(&(a, b)) = self.spans[f].get(i) else {
+            if spans.len() != placed.widths[f] {
                 return Err(LayoutError::new(
-                    self.readers[f].0.display(),
+                    p.display(),
                     format!(
-                        "value {n} has {} fields, `fields` places {} or more",
-                        self.spans[f].len(),
-                        i + 1
-                    ),
-                ));
-            };
-            row.extend_from_slice(&self.lines[f][a..b]);
-            row.push(if k + 1 == slots.len() { b'\n' } else { b'\t' });
-        }
-        for (f, spans) in self.spans.iter().enumerate() {
-            let placed = slots.iter().filter(|(g, _)| *g == f).count();
-            if spans.len() != placed {
-                return Err(LayoutError::new(
-                    self.readers[f].0.display(),
-                    format!(
-                        "value {n} has {} fields, `fields` places {placed}",
-                        spans.len()
+                        "value {n} has {} fields, `fields` places {}",
+                        spans.len(),
+                        placed.widths[f]
                     ),
                 ));
             }
+        }
+        for (k, &(f, i)) in placed.slots.iter().enumerate() {
+            let (a, b) = self.spans[f][i];
+            row.extend_from_slice(&self.lines[f][a..b]);
+            row.push(if k + 1 == placed.slots.len() {
+                b'\n'
+            } else {
+                b'\t'
+            });
         }
         Ok(())
     }
