@@ -89,6 +89,16 @@ impl World {
         World { dir, config, pings }
     }
 
+    /// A backup of `site` in its folder, named as Discourse names it, taken at `stamp`
+    /// (`2024-03-01-033000`).
+    fn backup(&self, site: &str, stamp: &str, rows: usize) -> PathBuf {
+        make_backup(
+            &self.folder(site),
+            &format!("{site}-{stamp}-v20240220010101.sql.gz"),
+            rows,
+        )
+    }
+
     fn folder(&self, site: &str) -> PathBuf {
         self.dir.path().join(site).join("backups")
     }
@@ -122,16 +132,8 @@ fn outcome(r: &RunReport, site: &str) -> Outcome {
 #[test]
 fn two_sites_store_only_new_backups_across_three_runs() {
     let w = World::new("");
-    let a1 = make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-01-033000-v20240220010101.sql.gz",
-        2000,
-    );
-    make_backup(
-        &w.folder("forum2"),
-        "forum2-2024-03-01-033000-v20240220010101.sql.gz",
-        1500,
-    );
+    let a1 = w.backup("forum1", "2024-03-01-033000", 2000);
+    w.backup("forum2", "2024-03-01-033000", 1500);
     let a1_before = std::fs::read(&a1).unwrap();
     let a1_mtime = std::fs::metadata(&a1).unwrap().modified().unwrap();
 
@@ -155,11 +157,7 @@ fn two_sites_store_only_new_backups_across_three_runs() {
         "points at the first snapshot"
     );
 
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-02-033000-v20240220010101.sql.gz",
-        2100,
-    );
+    w.backup("forum1", "2024-03-02-033000", 2100);
     let (r3, _) = w.run(None);
     assert_eq!(r3.exit_code, exit::OK);
     assert_eq!(outcome(&r3, "forum1"), Outcome::Stored);
@@ -210,16 +208,8 @@ fn two_sites_store_only_new_backups_across_three_runs() {
 #[test]
 fn a_failing_site_pings_fail_with_the_cause_and_is_retried_next_run() {
     let w = World::new("");
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-01-033000-v20240220010101.sql.gz",
-        500,
-    );
-    make_backup(
-        &w.folder("forum2"),
-        "forum2-2024-03-01-033000-v20240220010101.sql.gz",
-        500,
-    );
+    w.backup("forum1", "2024-03-01-033000", 500);
+    w.backup("forum2", "2024-03-01-033000", 500);
     // forum2's password file now holds a wrong password.
     let pw2 = w.dir.path().join("forum2/password");
     std::fs::write(&pw2, "not the password\n").unwrap();
@@ -273,11 +263,7 @@ fn a_failing_site_pings_fail_with_the_cause_and_is_retried_next_run() {
 #[test]
 fn a_held_repository_lock_gives_exit_code_11_and_a_fail_ping_naming_the_holder() {
     let w = World::new("");
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-01-033000-v20240220010101.sql.gz",
-        100,
-    );
+    w.backup("forum1", "2024-03-01-033000", 100);
     let repo1 = &w.config.sites["forum1"].store_id();
     let held = RepoLock::acquire(&w.config.state_dir(), repo1, Duration::ZERO).unwrap();
     let (r, _) = w.run(Some("forum1"));
@@ -305,16 +291,8 @@ fn retention_and_check_run_when_allowed_and_due() {
          [sites.forum1.check]\nevery = \"1d\"\nread_data_subset = \"100%\"\n\
          [sites.forum2.retention]\nkeep_daily = 1\n",
     );
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-01-033000-v20240220010101.sql.gz",
-        300,
-    );
-    make_backup(
-        &w.folder("forum2"),
-        "forum2-2024-03-01-033000-v20240220010101.sql.gz",
-        300,
-    );
+    w.backup("forum1", "2024-03-01-033000", 300);
+    w.backup("forum2", "2024-03-01-033000", 300);
     let (r, _) = w.run(None);
     assert_eq!(r.exit_code, exit::OK, "{r:#?}");
     let f1 = &r.sites[0];
@@ -336,11 +314,7 @@ fn retention_and_check_run_when_allowed_and_due() {
         .contains("dvault_last_check_success_timestamp_seconds{site=\"forum1\"}"));
 
     // Two backups of the same day: keep_daily = 1 forgets the older snapshot.
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-01-153000-v20240220010101.sql.gz",
-        310,
-    );
+    w.backup("forum1", "2024-03-01-153000", 310);
     let (r, _) = w.run(Some("forum1"));
     assert_eq!(r.exit_code, exit::OK, "{r:#?}");
     assert_eq!(r.sites[0].outcome, Outcome::Stored);
@@ -373,16 +347,8 @@ fn a_site_whose_folder_or_password_file_is_missing_fails_alone() {
         missing.path().join("repo").display(),
         missing.path().join("password").display(),
     ));
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-01-033000-v20240220010101.sql.gz",
-        200,
-    );
-    make_backup(
-        &w.folder("forum2"),
-        "forum2-2024-03-01-033000-v20240220010101.sql.gz",
-        200,
-    );
+    w.backup("forum1", "2024-03-01-033000", 200);
+    w.backup("forum2", "2024-03-01-033000", 200);
     let config_path = w.dir.path().join("dvault.toml").display().to_string();
 
     let (r, lines) = w.run(None);
@@ -418,11 +384,7 @@ fn a_site_whose_folder_or_password_file_is_missing_fails_alone() {
     // forum2's password file disappears: forum2 fails naming it, forum1 still runs and pings.
     let pw2 = w.dir.path().join("forum2/password");
     std::fs::remove_file(&pw2).unwrap();
-    make_backup(
-        &w.folder("forum1"),
-        "forum1-2024-03-02-033000-v20240220010101.sql.gz",
-        210,
-    );
+    w.backup("forum1", "2024-03-02-033000", 210);
     let (r, _) = w.run(None);
     assert_eq!(r.exit_code, exit::PARTIAL, "{r:#?}");
     assert_eq!(outcome(&r, "forum1"), Outcome::Stored);
