@@ -138,39 +138,35 @@ impl RepoDrillHook {
             .ok_or_else(|| anyhow!("site {name}: no state folder to find the Tarsnap ledger in"))?;
         let ledger_path = Ledger::path(state_dir, name);
         let ledger = Ledger::load(&ledger_path)?;
-        let newest = ledger
-            .archives
-            .iter()
-            .find(|e| e.archive == archive)
-            .ok_or_else(|| {
-                anyhow!(
-                    "site {name}: {} does not list Tarsnap archive {archive} to drill",
-                    ledger_path.display()
-                )
-            })?;
+        let entry = ledger.archive(archive).ok_or_else(|| {
+            anyhow!(
+                "site {name}: {} does not list Tarsnap archive {archive} to drill",
+                ledger_path.display()
+            )
+        })?;
         let work = work_dir(opts)?;
-        let out = work.path().join(&newest.file_name);
+        let out = work.path().join(&entry.file_name);
         let mut file =
             std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-        let restored = TarsnapStore::new(t.clone()).restore(&newest.archive, &mut file);
+        let restored = TarsnapStore::new(t.clone()).restore(&entry.archive, &mut file);
         drop(file);
         if let Err(e) = restored {
-            let mut report = DrillReport::new(newest.file_name.clone());
-            report.snapshot = Some(newest.archive.clone());
+            let mut report = DrillReport::new(entry.file_name.clone());
+            report.snapshot = Some(entry.archive.clone());
             report.failures.push(format!(
                 "tarsnap archive {}: reading it back failed: {e:#}",
-                newest.archive
+                entry.archive
             ));
             return Ok(report);
         }
         let mut report = super::drill(
             &DrillInput::File {
                 path: out,
-                expected_sha256: Some(newest.sha256.clone()),
+                expected_sha256: Some(entry.sha256.clone()),
             },
             opts,
         )?;
-        report.snapshot = Some(newest.archive.clone());
+        report.snapshot = Some(entry.archive.clone());
         Ok(report)
     }
 }

@@ -53,6 +53,11 @@ impl Ledger {
         self.archives.iter().find(|e| e.sha256 == sha256)
     }
 
+    /// The entry of the archive named `archive`.
+    pub fn archive(&self, archive: &str) -> Option<&LedgerEntry> {
+        self.archives.iter().find(|e| e.archive == archive)
+    }
+
     /// The newest archive written.
     pub fn newest(&self) -> Option<&LedgerEntry> {
         self.archives.last()
