@@ -9,6 +9,7 @@ pub mod layout;
 pub mod lock;
 pub mod monitor;
 pub mod postgres;
+pub mod putback;
 pub mod repo;
 pub mod run;
 pub mod s3;

@@ -4,6 +4,7 @@
 
 mod drill_cmds;
 mod peel_cmds;
+mod putback_cmd;
 mod repo_cmds;
 mod run_cmds;
 mod tar_cmds;

@@ -92,7 +92,7 @@ pub struct BackupArgs {
 
 /// Arguments of `restore`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "expanded"])))]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "expanded", "to_discourse"])))]
 pub struct RestoreArgs {
     /// Snapshot id (a unique prefix) or `latest`.
     pub snapshot: String,
@@ -106,6 +106,8 @@ pub struct RestoreArgs {
     /// Write the plain tree (dump, uploads, .peel/recipe.json) into this new or empty folder.
     #[arg(long)]
     pub expanded: Option<PathBuf>,
+    #[command(flatten)]
+    pub discourse: crate::putback_cmd::PutBackArgs,
     #[command(flatten)]
     pub out: JsonArg,
 }
@@ -350,6 +352,16 @@ fn restore(args: &RepoArgs, a: &RestoreArgs) -> Result<()> {
         );
     }
     let repo = args.open()?;
+    if let Some(target) = &a.discourse.to_discourse {
+        return crate::putback_cmd::put_back(
+            &repo,
+            &a.snapshot,
+            target,
+            &a.discourse,
+            a.out.json,
+            args.scratch_dir.as_deref(),
+        );
+    }
     let (info, dest): (_, &Path) = match (&a.to, &a.expanded) {
         (Some(to), None) => (repo.restore_file(&a.snapshot, to)?, to),
         (None, Some(dir)) => (repo.restore_expanded(&a.snapshot, dir)?, dir),

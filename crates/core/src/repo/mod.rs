@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backend::Location;
 pub use password::Password;
+pub(crate) use restic::remove_stale_of;
 pub use restic::Repo;
 
 /// Rebuilds the original file from a peeled tree on disk (for example one that the stock

@@ -489,6 +489,11 @@ impl Repo {
             .map_err(|source| RepoError::Io { path: base, source })
     }
 
+    /// The snapshot `id` (a unique prefix, or `latest`).
+    pub fn find(&self, id: &str) -> Result<SnapshotInfo, RepoError> {
+        Ok(self.find_snapshot(id)?.1)
+    }
+
     fn find_snapshot(&self, id: &str) -> Result<(SnapshotFile, SnapshotInfo), RepoError> {
         let SnapshotList {
             good: snaps,
@@ -1284,6 +1289,13 @@ fn remove_stale(base: &Path, pid_of: impl Fn(&str) -> Option<&str>) {
             remove_if_dead(&e, pid);
         }
     }
+}
+
+/// Removes what killed runs left in `base` under names `PREFIX<pid>-...`.
+pub(crate) fn remove_stale_of(base: &Path, prefix: &str) {
+    remove_stale(base, |name| {
+        Some(name.strip_prefix(prefix)?.split_once('-')?.0)
+    });
 }
 
 /// Removes `e` (a folder or file) when `pid` names a process that no longer exists.
