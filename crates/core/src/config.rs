@@ -313,6 +313,11 @@ pub struct DrillConfig {
     /// `PGPASSFILE`, never in the URL); absent: a throwaway cluster.
     #[serde(default)]
     pub postgres_url: Option<String>,
+    /// After a drill that passed, put the drilled backup into a staging Discourse's backups
+    /// folder (or `s3:` backup bucket) under its own name and time, ready for Discourse's own
+    /// restore there (the full end-to-end drill, docs/operations.md).
+    #[serde(default)]
+    pub put_back: Option<String>,
 }
 
 /// healthchecks.io-style ping URLs for one site.
@@ -541,6 +546,17 @@ impl Config {
             if let Some(d) = &site.drill {
                 if d.every.is_zero() {
                     return Err(self.error(key("drill.every"), "must be > 0"));
+                }
+                if let Some(t) = &d.put_back {
+                    if site.repository.is_none() {
+                        return Err(self.error(
+                            key("drill.put_back"),
+                            "needs a repository site (a Tarsnap site's archive is restored by \
+                             `tarsnap -x`)",
+                        ));
+                    }
+                    crate::putback::Target::parse(t)
+                        .map_err(|e| self.error(key("drill.put_back"), e.to_string()))?;
                 }
                 if let Some(url) = &d.postgres_url {
                     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
