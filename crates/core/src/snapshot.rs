@@ -6,7 +6,6 @@
 //! `...-v<migration>.sql.gz` (SQL only) and `...-v<version>-<migration>.tar` (format B); the
 //! migration is the 14-digit timestamp Discourse's restore reads with `-v(\d{14})`.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -152,7 +151,8 @@ impl BackupMeta {
 
 /// Size and SHA-256 (hex) of a file, streamed.
 pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut f = File::open(path)
+    // Only a regular file: `/dev/zero` or a FIFO would be hashed forever.
+    let mut f = peel::input::open_file(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     sha256_reader(&mut f).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }

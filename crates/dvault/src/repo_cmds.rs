@@ -275,6 +275,8 @@ fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
 }
 
 fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
+    // Refused before the repository is opened: a FIFO or /dev/zero would be read forever.
+    peel::input::open_file(&a.file).with_context(|| a.file.display().to_string())?;
     let _lock = args.lock()?;
     let repo = args
         .open()?

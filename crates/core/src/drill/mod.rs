@@ -256,8 +256,9 @@ pub fn drill(input: &DrillInput, opts: &DrillOptions) -> Result<DrillReport> {
             path,
             expected_sha256,
         } => {
-            // A file that cannot be opened is not worth starting PostgreSQL for.
-            File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            // A file that cannot be opened is not worth starting PostgreSQL for; neither is a
+            // FIFO or device, which would be read forever.
+            peel::input::open_file(path).with_context(|| format!("opening {}", path.display()))?;
             (
                 path.clone(),
                 expected_sha256.clone(),
