@@ -256,6 +256,11 @@ pub struct RepositoryConfig {
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` from the environment.
     #[serde(default)]
     pub s3_credentials_file: Option<PathBuf>,
+    /// For a `rest:` location: file whose first line is the REST server's password (the user
+    /// name goes in the URL, `rest:https://USER@host/`); absent: the URL's password, else
+    /// `DVAULT_REST_PASSWORD` / `RESTIC_REST_PASSWORD`.
+    #[serde(default)]
+    pub rest_password_file: Option<PathBuf>,
 }
 
 /// Which snapshots to keep, restic-style, and whether this host may delete.
@@ -506,6 +511,12 @@ impl Config {
                         "only used with an s3: location",
                     ));
                 }
+                if r.rest_password_file.is_some() && !r.location.starts_with("rest:") {
+                    return Err(self.error(
+                        key("repository.rest_password_file"),
+                        "only used with a rest: location",
+                    ));
+                }
             }
             if let Some(r) = &site.retention {
                 let keeps_something = r.keep_last.unwrap_or(0) > 0
@@ -613,6 +624,9 @@ impl Config {
             readable("repository.password_file", &r.password_file)?;
             if let Some(f) = &r.s3_credentials_file {
                 readable("repository.s3_credentials_file", f)?;
+            }
+            if let Some(f) = &r.rest_password_file {
+                readable("repository.rest_password_file", f)?;
             }
         }
         if let Some(t) = &site.tarsnap {

@@ -378,6 +378,9 @@ struct SiteLog<'a> {
 
 impl SiteLog<'_> {
     fn say(&mut self, level: &str, msg: &str) {
+        // Everything a site logs goes to the terminal or journal, `--json` and the ping body:
+        // no URL password in any of them.
+        let msg = &*crate::redact::text(msg);
         self.tail.push(format!("{level}: {msg}"));
         (self.sink)(&LogEvent {
             level,
@@ -463,6 +466,7 @@ fn run_site(
             } else {
                 format!("{e:#}")
             };
+            let text = crate::redact::string(&text);
             log.say("error", &text);
             report.error = Some(text);
             state.last_run_success = false;
@@ -497,7 +501,9 @@ fn site_steps(
     // The site's own files (password file, source folder, ...) are checked here rather than
     // when the config is loaded: a problem with them fails this site only.
     config.check_site_files(name)?;
-    let location = &site.store_id();
+    // The lock file records the location: with any password hidden (which also keys one lock
+    // for a location whatever login it is given with).
+    let location = &crate::redact::string(&site.store_id());
     let lock = RepoLock::acquire(state_dir, location, config.lock_wait.unwrap_or_default())?;
     if let Some(stale) = &lock.stale {
         log.say(
@@ -707,6 +713,7 @@ pub fn open_repository(
     cfg.cache_dir = cache_dir;
     cfg.scratch_dir = scratch_dir;
     cfg.s3_credentials_file = r.s3_credentials_file.clone();
+    cfg.rest_password_file = r.rest_password_file.clone();
     let password = password::read_file(&r.password_file)?;
     Ok(Repo::open(&cfg, &password, None)?)
 }

@@ -200,7 +200,8 @@ impl RepoArgs {
         let Some(dir) = &cfg.state_dir else {
             return Ok(None);
         };
-        let repository = self.repo.as_deref().unwrap_or_default();
+        // The lock file records the location: with any password hidden.
+        let repository = &dvault_core::redact::string(self.repo.as_deref().unwrap_or_default());
         Ok(Some(dvault_core::lock::RepoLock::acquire(
             dir,
             repository,
@@ -454,8 +455,17 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
     } else {
         println!("removed {} snapshots", report.removed.len());
     }
-    if let Some(b) = report.pruned_bytes {
-        println!("prune freed {b} bytes");
+    if let Some(p) = &report.prune {
+        println!(
+            "prune freed {} bytes: deleted {} unused pack(s) ({} bytes of blobs), repacked {}              partly used pack(s) ({} bytes, {} of them unused); {} unused bytes left (within              the 5 % tolerance)",
+            p.freed_bytes,
+            p.packs_deleted,
+            p.bytes_deleted,
+            p.packs_repacked,
+            p.bytes_repacked,
+            p.bytes_unused_dropped,
+            p.unused_bytes_left
+        );
     }
     Ok(())
 }
