@@ -12,8 +12,11 @@
 //! space). [`drill_outcome`] folds both into one [`DrillOutcome`] for the scheduled run.
 
 pub mod archive;
+pub mod bomb;
+mod database;
 pub mod dump;
 pub mod load;
+mod meta;
 pub mod snapshot;
 pub mod uploads;
 
@@ -26,11 +29,14 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 pub use archive::BackupFormat;
+pub use bomb::ExpansionLimit;
 pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
 pub use snapshot::{drill_snapshot, RepoDrillHook};
 pub use uploads::{UploadProblem, UploadsCheck};
 
+use bomb::ExpansionBudget;
+use database::DrillDatabase;
 use load::{LoadError, Server};
 use uploads::UploadIndex;
 
@@ -60,6 +66,8 @@ pub struct DrillOptions {
     /// Where to put temporary files (a rebuilt original, an unpacked directory dump); the
     /// system's temporary folder when `None`.
     pub work_dir: Option<PathBuf>,
+    /// The decompression-bomb cap (the same as for expand and backup).
+    pub cap: ExpansionLimit,
 }
 
 /// One table of the dump, checked.
@@ -415,12 +423,20 @@ pub(crate) fn drill_file_into(
     let server = Server::open(&opts.target)?;
     report.server = server.describe();
     report.temp_cluster = server.temp_info();
+    if !server.psql_restrict() {
+        report.warnings.push(
+            "this psql has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later \
+             have it): only dvault's own scan keeps psql meta-commands of the dump out"
+                .into(),
+        );
+    }
     let result = (|| -> Result<()> {
-        let db = server.create_database()?;
+        let db = DrillDatabase::create(&server)?;
         report.database = db.name().to_string();
         prepare_extensions(&server, db.name(), report);
         report.timings.server_secs = t.elapsed().as_secs_f64();
-        let result = load_and_check(&server, db.name(), path, work, report);
+        let budget = ExpansionBudget::new(opts.cap);
+        let result = load_and_check(&server, &db, path, work, &budget, report);
         if let Err(e) = db.drop_now() {
             report.warnings.push(format!("{e:#}"));
         }
@@ -436,11 +452,14 @@ pub(crate) fn drill_file_into(
 
 /// Extensions a Discourse database has: its dump (`--schema=public`) uses them (hstore columns,
 /// trigram indexes) but does not create them, because Discourse restores into a database its
-/// migrations already set up. A fresh drill database needs them first.
+/// migrations already set up. A fresh drill database needs them first. (plpgsql is in every
+/// database already.)
 const DISCOURSE_EXTENSIONS: &[&str] = &["hstore", "pg_trgm"];
 
-/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database; a server without them (no contrib
-/// package) gets a warning, and the load then names what is missing.
+/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database as the administrator, before the dump
+/// goes in (the dump's role may not create extensions, and the dump's own `CREATE EXTENSION`
+/// lines are dropped); a server without them (no contrib package) gets a warning, and the load
+/// then names what is missing.
 fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
     for ext in DISCOURSE_EXTENSIONS {
         let sql = format!("CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public");
@@ -455,14 +474,15 @@ fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
 
 fn load_and_check(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     path: &Path,
     work: &Path,
+    budget: &ExpansionBudget,
     report: &mut DrillReport,
 ) -> Result<()> {
     let t = Instant::now();
     let mut loaded: Option<(String, Result<DumpFacts, LoadError>)> = None;
-    let walked = archive::walk(path, work, &mut |name, input| {
+    let walked = archive::walk(path, work, budget, &mut |name, input| {
         if loaded.is_some() {
             anyhow::bail!("a second database dump {name} in the backup");
         }
@@ -500,7 +520,7 @@ fn load_and_check(
         if let Some(dir) = &walked.directory_dump {
             loaded = Some((
                 "db/ (directory dump)".into(),
-                server.load_directory(db, dir),
+                server.load_directory(db, dir, budget),
             ));
         }
     }
@@ -606,7 +626,7 @@ fn sql_literal(s: &str) -> String {
 }
 
 /// Which of these relations exist (by `to_regclass`).
-fn existing(server: &Server, db: &str, names: &[&str]) -> Result<Vec<bool>> {
+fn existing(server: &Server, db: &DrillDatabase<'_>, names: &[&str]) -> Result<Vec<bool>> {
     let mut exists = vec![false; names.len()];
     if names.is_empty() {
         return Ok(exists);
@@ -639,7 +659,7 @@ fn field<'a>(f: &[Option<&'a str>], i: usize) -> Result<&'a str> {
 
 fn check_tables(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     facts: &DumpFacts,
     report: &mut DrillReport,
 ) -> Result<()> {
@@ -698,7 +718,7 @@ fn check_tables(
 
 fn check_sequences(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     facts: &DumpFacts,
     report: &mut DrillReport,
 ) -> Result<()> {
@@ -759,7 +779,7 @@ fn check_sequences(
 
 fn check_uploads(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     facts: &DumpFacts,
     index: &UploadIndex,
     has_uploads_dir: bool,

@@ -96,6 +96,8 @@ impl DrillHook for RepoDrillHook {
                 None => PostgresTarget::Temp,
             },
             work_dir: self.scratch_dir.clone(),
+            // The same cap as the scheduled backup's expansion (peel's defaults).
+            cap: Default::default(),
         };
         let report = match (&site.tarsnap, &site.repository) {
             (Some(t), _) => self.drill_tarsnap(name, t, snapshot, &opts)?,
