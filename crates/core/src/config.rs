@@ -224,7 +224,8 @@ pub struct ApiConfig {
     /// Include uploads in the backup (Discourse's `with_uploads`).
     #[serde(default = "default_true")]
     pub with_uploads: bool,
-    /// Give up waiting for the backup to finish after this long.
+    /// Give up waiting after this long: for an operation already running on the forum (its own
+    /// backup, a restore) to end, and again for the backup dvault asked for.
     #[serde(default = "default_api_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
     /// How often to ask whether the backup is still running.

@@ -3,6 +3,7 @@
 //! Knows nothing of terminals or argument parsing.
 
 pub mod config;
+pub mod discourse;
 pub mod drill;
 pub mod interrupt;
 pub mod layout;

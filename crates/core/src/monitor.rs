@@ -186,6 +186,9 @@ pub struct SiteMetrics {
     pub last_check_success_time: Option<f64>,
     /// When a restore drill last succeeded, Unix seconds.
     pub last_drill_success_time: Option<f64>,
+    /// Files in the backups folder or bucket named like backups that the last run could not
+    /// use (each is also a warning in the run's log and report).
+    pub unusable_files: Option<u64>,
 }
 
 const METRICS: &[(&str, &str, &str)] = &[
@@ -239,6 +242,11 @@ const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "When a restore drill last succeeded.",
     ),
+    (
+        "dvault_unusable_backup_files",
+        "gauge",
+        "Files named like Discourse backups that the last run could not use.",
+    ),
 ];
 
 /// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
@@ -258,7 +266,8 @@ pub fn render_metrics(sites: &[SiteMetrics]) -> String {
                     6 => s.snapshots.map(|b| b as f64),
                     7 => s.dedup_ratio,
                     8 => s.last_check_success_time,
-                    _ => s.last_drill_success_time,
+                    9 => s.last_drill_success_time,
+                    _ => s.unusable_files.map(|n| n as f64),
                 }?;
                 Some((s.site.clone(), v))
             })

@@ -11,41 +11,16 @@ use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use flate2::read::MultiGzDecoder;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::bomb::ExpansionBudget;
 use super::uploads::UploadIndex;
-
-/// The kinds of Discourse backup files (see docs: "The Discourse formats").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackupFormat {
-    /// `.tar.gz` holding `dump.sql.gz` (or, before v1.5, `dump.sql`) and `uploads/`.
-    TarGz,
-    /// `.sql.gz`: pg_dump's compressed plain dump alone.
-    SqlGz,
-    /// `.tar` holding a directory-format dump `db/` and `uploads/` (format B).
-    Tar,
-    /// An uncompressed plain SQL dump.
-    Sql,
-}
-
-impl std::fmt::Display for BackupFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BackupFormat::TarGz => "tar.gz (dump.sql.gz + uploads)",
-            BackupFormat::SqlGz => "sql.gz (database only)",
-            BackupFormat::Tar => "tar (directory dump db/ + uploads)",
-            BackupFormat::Sql => "plain SQL",
-        })
-    }
-}
+use crate::discourse::Format;
 
 /// What one pass over a backup file found.
 #[derive(Debug)]
 pub(crate) struct Walked {
-    pub format: BackupFormat,
+    pub format: Format,
     /// SHA-256 of the whole file (hex).
     pub sha256: String,
     /// Its size in bytes.
@@ -78,7 +53,7 @@ pub(crate) fn walk(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let mut walked = Walked {
-        format: BackupFormat::Sql,
+        format: Format::PlainSql,
         sha256: String::new(),
         size: 0,
         plain_dump: None,
@@ -107,14 +82,14 @@ pub(crate) fn walk(
                 format!("{}: decompressing (gzip) at the start", path.display())
             })?;
             if is_tar(&dhead) {
-                walked.format = BackupFormat::TarGz;
+                walked.format = Format::TarGz;
                 let mut inner = Cursor::new(dhead).chain(&mut gz);
                 walk_tar(&mut inner, &name, work, budget, &mut walked, on_plain_dump)?;
                 io::copy(&mut inner, &mut io::sink()).with_context(|| {
                     format!("{}: decompressing after the tar archive", path.display())
                 })?;
             } else if looks_like_sql(&dhead) {
-                walked.format = BackupFormat::SqlGz;
+                walked.format = Format::SqlGz;
                 let dump_name = name.strip_suffix(".gz").unwrap_or(&name).to_string();
                 let mut inner = Cursor::new(dhead).chain(&mut gz);
                 on_plain_dump(&dump_name, &mut inner)?;
@@ -128,10 +103,10 @@ pub(crate) fn walk(
                 );
             }
         } else if tar {
-            walked.format = BackupFormat::Tar;
+            walked.format = Format::Tar;
             walk_tar(&mut src, &name, work, budget, &mut walked, on_plain_dump)?;
         } else {
-            walked.format = BackupFormat::Sql;
+            walked.format = Format::PlainSql;
             on_plain_dump(&name, &mut src)?;
             walked.plain_dump = Some(name.clone());
         }
@@ -323,7 +298,7 @@ mod tests {
             &mut |_, _| panic!("no dump expected"),
         )
         .unwrap();
-        assert_eq!(walked.format, BackupFormat::Tar);
+        assert_eq!(walked.format, Format::Tar);
         assert!(walked.plain_dump.is_none() && walked.directory_dump.is_none());
         let png = dir.path().join("x.bin");
         fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
@@ -358,7 +333,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got, b"SELECT 1;\n");
-        assert_eq!(walked.format, BackupFormat::Sql);
+        assert_eq!(walked.format, Format::PlainSql);
         assert_eq!(walked.size, 10);
         assert_eq!(walked.sha256, hex::encode(Sha256::digest(b"SELECT 1;\n")));
     }

@@ -28,8 +28,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-pub use archive::BackupFormat;
 pub use bomb::ExpansionLimit;
+/// The one format type ([`crate::discourse::Format`]) under the name the drill's callers know.
+pub use crate::discourse::Format as BackupFormat;
 pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
 pub use snapshot::{drill_snapshot, RepoDrillHook};
@@ -223,13 +224,17 @@ impl DrillReport {
         let u = &self.uploads;
         if u.checked {
             s.push_str(&format!(
-                "  uploads     {} local rows: {} files with matching SHA-1, {} present without a \
-                 recorded SHA-1, {} wrong; {} remote rows not checked; {} files in the backup\n",
+                "  uploads     {} rows ({} local, {} on S3 of which {} in the backup): {} files \
+                 with matching SHA-1, {} present without a recorded SHA-1, {} wrong; {} not \
+                 checked (S3-stored, file not in the backup); {} files in the backup\n",
+                u.rows,
                 u.local_rows,
+                u.remote_rows,
+                u.remote_in_backup,
                 u.sha1_verified,
                 u.present_without_sha1,
                 u.problems.len(),
-                u.remote_rows,
+                u.not_checked,
                 u.files_in_backup
             ));
         } else {
@@ -827,13 +832,22 @@ fn check_uploads(
     } else {
         "NULL"
     };
-    let sql = format!("SELECT id, url, {sha1}, {original} FROM {table} ORDER BY id;\n");
+    let extension = if has("extension") {
+        "extension"
+    } else {
+        "NULL"
+    };
+    let sql =
+        format!("SELECT id, url, {sha1}, {original}, {extension} FROM {table} ORDER BY id;\n");
     server.query_each(db, &sql, &mut |f| {
-        let id: i64 = field(f, 0)?.parse()?;
-        let url = f.get(1).copied().flatten().unwrap_or("");
-        let s = f.get(2).copied().flatten();
-        let o = f.get(3).copied().flatten();
-        check.check_row(index, id, url, s, o);
+        let row = uploads::UploadRow {
+            id: field(f, 0)?.parse()?,
+            url: f.get(1).copied().flatten().unwrap_or(""),
+            sha1: f.get(2).copied().flatten(),
+            original_sha1: f.get(3).copied().flatten(),
+            extension: f.get(4).copied().flatten(),
+        };
+        check.check(index, &row);
         Ok(())
     })?;
     check.checked = true;

@@ -1003,7 +1003,7 @@ impl Repo {
         let mut groups: BTreeMap<String, Vec<SnapshotFile>> = BTreeMap::new();
         for s in self.dvault_snapshots()? {
             let site = snapshot_info(&s)
-                .and_then(|i| i.meta.discourse.site.clone())
+                .map(|i| retention_group(&i.meta))
                 .unwrap_or_default();
             groups.entry(site).or_default().push(s);
         }
@@ -1253,6 +1253,15 @@ fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
         return Err(bad());
     }
     Ok(span)
+}
+
+/// The group retention counts a snapshot in: the site title of its Discourse name, read again
+/// by [`crate::discourse`] so that snapshots recorded before a name form was understood group
+/// right too. Admin-chosen names (no title) and other files share the group `""`.
+fn retention_group(meta: &BackupMeta) -> String {
+    crate::discourse::BackupName::parse(&meta.file_name)
+        .and_then(|n| n.site().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn tag_safe(s: &str) -> String {
