@@ -128,6 +128,7 @@ fn s3_stored_uploads_in_the_backup_are_checked_and_only_absent_ones_are_not() {
         &DrillOptions {
             target: PostgresTarget::Temp,
             work_dir: None,
+            cap: Default::default(),
         },
     )
     .expect("the drill runs");
