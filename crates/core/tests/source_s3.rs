@@ -2,7 +2,8 @@
 //! a bucket laid out as Discourse's `backup_location = s3` leaves it (`<db>/<file>`), filled
 //! with the simulator's real-format backups by the real `rclone`. `dvault run` stores only the
 //! newest, then nothing, then the next day's; the bucket is never changed; an object that is
-//! overwritten during the settle wait is passed over.
+//! overwritten during the settle wait is passed over; an object named like a backup that cannot
+//! be used fails the fetch while it is the newest and is reported once a usable backup is newer.
 //!
 //! Without Garage installed these tests skip loudly, or fail when `DVAULT_REQUIRE_S3=1` (CI).
 
@@ -292,4 +293,49 @@ fn s3_source_with_a_refused_key_names_the_bucket_and_endpoint() {
         "{err}"
     );
     assert!(err.contains("refused"), "{err}");
+}
+
+#[test]
+fn s3_source_reports_objects_named_like_backups_that_cannot_be_used() {
+    let Some(g) = Garage::start("s3_source_reports_unusable_objects") else {
+        return;
+    };
+    let key = g.bucket_with_key("odd");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bytes");
+    std::fs::write(&file, vec![1u8; 1000]).unwrap();
+    let creds = dir.path().join("creds");
+    write_creds(&creds, &key);
+    let cfg = dvault_core::config::SourceConfig {
+        s3: Some(S3SourceConfig {
+            bucket: "odd".into(),
+            prefix: "default/".into(),
+            endpoint: Some(g.endpoint.clone()),
+            region: "garage".into(),
+            credentials_file: Some(creds),
+        }),
+        settle: Duration::ZERO,
+        ..dvault_core::config::SourceConfig::default()
+    };
+    let fetch = || dvault_core::source::fetch_newest_in(&cfg, Some(dir.path()), &mut |_| {});
+    g.upload(
+        &key,
+        &file,
+        "odd",
+        "default/forum-2026-01-01-033000-v20250101000000.tar.gz",
+    );
+    // Last-Modified has one-second steps.
+    std::thread::sleep(Duration::from_millis(1100));
+    g.upload(&key, &file, "odd", "default/forum-backup.tar.gz");
+    let err = fetch().unwrap_err().to_string();
+    assert!(
+        err.contains("s3://odd/default/forum-backup.tar.gz") && err.contains("newest file"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let current = "forum-2026-01-02-033000-v2026-1-0-latest-20251220000000.tar";
+    g.upload(&key, &file, "odd", &format!("default/{current}"));
+    let picked = fetch().unwrap().unwrap();
+    assert_eq!(picked.name.file_name, current);
+    assert_eq!(picked.unusable.len(), 1, "{:?}", picked.unusable);
 }

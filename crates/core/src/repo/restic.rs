@@ -1257,11 +1257,15 @@ fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
 
 /// The group retention counts a snapshot in: the site title of its Discourse name, read again
 /// by [`crate::discourse`] so that snapshots recorded before a name form was understood group
-/// right too. Admin-chosen names (no title) and other files share the group `""`.
+/// right too. Admin-chosen names (`discourse backup NAME`) form a group of their own, apart from
+/// the daily backups even of a site whose title is empty (a parameterized title never holds
+/// spaces or parentheses); other files share the group `""` with empty titles.
 fn retention_group(meta: &BackupMeta) -> String {
-    crate::discourse::BackupName::parse(&meta.file_name)
-        .and_then(|n| n.site().map(str::to_string))
-        .unwrap_or_default()
+    match crate::discourse::BackupName::parse(&meta.file_name) {
+        Some(n) if n.chosen => "(admin-chosen names)".into(),
+        Some(n) => n.title,
+        None => String::new(),
+    }
 }
 
 fn tag_safe(s: &str) -> String {
@@ -1432,5 +1436,35 @@ mod tests {
         assert!(parse_span("7").is_err());
         assert!(parse_span("7x").is_err());
         assert!(parse_span("").is_err());
+    }
+
+    #[test]
+    fn retention_groups_by_the_title_of_every_name_form() {
+        let group = |name: &str| {
+            retention_group(&BackupMeta {
+                file_name: name.into(),
+                size: 0,
+                sha256: String::new(),
+                format: crate::discourse::Format::from_file_name(name),
+                // A record written before the name form was understood: not consulted.
+                discourse: crate::snapshot::DiscourseName::default(),
+                host: String::new(),
+                source: String::new(),
+                peel: None,
+            })
+        };
+        assert_eq!(
+            group("my-forum-2026-09-25-120000-v2026-9-0-latest-20260923080644.tar"),
+            "my-forum"
+        );
+        assert_eq!(
+            group("my-forum-2024-03-01-033012-v20240220010101.tar.gz"),
+            "my-forum"
+        );
+        assert_eq!(group("-2019-01-02-030405-v20190101000000.tar.gz"), "");
+        assert_eq!(
+            group("before-upgrade-v20240220010101.tar.gz"),
+            "(admin-chosen names)"
+        );
     }
 }
