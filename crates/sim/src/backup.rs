@@ -131,6 +131,7 @@ pub fn write_backups(forum: &Forum, out: &Path, formats: &[Format]) -> Result<Ve
     std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut files = Vec::new();
     let wants = |f| formats.contains(&f);
+    update_metadata(forum)?;
 
     if wants(Format::A) || wants(Format::Sql) {
         let dump = tmp.join("dump.sql.gz");
@@ -168,6 +169,35 @@ pub fn write_backups(forum: &Forum, out: &Path, formats: &[Format]) -> Result<Ve
     }
     std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     Ok(files)
+}
+
+/// What `update_metadata` in `lib/backup_restore/creator.rb` does before every dump:
+/// `BackupMetadata.delete_all`, then one row each for `base_url`, `cdn_url` (the asset host,
+/// none here), `s3_base_url` and `s3_cdn_url` (only with S3 uploads; no CDN here), `db_name`
+/// and `multisite` (`false`, stored by the string column as `f`).
+fn update_metadata(forum: &Forum) -> Result<()> {
+    let o = forum.options();
+    let s3_base = if o.uploads_on_s3 {
+        // `SiteSetting.Upload.s3_base_url`: `absolute_base_url` plus the bucket's folder (none).
+        format!(
+            "'//{}.s3.dualstack.{}.amazonaws.com'",
+            o.s3_bucket, o.s3_region
+        )
+    } else {
+        "NULL".into()
+    };
+    let sql = format!(
+        "DELETE FROM backup_metadata;\n\
+         INSERT INTO backup_metadata (name, value) VALUES ('base_url', {}), \
+         ('cdn_url', NULL), ('s3_base_url', {s3_base}), ('s3_cdn_url', NULL), \
+         ('db_name', 'default'), ('multisite', 'f');\n",
+        crate::copy::lit(&format!("https://{}.example.com", o.site))
+    );
+    forum
+        .cluster()
+        .psql(crate::DATABASE, &sql)
+        .context("writing backup_metadata")?;
+    Ok(())
 }
 
 fn file(

@@ -15,6 +15,7 @@
 //!
 //! "Downloading" copies the object from the folder standing in for the bucket.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -78,6 +79,8 @@ pub fn groups(forum: &Forum) -> Result<Vec<Group>> {
         )
         .context("listing the uploads stored on S3")?;
     let mut groups: Vec<Group> = Vec::new();
+    // Group index by key: a Ruby Hash keeps insertion order, so groups stay in first-row order.
+    let mut index: HashMap<String, usize> = HashMap::new();
     for line in out.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('|').collect();
         let [key_sha1, id, url, _sha1] = f.as_slice() else {
@@ -92,12 +95,15 @@ pub fn groups(forum: &Forum) -> Result<Vec<Group>> {
             url: url.to_string(),
             key,
         };
-        match groups.iter_mut().find(|g| g.sha1 == *key_sha1) {
-            Some(g) => g.uploads.push(up),
-            None => groups.push(Group {
-                sha1: key_sha1.to_string(),
-                uploads: vec![up],
-            }),
+        match index.get(*key_sha1) {
+            Some(&i) => groups[i].uploads.push(up),
+            None => {
+                index.insert(key_sha1.to_string(), groups.len());
+                groups.push(Group {
+                    sha1: key_sha1.to_string(),
+                    uploads: vec![up],
+                });
+            }
         }
     }
     Ok(groups)

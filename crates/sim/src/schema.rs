@@ -43,6 +43,14 @@ CREATE TABLE site_settings (
 );
 CREATE UNIQUE INDEX index_site_settings_on_name ON site_settings (name);
 
+-- Written by every backup just before pg_dump (lib/backup_restore/creator.rb, update_metadata);
+-- columns as app/models/backup_metadata.rb's schema comment lists them.
+CREATE TABLE backup_metadata (
+    id bigserial PRIMARY KEY,
+    name character varying NOT NULL,
+    value character varying
+);
+
 CREATE TABLE users (
     id serial PRIMARY KEY,
     username character varying(60) NOT NULL,
@@ -411,4 +419,5 @@ pub const TABLES: &[&str] = &[
     "upload_references",
     "notifications",
     "user_actions",
+    "backup_metadata",
 ];

@@ -140,7 +140,8 @@ fn current_tar_is_written_like_discourse_archive_writer_in_directory_order() {
             u.path
         );
     }
-    peel_round_trip(b);
+    let report = peel_round_trip(b);
+    assert!(!report.stored_fallback, "{report:?}");
 }
 
 #[test]
@@ -192,6 +193,18 @@ fn s3_uploads_are_grouped_files_and_hard_links_in_both_generations() {
     );
     let files = write_backups(&forum, out.path(), &[Format::A, Format::B]).unwrap();
     let get = |f: Format| files.iter().find(|x| x.format == f).unwrap().path.clone();
+    // Each backup first records where the uploads live (Discourse's update_metadata).
+    let meta = forum
+        .cluster()
+        .psql(
+            dvault_sim::DATABASE,
+            "SELECT name, value FROM backup_metadata ORDER BY id;",
+        )
+        .unwrap();
+    assert!(
+        meta.contains("s3_base_url|//forum-uploads.s3.dualstack.us-east-1.amazonaws.com\n"),
+        "{meta}"
+    );
 
     // Current: files with mode 0644, duplicates as hard links to the group's first file, no
     // folder entries for them (the writer adds only the files).
