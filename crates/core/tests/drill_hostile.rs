@@ -225,3 +225,24 @@ fn a_harmless_dump_still_passes_and_leaves_no_role_behind() {
     assert_eq!(report.tables[0].db_rows, Some(2));
     assert_eq!(fingerprint(c), before);
 }
+
+#[test]
+fn statements_discourse_filters_out_do_not_fail_the_drill() {
+    // pg_dump 17 writes SET transaction_timeout, which PostgreSQL 15 does not know; foreign
+    // servers and discourse_functions definitions are removed by Discourse's restore (issue 17).
+    let dir = tempfile::tempdir().unwrap();
+    let file = backup(
+        dir.path(),
+        "SET transaction_timeout = 0;\n\
+         CREATE FUNCTION discourse_functions.raise_t_readonly() RETURNS trigger\n    \
+         LANGUAGE plpgsql\n    AS $$\n  BEGIN\n    RAISE EXCEPTION 'read only';\n  END\n$$;\n\
+         CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (\n    host 'db'\n);\n\
+         CREATE USER MAPPING FOR postgres SERVER remote OPTIONS (\n    user 'u'\n);\n\
+         CREATE FOREIGN TABLE public.remote_posts (\n    id integer\n)\nSERVER remote;",
+    );
+    let c = server();
+    let _one = serial();
+    let report = drill_file(&file, PostgresTarget::Url(c.url("postgres")));
+    assert!(report.ok, "{}", report.summary());
+    assert_eq!(report.tables.len(), 1, "{:?}", report.tables);
+}
