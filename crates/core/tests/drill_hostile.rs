@@ -225,3 +225,95 @@ fn a_harmless_dump_still_passes_and_leaves_no_role_behind() {
     assert_eq!(report.tables[0].db_rows, Some(2));
     assert_eq!(fingerprint(c), before);
 }
+
+#[test]
+fn statements_discourse_filters_out_do_not_fail_the_drill() {
+    // pg_dump 17 writes SET transaction_timeout, which PostgreSQL 15 does not know; foreign
+    // servers and discourse_functions definitions are removed by Discourse's restore (issue 17).
+    let dir = tempfile::tempdir().unwrap();
+    let file = backup(
+        dir.path(),
+        "SET transaction_timeout = 0;\n\
+         CREATE FUNCTION discourse_functions.raise_t_readonly() RETURNS trigger\n    \
+         LANGUAGE plpgsql\n    AS $$\n  BEGIN\n    RAISE EXCEPTION 'read only';\n  END\n$$;\n\
+         CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (\n    host 'db'\n);\n\
+         CREATE USER MAPPING FOR postgres SERVER remote OPTIONS (\n    user 'u'\n);\n\
+         CREATE FOREIGN TABLE public.remote_posts (\n    id integer\n)\nSERVER remote;",
+    );
+    let c = server();
+    let _one = serial();
+    let report = drill_file(&file, PostgresTarget::Url(c.url("postgres")));
+    assert!(report.ok, "{}", report.summary());
+    assert_eq!(report.tables.len(), 1, "{:?}", report.tables);
+}
+
+#[test]
+fn a_crafted_toc_of_a_directory_dump_cannot_run_a_meta_command() {
+    // A real pg_dump directory dump whose table comment, in toc.dat, is replaced by a string of
+    // the same length that ends the statement and starts a `\!` line in pg_restore's script.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let c = server();
+    let filler = "X".repeat(120);
+    {
+        let _one = serial();
+        c.create_database("src").unwrap();
+        c.psql(
+            "src",
+            &format!(
+                "CREATE TABLE t (id integer); INSERT INTO t VALUES (1), (2);\n\
+                 COMMENT ON TABLE t IS '{filler}';"
+            ),
+        )
+        .unwrap();
+        let db = dir.path().join("db");
+        c.pg_dump([
+            "--format=directory".as_ref(),
+            "--no-owner".as_ref(),
+            "-f".as_ref(),
+            db.as_os_str(),
+            "src".as_ref(),
+        ])
+        .unwrap();
+        c.drop_database("src").unwrap();
+    }
+    let toc = dir.path().join("db/toc.dat");
+    let bytes = std::fs::read(&toc).unwrap();
+    let original = format!("'{filler}';");
+    let mut evil = format!("'';\n\\! id > {}", marker.display());
+    assert!(evil.len() <= original.len());
+    evil.push_str(&" ".repeat(original.len() - evil.len()));
+    let at = bytes
+        .windows(original.len())
+        .position(|w| w == original.as_bytes())
+        .expect("the comment in toc.dat");
+    let mut crafted = bytes.clone();
+    crafted[at..at + original.len()].copy_from_slice(evil.as_bytes());
+    std::fs::write(&toc, crafted).unwrap();
+    let backup = dir
+        .path()
+        .join("forum-2026-01-01-000000-v2026-1-0-20260101000000.tar");
+    let tar = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&backup)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("db")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let _one = serial();
+    let before = fingerprint(c);
+    let report = drill_file(&backup, PostgresTarget::Url(c.url("postgres")));
+    assert!(!report.ok, "{}", report.summary());
+    assert!(
+        report
+            .failures
+            .join("\n")
+            .contains("meta-command `\\! id > "),
+        "{}",
+        report.summary()
+    );
+    assert!(!marker.exists(), "the crafted toc ran a shell command");
+    assert_eq!(fingerprint(c), before);
+}

@@ -28,8 +28,11 @@ pub struct DrillArgs {
     /// The SHA-256 the backup file must have (with --file).
     #[arg(long, value_name = "HEX", requires = "file")]
     sha256: Option<String>,
-    /// Load into this PostgreSQL server: a new database is created there and dropped
-    /// afterwards. Give the password with PGPASSWORD or PGPASSFILE, never in the URL.
+    /// Load into this PostgreSQL server: a new database and a new unprivileged role that owns
+    /// it are created there (the URL's user needs the right to create both), the dump is loaded
+    /// logged in as that role with a random password (pg_hba.conf must allow password logins
+    /// from here), and both are dropped afterwards. Give the password with PGPASSWORD or
+    /// PGPASSFILE, never in the URL.
     #[arg(long, value_name = "URL", env = "DVAULT_DRILL_POSTGRES")]
     postgres: Option<String>,
     /// Load into a throwaway cluster (initdb and pg_ctl on a free 127.0.0.1 port), removed

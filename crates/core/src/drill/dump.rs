@@ -24,13 +24,28 @@ use super::meta::MetaScan;
 /// Discourse removing them; the stored copy of that file, commit 3a481af, predates it): the
 /// drill's database gets its extensions from dvault itself, as the server's administrator,
 /// before the load, and the load runs as a role that may not create or comment on them.
-const DROPPED_PREFIXES: [&[u8]; 6] = [
+/// `SET transaction_timeout` (pg_dump 17 and later) is unknown to older servers, and issue 17
+/// lists it among Discourse's filters too.
+const DROPPED_PREFIXES: [&[u8]; 7] = [
     b"DROP SCHEMA",
     b"CREATE SCHEMA",
     b"COMMENT ON SCHEMA",
     b"SET default_table_access_method",
+    b"SET transaction_timeout",
     b"CREATE EXTENSION",
     b"COMMENT ON EXTENSION",
+];
+
+/// Statements dropped whole, over as many lines as they take (issue 17's list of newer
+/// Discourse's filters): the `discourse_functions` readonly functions (created by the
+/// restore itself, here by the scanner at the trigger that needs them), and foreign servers,
+/// user mappings and foreign tables (they point at other servers, need an extension the
+/// drill's database does not have, and hold no forum data).
+const DROPPED_STATEMENTS: [&[u8]; 4] = [
+    b"CREATE FUNCTION discourse_functions.",
+    b"CREATE SERVER ",
+    b"CREATE USER MAPPING ",
+    b"CREATE FOREIGN TABLE ",
 ];
 
 /// psql's own restricted-mode lines, written by pg_dump 13.22, 14.19, 15.14, 16.10, 17.6 and
@@ -150,6 +165,8 @@ pub struct DumpScanner<W: Write> {
     copy_head: Vec<u8>,
     /// psql's view of quoting outside `COPY` data, to find meta-commands.
     meta: MetaScan,
+    /// Inside a statement of [`DROPPED_STATEMENTS`]: its own lexer, to find where it ends.
+    skipping: Option<MetaScan>,
     error: Option<DumpError>,
     /// A fatal refusal: nothing more is passed on.
     refused: bool,
@@ -165,6 +182,7 @@ impl<W: Write> DumpScanner<W> {
             copying: None,
             copy_head: Vec::with_capacity(4),
             meta: MetaScan::default(),
+            skipping: None,
             error: None,
             refused: false,
         }
@@ -256,6 +274,21 @@ impl<W: Write> DumpScanner<W> {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
         let statement_start = self.meta.at_statement_start();
+        if statement_start
+            && self.skipping.is_none()
+            && DROPPED_STATEMENTS.iter().any(|p| body.starts_with(p))
+        {
+            self.skipping = Some(MetaScan::default());
+        }
+        if let Some(skip) = self.skipping.as_mut() {
+            // psql sees an empty line; the statement's own quoting decides where it ends.
+            skip.line(line);
+            if skip.at_statement_start() {
+                self.skipping = None;
+            }
+            self.meta.line(b"\n");
+            return self.out.write_all(b"\n");
+        }
         if DROPPED_PREFIXES.iter().any(|p| body.starts_with(p))
             || (statement_start && RESTRICT_LINES.iter().any(|p| body.starts_with(p)))
         {
@@ -601,5 +634,48 @@ mod tests {
         assert!(err.to_string().contains("without a line break"), "{err}");
         let (facts, _) = s.finish().unwrap();
         assert!(facts.is_err());
+    }
+
+    #[test]
+    fn discourse_filters_drop_each_statement_and_keep_line_numbers() {
+        // Each statement Discourse's restore removes, as pg_dump writes it, between lines
+        // that stay.
+        let dropped = [
+            "DROP SCHEMA public;",
+            "CREATE SCHEMA public;",
+            "COMMENT ON SCHEMA public IS 'standard public schema';",
+            "SET default_table_access_method = heap;",
+            "SET transaction_timeout = 0;",
+            "CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;",
+            "COMMENT ON EXTENSION hstore IS 'data type for storing sets of (key, value) pairs';",
+            "\\restrict Abc123",
+            "\\unrestrict Abc123",
+            "CREATE FUNCTION discourse_functions.raise_x_readonly() RETURNS trigger\n    \
+             LANGUAGE plpgsql\n    AS $$\n  BEGIN\n    RAISE EXCEPTION 'x; y';\n  END\n$$;",
+            "CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (\n    \
+             host 'db', dbname 'x'\n);",
+            "CREATE USER MAPPING FOR discourse SERVER remote OPTIONS (\n    user 'u'\n);",
+            "CREATE FOREIGN TABLE public.remote_posts (\n    id integer\n)\nSERVER remote;",
+        ];
+        for statement in dropped {
+            let dump = format!(
+                "SET lock_timeout = 0;\n{statement}\nCREATE TABLE public.a (\n    id integer\n);\n"
+            );
+            let (facts, out) = scan(&dump);
+            let lines = statement.lines().count();
+            let expected = format!(
+                "SET lock_timeout = 0;\n{}CREATE TABLE public.a (\n    id integer\n);\n",
+                "\n".repeat(lines)
+            );
+            assert_eq!(out, expected, "{statement}");
+            assert_eq!(facts.unwrap().tables["public.a"].line, 2 + lines as u64);
+        }
+    }
+
+    #[test]
+    fn only_discourse_functions_are_dropped_not_other_functions() {
+        let dump = "CREATE FUNCTION public.f() RETURNS integer\n    LANGUAGE sql\n    AS $$ SELECT 1 $$;\n";
+        let (_, out) = scan(dump);
+        assert_eq!(out, dump);
     }
 }
