@@ -283,3 +283,66 @@ fn a_changed_unauthenticated_field_of_a_key_file_is_named_from_the_ledger() {
     );
     assert_eq!(s.restore(&s.a), Ok(s.a.2.clone()));
 }
+
+/// Neither a panic's words nor a backtrace: the messages of a damaged pack are dvault's own.
+fn assert_no_crash_report(text: &str) {
+    let lower = text.to_lowercase();
+    for word in [
+        "backtrace",
+        "panicked",
+        "internal failure",
+        "rust_backtrace",
+    ] {
+        assert!(!lower.contains(word), "`{word}` in:\n{text}");
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_a_data_pack_is_named_with_the_files_and_snapshots_it_costs() {
+    let s = setup();
+    // B's largest new pack holds its data blobs (its tree pack is small).
+    let pack = s
+        .b_packs
+        .iter()
+        .max_by_key(|p| fs::metadata(s.repo.join(p)).unwrap().len())
+        .unwrap();
+    s.flip(pack);
+    // RUST_BACKTRACE=1 as an admin might have it set: still no backtrace without -vv.
+    let to = s.env.path().join("restored-b");
+    let out = s
+        .env
+        .dvault(s.repo.to_str().unwrap())
+        .env("RUST_BACKTRACE", "1")
+        .env("DVAULT_CACHE_DIR", s.env.path().join("cache-restore"))
+        .args(["restore", &s.b.0, "--to", to.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!to.exists(), "a failed restore leaves no file");
+    assert!(
+        err.contains(&format!("pack data/{}", name(pack))),
+        "names the pack: {err}"
+    );
+    // B's new packs hold its directory-format dump (its uploads are A's, deduplicated).
+    assert!(
+        err.contains(&format!("snapshot {} (", s.b.0)) && err.contains("db/toc.dat"),
+        "names the snapshot and the files it costs: {err}"
+    );
+    assert_no_crash_report(&err);
+    assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+    // A does not need the pack.
+    assert_eq!(s.restore(&s.a), Ok(s.a.2.clone()));
+
+    let text = s.check_fails();
+    assert_no_crash_report(&text);
+    let costs = text
+        .lines()
+        .find(|l| l.contains(&format!("pack data/{} costs", name(pack))))
+        .unwrap_or_else(|| panic!("no line with what the pack costs:\n{text}"));
+    assert!(costs.contains(&format!("snapshot {}", s.b.0)), "{costs}");
+    assert!(
+        !costs.contains(&format!("snapshot {}", s.a.0)),
+        "A does not need it: {costs}"
+    );
+}

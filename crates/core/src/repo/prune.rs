@@ -32,8 +32,9 @@ pub struct PruneReport {
     pub bytes_repacked: u64,
     /// Unused blobs the repacking left behind, in bytes.
     pub bytes_unused_dropped: u64,
-    /// The plan's figure of bytes freed: `bytes_deleted + bytes_unused_dropped` (blob bytes;
-    /// the pack headers of the deleted packs come on top, a few dozen bytes per blob).
+    /// The plan's figure of bytes freed: `bytes_deleted + bytes_unused_dropped`, plus the
+    /// pack headers of what goes (37 bytes per blob entry, 41 for a compressed blob, which
+    /// the plan does not tell apart: counted as 37; 36 bytes per pack).
     pub planned_freed_bytes: u64,
     /// Total size of the pack files (`data/`) before the prune, as the storage lists them.
     pub pack_bytes_before: u64,
@@ -44,6 +45,13 @@ pub struct PruneReport {
     /// Unused bytes left in partly used packs, within the tolerance (5 % of the data).
     pub unused_bytes_left: u64,
 }
+
+/// Bytes of one blob's entry in a pack header (type, length, id; restic's design.rst), for an
+/// uncompressed blob; a compressed one has 4 more (its uncompressed length).
+const HEADER_ENTRY: u64 = 37;
+/// Bytes a pack header costs besides its entries: IV and MAC of its encryption, and the
+/// 4-byte header length at the end of the pack.
+const PACK_OVERHEAD: u64 = 16 + 16 + 4;
 
 /// restic's defaults (see the module docs), deleting at once: rustic_core otherwise keeps
 /// unused packs 23 h after marking them (for backups running at the same time from other
@@ -66,6 +74,8 @@ pub(super) fn run(
     let opts = options();
     let plan = repo.prune_plan(&opts).map_err(PruneError::Plan)?;
     let mut report = PruneReport::default();
+    // Header entries of the blobs that go, and header overhead (IV, MAC, length) per pack.
+    let mut header_bytes = 0;
     for (key, d) in &plan.stats.debug.0 {
         // rustic_core does not export the enum's type; its Debug name is stable.
         match format!("{:?}", key.todo).as_str() {
@@ -73,11 +83,15 @@ pub(super) fn run(
             "MarkDelete" | "Delete" | "KeepMarked" | "KeepMarkedAndCorrect" => {
                 report.packs_deleted += d.packs;
                 report.bytes_deleted += d.used_size + d.unused_size;
+                header_bytes +=
+                    (d.used_blobs + d.unused_blobs) * HEADER_ENTRY + d.packs * PACK_OVERHEAD;
             }
             "Repack" => {
                 report.packs_repacked += d.packs;
                 report.bytes_repacked += d.used_size + d.unused_size;
                 report.bytes_unused_dropped += d.unused_size;
+                // The used blobs' entries move to the new packs; the dropped ones go.
+                header_bytes += d.unused_blobs * HEADER_ENTRY;
             }
             _ => {}
         }
@@ -85,7 +99,7 @@ pub(super) fn run(
     // Packs in no index file are deleted whole too.
     report.packs_deleted += plan.stats.packs_unref;
     report.bytes_deleted += plan.stats.size_unref;
-    report.planned_freed_bytes = report.bytes_deleted + report.bytes_unused_dropped;
+    report.planned_freed_bytes = report.bytes_deleted + report.bytes_unused_dropped + header_bytes;
     report.unused_bytes_left = plan.stats.size_sum().unused_after_prune();
     report.pack_bytes_before = pack_bytes().map_err(PruneError::List)?;
     repo.prune(&opts, plan).map_err(PruneError::Prune)?;
