@@ -498,7 +498,11 @@ fn site_steps(
     // when the config is loaded: a problem with them fails this site only.
     config.check_site_files(name)?;
     let location = &site.store_id();
-    let lock = RepoLock::acquire(state_dir, location, config.lock_wait.unwrap_or_default())?;
+    let lock = RepoLock::acquire(
+        state_dir,
+        &crate::lock::location_key(location),
+        config.lock_wait.unwrap_or_default(),
+    )?;
     if let Some(stale) = &lock.stale {
         log.say(
             "warn",
@@ -663,6 +667,7 @@ pub struct RepoOpener {
     cache_dir: PathBuf,
     scratch_dir: Option<PathBuf>,
     state_dir: PathBuf,
+    lock_wait: Duration,
 }
 
 impl RepoOpener {
@@ -672,6 +677,7 @@ impl RepoOpener {
             cache_dir: config.cache_dir(),
             scratch_dir: config.scratch_dir.clone(),
             state_dir: config.state_dir(),
+            lock_wait: config.lock_wait.unwrap_or_default(),
         }
     }
 }
@@ -690,7 +696,8 @@ impl StoreOpener for RepoOpener {
             .as_ref()
             .ok_or_else(|| anyhow!("site {name} has no [repository]"))?;
         let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?
-            .with_state_dir(self.state_dir.clone());
+            .with_state_dir(self.state_dir.clone())
+            .with_lock_wait(self.lock_wait);
         Ok(Box::new(RepoStore { repo }))
     }
 }
