@@ -341,3 +341,54 @@ fn ctrl_c_removes_the_lock() {
     assert_eq!(locks(&repo), Vec::<String>::new(), "the lock went with it");
     restic_ok(&env, repo.to_str().unwrap(), &["check"]);
 }
+
+#[test]
+fn through_an_append_only_rest_server_the_lock_is_seen_and_removed() {
+    let env = Env::new();
+    let store = env.path().join("store");
+    fs::create_dir_all(&store).unwrap();
+    let port = repo_support::free_port();
+    let mut server = Command::new("rclone")
+        .args(["serve", "restic", "--append-only", "--addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(&store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rclone (Debian package `rclone`) is installed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "rclone did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("rest:http://127.0.0.1:{port}/r");
+    env.ok(&url, &["init"]);
+    let file = make_backups(env.path(), 3, 2_000_000).remove(0);
+    let mut backup = env
+        .dvault(&url)
+        .args(["backup", "--json"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let repo = store.join("r");
+    pause_holding_lock(&mut backup, &repo);
+    // The server's folder, as the backup server's admin would prune it.
+    let out = output(restic(&env, repo.to_str().unwrap()).arg("prune"));
+    assert!(
+        !out.status.success() && text(&out).contains("already locked"),
+        "{}",
+        text(&out)
+    );
+    signal(&backup, "CONT");
+    let id = snapshot_id(&finish(backup, "backup"));
+    assert_eq!(
+        locks(&repo),
+        Vec::<String>::new(),
+        "removed through the server"
+    );
+    assert_eq!(env.restore_sha(&url, &id), sha256(&file));
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -478,3 +478,106 @@ fn user() -> (String, u32, u32) {
     }
     (name, uid, gid)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> (LockStore, Sealer) {
+        let sealer = Sealer::new(&[3; 32], &[4; 16], &[5; 16], 2).unwrap();
+        (LockStore::Local(dir.join("locks")), sealer)
+    }
+
+    fn ids(dir: &std::path::Path) -> Vec<String> {
+        let (s, _) = store(dir);
+        s.list().unwrap().into_iter().map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn a_held_lock_is_refreshed_and_removed_when_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let (s, k) = store(d.path());
+        let l = acquire(
+            s,
+            k,
+            LockKind::Append,
+            "r",
+            Duration::ZERO,
+            Duration::from_millis(150),
+        )
+        .unwrap();
+        let first = l.id().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let now = l.id().unwrap();
+        assert_ne!(first, now, "refreshed: a new file");
+        assert_eq!(ids(d.path()), [now], "and the old one removed");
+        drop(l);
+        assert!(ids(d.path()).is_empty());
+    }
+
+    #[test]
+    fn exclusive_conflicts_with_shared_and_stale_locks_give_way() {
+        let d = tempfile::tempdir().unwrap();
+        let (s, k) = store(d.path());
+        let shared = acquire(s, k, LockKind::Append, "r", Duration::ZERO, REFRESH_EVERY).unwrap();
+        let (s, k) = store(d.path());
+        // Two shared locks live side by side.
+        let shared2 = acquire(s, k, LockKind::Read, "r", Duration::ZERO, REFRESH_EVERY).unwrap();
+        let (s, k) = store(d.path());
+        let e = acquire(
+            s,
+            k,
+            LockKind::Exclusive,
+            "r",
+            Duration::ZERO,
+            REFRESH_EVERY,
+        );
+        assert!(matches!(e, Err(LockFailure::Locked(_))));
+        drop((shared, shared2));
+
+        // A lock of another host not refreshed for 31 minutes is stale; one of 29 is not.
+        let (s, k) = store(d.path());
+        let old = |minutes: i64| LockRecord {
+            time: jiff::Timestamp::now() - jiff::SignedDuration::from_mins(minutes),
+            exclusive: false,
+            hostname: "elsewhere".into(),
+            username: "u".into(),
+            pid: 1,
+            uid: 0,
+            gid: 0,
+        };
+        let (id, data) = k.seal(&serde_json::to_vec(&old(29)).unwrap()).unwrap();
+        s.write(&id, &data).unwrap();
+        let (s2, k2) = store(d.path());
+        let e = acquire(
+            s2,
+            k2,
+            LockKind::Exclusive,
+            "r",
+            Duration::ZERO,
+            REFRESH_EVERY,
+        );
+        let Err(LockFailure::Locked(l)) = e else {
+            panic!("a fresh lock of another host must block")
+        };
+        assert!(l.to_string().contains("pid 1 on elsewhere by u"), "{l}");
+        s.remove(&id).unwrap();
+        let (id, data) = k.seal(&serde_json::to_vec(&old(31)).unwrap()).unwrap();
+        s.write(&id, &data).unwrap();
+        let (s2, k2) = store(d.path());
+        let l = acquire(
+            s2,
+            k2,
+            LockKind::Exclusive,
+            "r",
+            Duration::ZERO,
+            REFRESH_EVERY,
+        )
+        .unwrap();
+        assert_eq!(
+            ids(d.path()),
+            [l.id().unwrap()],
+            "the stale lock was removed"
+        );
+    }
+}
