@@ -224,7 +224,8 @@ pub struct ApiConfig {
     /// Include uploads in the backup (Discourse's `with_uploads`).
     #[serde(default = "default_true")]
     pub with_uploads: bool,
-    /// Give up waiting for the backup to finish after this long.
+    /// Give up waiting after this long: for an operation already running on the forum (its own
+    /// backup, a restore) to end, and again for the backup dvault asked for.
     #[serde(default = "default_api_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
     /// How often to ask whether the backup is still running.
@@ -256,6 +257,11 @@ pub struct RepositoryConfig {
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` from the environment.
     #[serde(default)]
     pub s3_credentials_file: Option<PathBuf>,
+    /// For a `rest:` location: file whose first line is the REST server's password (the user
+    /// name goes in the URL, `rest:https://USER@host/`); absent: the URL's password, else
+    /// `DVAULT_REST_PASSWORD` / `RESTIC_REST_PASSWORD`.
+    #[serde(default)]
+    pub rest_password_file: Option<PathBuf>,
 }
 
 /// Which snapshots to keep, restic-style, and whether this host may delete.
@@ -313,6 +319,11 @@ pub struct DrillConfig {
     /// `PGPASSFILE`, never in the URL); absent: a throwaway cluster.
     #[serde(default)]
     pub postgres_url: Option<String>,
+    /// After a drill that passed, put the drilled backup into a staging Discourse's backups
+    /// folder (or `s3:` backup bucket) under its own name and time, ready for Discourse's own
+    /// restore there (the full end-to-end drill, docs/operations.md).
+    #[serde(default)]
+    pub put_back: Option<String>,
 }
 
 /// healthchecks.io-style ping URLs for one site.
@@ -501,6 +512,12 @@ impl Config {
                         "only used with an s3: location",
                     ));
                 }
+                if r.rest_password_file.is_some() && !r.location.starts_with("rest:") {
+                    return Err(self.error(
+                        key("repository.rest_password_file"),
+                        "only used with a rest: location",
+                    ));
+                }
             }
             if let Some(r) = &site.retention {
                 let keeps_something = r.keep_last.unwrap_or(0) > 0
@@ -541,6 +558,17 @@ impl Config {
             if let Some(d) = &site.drill {
                 if d.every.is_zero() {
                     return Err(self.error(key("drill.every"), "must be > 0"));
+                }
+                if let Some(t) = &d.put_back {
+                    if site.repository.is_none() {
+                        return Err(self.error(
+                            key("drill.put_back"),
+                            "needs a repository site (a Tarsnap site's archive is restored by \
+                             `tarsnap -x`)",
+                        ));
+                    }
+                    crate::putback::Target::parse(t)
+                        .map_err(|e| self.error(key("drill.put_back"), e.to_string()))?;
                 }
                 if let Some(url) = &d.postgres_url {
                     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -597,6 +625,9 @@ impl Config {
             readable("repository.password_file", &r.password_file)?;
             if let Some(f) = &r.s3_credentials_file {
                 readable("repository.s3_credentials_file", f)?;
+            }
+            if let Some(f) = &r.rest_password_file {
+                readable("repository.rest_password_file", f)?;
             }
         }
         if let Some(t) = &site.tarsnap {

@@ -3,12 +3,16 @@
 //! Knows nothing of terminals or argument parsing.
 
 pub mod config;
+pub mod discourse;
 pub mod drill;
 pub mod interrupt;
 pub mod layout;
 pub mod lock;
 pub mod monitor;
+pub mod panic_guard;
 pub mod postgres;
+pub mod putback;
+pub mod redact;
 pub mod repo;
 pub mod run;
 pub mod s3;

@@ -73,7 +73,9 @@ impl Pinger {
 
     /// POSTs `body` to `url`, retrying twice; returns a description of the failure, if any.
     pub fn ping(&self, url: &str, body: &str) -> Result<(), String> {
-        let body = tail(body, PING_BODY_MAX);
+        // The body goes to a third party: no URL password in it, whatever the caller passed.
+        let body = crate::redact::text(body);
+        let body = tail(&body, PING_BODY_MAX);
         let mut last = String::new();
         for attempt in 0..3 {
             if attempt > 0 {
@@ -108,7 +110,9 @@ impl Pinger {
 pub fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let host = rest.split('/').next().unwrap_or("");
+            let authority = rest.split('/').next().unwrap_or("");
+            // A login in the URL (`user:pass@host`) stays out too.
+            let host = authority.rsplit('@').next().unwrap_or("");
             format!("{scheme}://{host}/...")
         }
         None => "<ping url>".into(),
@@ -182,6 +186,9 @@ pub struct SiteMetrics {
     pub last_check_success_time: Option<f64>,
     /// When a restore drill last succeeded, Unix seconds.
     pub last_drill_success_time: Option<f64>,
+    /// Files in the backups folder or bucket named like backups that the last run could not
+    /// use (each is also a warning in the run's log and report).
+    pub unusable_files: Option<u64>,
 }
 
 const METRICS: &[(&str, &str, &str)] = &[
@@ -235,6 +242,11 @@ const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "When a restore drill last succeeded.",
     ),
+    (
+        "dvault_unusable_backup_files",
+        "gauge",
+        "Files named like Discourse backups that the last run could not use.",
+    ),
 ];
 
 /// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
@@ -254,7 +266,8 @@ pub fn render_metrics(sites: &[SiteMetrics]) -> String {
                     6 => s.snapshots.map(|b| b as f64),
                     7 => s.dedup_ratio,
                     8 => s.last_check_success_time,
-                    _ => s.last_drill_success_time,
+                    9 => s.last_drill_success_time,
+                    _ => s.unusable_files.map(|n| n as f64),
                 }?;
                 Some((s.site.clone(), v))
             })
@@ -309,4 +322,15 @@ pub fn write_textfile(path: &Path, sites: &[SiteMetrics]) -> std::io::Result<()>
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_ping_url_in_a_message_shows_neither_its_key_nor_a_login() {
+        assert_eq!(
+            super::redact("https://user:pw@hc.example.org/ping/0f1e-uuid"),
+            "https://hc.example.org/..."
+        );
+    }
 }

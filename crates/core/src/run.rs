@@ -130,6 +130,8 @@ pub struct SiteReport {
     pub drill: Option<String>,
     /// The error, when failed or locked.
     pub error: Option<String>,
+    /// Warnings: files named like backups that cannot be used.
+    pub warnings: Vec<String>,
     /// Seconds the site took.
     pub seconds: f64,
 }
@@ -206,6 +208,9 @@ pub struct SiteState {
     pub last_check_success_time: Option<f64>,
     /// When a drill last succeeded.
     pub last_drill_success_time: Option<f64>,
+    /// Files named like backups that the last run could not use.
+    #[serde(default)]
+    pub unusable_files: Option<u64>,
 }
 
 impl SiteState {
@@ -259,6 +264,7 @@ impl SiteState {
             },
             last_check_success_time: self.last_check_success_time,
             last_drill_success_time: self.last_drill_success_time,
+            unusable_files: self.unusable_files,
         }
     }
 }
@@ -378,6 +384,9 @@ struct SiteLog<'a> {
 
 impl SiteLog<'_> {
     fn say(&mut self, level: &str, msg: &str) {
+        // Everything a site logs goes to the terminal or journal, `--json` and the ping body:
+        // no URL password in any of them.
+        let msg = &*crate::redact::text(msg);
         self.tail.push(format!("{level}: {msg}"));
         (self.sink)(&LogEvent {
             level,
@@ -422,6 +431,7 @@ fn run_site(
         check: None,
         drill: None,
         error: None,
+        warnings: Vec::new(),
         seconds: 0.0,
     };
     let mut state = match SiteState::load(state_dir, name) {
@@ -463,6 +473,7 @@ fn run_site(
             } else {
                 format!("{e:#}")
             };
+            let text = crate::redact::string(&text);
             log.say("error", &text);
             report.error = Some(text);
             state.last_run_success = false;
@@ -497,10 +508,12 @@ fn site_steps(
     // The site's own files (password file, source folder, ...) are checked here rather than
     // when the config is loaded: a problem with them fails this site only.
     config.check_site_files(name)?;
-    let location = &site.store_id();
+    // The lock file records the location: with any password hidden. It is keyed by the
+    // location in one spelling (see `lock::location_key`, which also drops any login).
+    let location = &crate::redact::string(&site.store_id());
     let lock = RepoLock::acquire(
         state_dir,
-        &crate::lock::location_key(location),
+        &crate::lock::location_key(&site.store_id()),
         config.lock_wait.unwrap_or_default(),
     )?;
     if let Some(stale) = &lock.stale {
@@ -515,8 +528,18 @@ fn site_steps(
 
     let picked = {
         let mut note = |m: &str| log.say("info", m);
-        source::fetch_newest_in(&site.source, config.scratch_dir.as_deref(), &mut note)?
+        source::fetch_newest_in(&site.source, config.scratch_dir.as_deref(), &mut note)
     };
+    let picked = match picked {
+        Ok(p) => p,
+        Err(e) => {
+            if let source::SourceError::Unusable { files, .. } = &e {
+                state.unusable_files = Some(*files as u64);
+            }
+            return Err(e.into());
+        }
+    };
+    state.unusable_files = Some(picked.as_ref().map_or(0, |p| p.unusable.len() as u64));
     let Some(picked) = picked else {
         anyhow::bail!(
             "no complete Discourse backup found in {} (is Discourse making backups?)",
@@ -525,6 +548,11 @@ fn site_steps(
     };
     for p in &picked.passed_over {
         log.say("info", &format!("passed over {p}"));
+    }
+    for u in &picked.unusable {
+        let w = u.to_string();
+        log.say("warn", &w);
+        report.warnings.push(w);
     }
     report.file = Some(picked.name.file_name.clone());
     if let Some(max_age) = site.source.max_age {
@@ -714,6 +742,7 @@ pub fn open_repository(
     cfg.cache_dir = cache_dir;
     cfg.scratch_dir = scratch_dir;
     cfg.s3_credentials_file = r.s3_credentials_file.clone();
+    cfg.rest_password_file = r.rest_password_file.clone();
     let password = password::read_file(&r.password_file)?;
     Ok(Repo::open(&cfg, &password, None)?)
 }
@@ -734,9 +763,15 @@ impl Store for TarsnapSiteStore {
     }
 
     fn store(&self, picked: &Picked, sha256: &str) -> anyhow::Result<Stored> {
+        let time = picked.name.time.as_deref().with_context(|| {
+            format!(
+                "{}: no time in the name and no modification time",
+                picked.origin
+            )
+        })?;
         let done = self
             .store
-            .backup_as(&self.site, &picked.path, &picked.name.file_name)?;
+            .backup_at(&self.site, &picked.path, &picked.name.file_name, time)?;
         if done.original.sha256 != sha256 {
             anyhow::bail!(
                 "{}: changed while it was stored (SHA-256 {} before, {} in the stream); \
@@ -805,7 +840,7 @@ impl Store for RepoStore {
 
     fn store(&self, picked: &Picked, sha256: &str) -> anyhow::Result<Stored> {
         use crate::repo::BackupOutcome;
-        use crate::snapshot::{self, BackupMeta, Format};
+        use crate::snapshot::{self, BackupMeta, DiscourseName};
         let file_name = &picked.name.file_name;
         // The SHA-256 was just computed from this file; reading it a third time to fill in
         // the metadata would only cost time.
@@ -813,8 +848,8 @@ impl Store for RepoStore {
             file_name: file_name.clone(),
             size: picked.size,
             sha256: sha256.to_string(),
-            format: Format::from_file_name(file_name),
-            discourse: snapshot::parse_file_name(file_name),
+            format: picked.name.format,
+            discourse: DiscourseName::from(&picked.name),
             host: snapshot::hostname(),
             source: picked.origin.clone(),
             peel: None,

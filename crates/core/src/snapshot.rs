@@ -1,104 +1,60 @@
 //! What a snapshot says about the backup file it holds: the original file name, size and
-//! SHA-256, the Discourse version and migration read from the file name, the format, the peel
-//! report, the host and the source.
+//! SHA-256, the Discourse facts read from the file name, the format, the peel report, the host
+//! and the source.
 //!
-//! Discourse names its backups `<site>-YYYY-MM-DD-HHMMSS-v<migration>.tar.gz` (format A),
-//! `...-v<migration>.sql.gz` (SQL only) and `...-v<version>-<migration>.tar` (format B); the
-//! migration is the 14-digit timestamp Discourse's restore reads with `-v(\d{14})`.
+//! The name and the format are read by [`crate::discourse`], the one place that knows
+//! Discourse's backup names; [`DiscourseName`] is how those facts are recorded in a snapshot
+//! (its field names are those of snapshots already written, so they all stay readable).
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::OnceLock;
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-/// The layout of a Discourse backup file, told by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Format {
-    /// `.tar.gz`: gzip of a GNU tar holding `dump.sql.gz` and `uploads/`.
-    A,
-    /// `.sql.gz`: the pg_dump output alone.
-    #[serde(rename = "SQL")]
-    Sql,
-    /// `.tar`: an uncompressed ustar with a directory-format dump in `db/`.
-    B,
-    /// Any other file (stored and restored exactly, without Discourse facts).
-    #[serde(rename = "unknown")]
-    Unknown,
-}
+use crate::discourse::BackupName;
+pub use crate::discourse::Format;
 
-impl Format {
-    /// The format a file name implies.
-    pub fn from_file_name(name: &str) -> Self {
-        if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            Self::A
-        } else if name.ends_with(".sql.gz") {
-            Self::Sql
-        } else if name.ends_with(".tar") {
-            Self::B
-        } else {
-            Self::Unknown
-        }
-    }
-
-    /// Short name used in tags and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::Sql => "SQL",
-            Self::B => "B",
-            Self::Unknown => "unknown",
-        }
-    }
-}
-
-/// Facts a Discourse backup file name carries.
+/// Facts a Discourse backup file name carries, as recorded in a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscourseName {
-    /// The site (database) name before the timestamp.
+    /// The parameterized site title before the time (`""` for an empty title); `None` for an
+    /// admin-chosen name and for files that are not Discourse backups.
     pub site: Option<String>,
     /// `YYYY-MM-DD-HHMMSS` when Discourse made the backup.
     pub taken: Option<String>,
-    /// Discourse version, only in format-B names (`-v<version>-<migration>`).
+    /// `taken` is the file's modification time (an admin-chosen name carries no time).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub taken_from_mtime: bool,
+    /// The name an admin gave with `discourse backup NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_name: Option<String>,
+    /// Discourse version as the name writes it (`2026-9-0-latest`), in current names only.
     pub version: Option<String>,
     /// The 14-digit migration timestamp Discourse's restore checks.
     pub migration: Option<String>,
 }
 
-/// Parses `<site>-YYYY-MM-DD-HHMMSS-v<...>.<ext>`; fields that do not match stay `None`.
-pub fn parse_file_name(name: &str) -> DiscourseName {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| {
-        Regex::new(
-            r"^(?P<site>.+?)-(?P<taken>\d{4}-\d{2}-\d{2}-\d{6})-v(?P<ver>.+?)\.(?:tar\.gz|tgz|sql\.gz|tar)$",
-        )
-        .expect("static regex")
-    });
-    let Some(c) = re.captures(name) else {
-        return DiscourseName::default();
-    };
-    let ver = &c["ver"];
-    let (version, migration) = if is_migration(ver) {
-        (None, Some(ver.to_string()))
-    } else {
-        match ver.rsplit_once('-') {
-            Some((v, m)) if is_migration(m) => (Some(v.to_string()), Some(m.to_string())),
-            _ => (Some(ver.to_string()), None),
+impl From<&BackupName> for DiscourseName {
+    fn from(n: &BackupName) -> Self {
+        DiscourseName {
+            site: n.site().map(str::to_string),
+            taken: n.time.clone(),
+            taken_from_mtime: n.time_from_mtime,
+            chosen_name: n.chosen.then(|| n.title.clone()),
+            version: n.version.clone(),
+            migration: n.migration.clone(),
         }
-    };
-    DiscourseName {
-        site: Some(c["site"].to_string()),
-        taken: Some(c["taken"].to_string()),
-        version,
-        migration,
     }
 }
 
-fn is_migration(s: &str) -> bool {
-    s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit())
+impl DiscourseName {
+    /// The facts of `file_name`; all `None` when it is not a Discourse backup's name.
+    pub fn of_file_name(file_name: &str) -> Self {
+        BackupName::parse(file_name)
+            .map(|n| DiscourseName::from(&n))
+            .unwrap_or_default()
+    }
 }
 
 /// Everything dvault records about one backup file in its snapshot.
@@ -137,9 +93,13 @@ impl BackupMeta {
                 )
             })?;
         let (size, sha256) = sha256_file(path)?;
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let discourse = BackupName::parse(&file_name)
+            .map(|n| DiscourseName::from(&n.with_mtime(modified)))
+            .unwrap_or_default();
         Ok(Self {
             format: Format::from_file_name(&file_name),
-            discourse: parse_file_name(&file_name),
+            discourse,
             file_name,
             size,
             sha256,
@@ -152,7 +112,8 @@ impl BackupMeta {
 
 /// Size and SHA-256 (hex) of a file, streamed.
 pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut f = File::open(path)
+    // Only a regular file: `/dev/zero` or a FIFO would be hashed forever.
+    let mut f = peel::input::open_file(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     sha256_reader(&mut f).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
@@ -191,7 +152,7 @@ mod tests {
 
     #[test]
     fn format_a_name_gives_site_and_migration() {
-        let n = parse_file_name("forum-2024-03-01-033001-v20240229123456.tar.gz");
+        let n = DiscourseName::of_file_name("forum-2024-03-01-033001-v20240229123456.tar.gz");
         assert_eq!(n.site.as_deref(), Some("forum"));
         assert_eq!(n.taken.as_deref(), Some("2024-03-01-033001"));
         assert_eq!(n.migration.as_deref(), Some("20240229123456"));
@@ -199,17 +160,29 @@ mod tests {
     }
 
     #[test]
-    fn format_b_name_gives_version_and_migration() {
-        let n = parse_file_name("my-site-2025-06-01-120000-v3.5.0.beta5-dev-20250530101010.tar");
+    fn current_name_gives_dashed_version_and_migration() {
+        let n = DiscourseName::of_file_name(
+            "my-site-2026-09-25-120000-v2026-9-0-latest-20260923080644.tar",
+        );
         assert_eq!(n.site.as_deref(), Some("my-site"));
-        assert_eq!(n.version.as_deref(), Some("3.5.0.beta5-dev"));
-        assert_eq!(n.migration.as_deref(), Some("20250530101010"));
-        assert_eq!(Format::from_file_name("x.tar"), Format::B);
+        assert_eq!(n.version.as_deref(), Some("2026-9-0-latest"));
+        assert_eq!(n.migration.as_deref(), Some("20260923080644"));
+        assert_eq!(Format::from_file_name("x.tar"), Format::Tar);
     }
 
     #[test]
-    fn other_names_have_no_discourse_facts() {
-        assert_eq!(parse_file_name("notes.txt"), DiscourseName::default());
-        assert_eq!(Format::from_file_name("a.sql.gz"), Format::Sql);
+    fn other_names_have_no_discourse_facts_and_old_records_read() {
+        assert_eq!(
+            DiscourseName::of_file_name("notes.txt"),
+            DiscourseName::default()
+        );
+        assert_eq!(Format::from_file_name("a.sql.gz"), Format::SqlGz);
+        let old: DiscourseName = serde_json::from_str(
+            r#"{"site":"f","taken":"2024-03-01-033001","version":null,"migration":"20240229123456"}"#,
+        )
+        .unwrap();
+        assert!(!old.taken_from_mtime && old.chosen_name.is_none());
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(!json.contains("taken_from_mtime"), "{json}");
     }
 }

@@ -200,6 +200,7 @@ fn temp_opts() -> DrillOptions {
     DrillOptions {
         target: PostgresTarget::Temp,
         work_dir: None,
+        cap: Default::default(),
     }
 }
 
@@ -490,6 +491,7 @@ fn drill_loads_into_a_given_server_and_drops_its_database() {
     let opts = DrillOptions {
         target: PostgresTarget::Url(server.url("postgres")),
         work_dir: None,
+        cap: Default::default(),
     };
     let report = drill::drill(
         &DrillInput::File {

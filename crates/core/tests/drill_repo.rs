@@ -11,6 +11,7 @@ fn opts() -> DrillOptions {
     DrillOptions {
         target: PostgresTarget::Temp,
         work_dir: None,
+        cap: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ fn drill_one(path: &Path) -> drill::DrillReport {
         &DrillOptions {
             target: PostgresTarget::Temp,
             work_dir: None,
+            cap: Default::default(),
         },
     )
     .expect("the drill runs")

@@ -52,6 +52,7 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
             dedup_ratio: Some(25.0),
             last_check_success_time: Some(1_699_000_000.0),
             last_drill_success_time: Some(1_698_000_000.0),
+            unusable_files: Some(1),
         },
         SiteMetrics {
             site: "we\"ird\\site".into(),

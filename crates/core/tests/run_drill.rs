@@ -113,6 +113,11 @@ fn each_site_drills_its_own_snapshot_in_a_shared_repository() {
             pw.display()
         ));
     }
+    // forum's drill (the last section) then puts its backup into a staging forum's backups
+    // folder.
+    let staging = w.join("staging-backups");
+    std::fs::create_dir(&staging).unwrap();
+    text.push_str(&format!("put_back = \"{}\"\n", staging.display()));
     let config_path = w.join("dvault.toml");
     std::fs::write(&config_path, text).unwrap();
     let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
@@ -156,6 +161,18 @@ fn each_site_drills_its_own_snapshot_in_a_shared_repository() {
         "forum's drill must restore the .tar just stored, not the .tar.gz of the same time: \
          {drill}\n{log}"
     );
+    // The drilled backup is in the staging folder, bit-exact, under its own name.
+    let placed = staging.join(&forum_b_name);
+    assert_eq!(
+        std::fs::read(&placed).unwrap(),
+        std::fs::read(&forum_b).unwrap(),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("put {forum_b_name} back into")),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 1, "{log}");
     // The log names each site's own file in its drill line.
     assert!(
         log.contains(&format!("[community] drill: {community_name} restored"))

@@ -1,12 +1,20 @@
 //! The admin-API source against a small HTTP server on 127.0.0.1 that answers the routes the
-//! way Discourse's `Admin::BackupsController` does (read from Discourse's source: `create`
-//! takes the form field `with_uploads` via `params.fetch(:with_uploads) == "true"` and answers
-//! `{"success":"OK"}`, or still HTTP 200 with `{"failed":"FAILED","message":...}` when an
-//! operation is already running; `status` renders `BackupRestore.operations_status`, i.e.
-//! `{"is_operation_running":..,"can_rollback":..,"allow_restore":..}`; a bad key gets 403 with
-//! `error_type` `invalid_access`; the rate limiter answers 429 with a `Retry-After` header). The
-//! server writes the backup file into the folder when its "backup" ends, as Discourse's forked
-//! backup process does, and then reports the operation as finished.
+//! way Discourse's `app/controllers/admin/backups_controller.rb` does (read from Discourse's
+//! source; the routes and replies reproduced here):
+//! - `POST /admin/backups.json`: `create` takes the form field `with_uploads`
+//!   (`params.fetch(:with_uploads) == "true"`), forks the backup (`BackupRestore.backup!` ->
+//!   `start!`) and answers HTTP 200 `{"success":"OK"}` (`success_json`); when an operation is
+//!   running it rescues `BackupRestore::OperationRunningError` and still answers HTTP 200, with
+//!   `{"failed":"FAILED","message":I18n.t("backup.operation_already_running")}` in the site's
+//!   locale (here German, to show the text decides nothing);
+//! - `GET /admin/backups/status.json`: `render_json_dump(BackupRestore.operations_status)`, i.e.
+//!   `{"is_operation_running":..,"can_rollback":..,"allow_restore":..}` (`lib/backup_restore.rb`);
+//! - a bad key gets 403 with `error_type` `invalid_access`; the rate limiter answers 429 with a
+//!   `Retry-After` header.
+//!
+//! The server writes the backup file into the folder when its "backup" ends, as Discourse's
+//! forked backup process does, and then reports the operation as finished; a "restore" ends
+//! without writing a file.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,8 +32,16 @@ const KEY: &str = "a1b2c3-test-key";
 struct Forum {
     /// Polls of status.json still to answer "running" before the backup ends.
     running_polls: u32,
-    /// Whether a backup is running.
+    /// Whether a backup or restore is running.
     running: bool,
+    /// The file the running operation writes when it ends (`None`: a restore).
+    running_writes: Option<String>,
+    /// The forum's own backup starts between dvault's status request and its POST.
+    starts_before_post: bool,
+    /// HTTP status of the "already running" answer (Discourse: 200).
+    busy_status: u16,
+    /// Answer every POST with `failed` although nothing runs.
+    refuse_always: bool,
     /// Status codes to answer (once each, in order) before serving a route normally.
     faults: Vec<(&'static str, u16)>,
     /// Every request: method, path, Api-Key, Api-Username, body.
@@ -91,6 +107,7 @@ fn handle(stream: TcpStream, forum: &Arc<Mutex<Forum>>) {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        422 => "Unprocessable Entity",
         403 => "Forbidden",
         404 => "Not Found",
         429 => "Too Many Requests",
@@ -144,22 +161,31 @@ fn route(
                 return (400, String::new(), r#"{"errors":["param is missing or the value is empty: with_uploads"]}"#.into());
             };
             assert!(v == "true" || v == "false", "with_uploads={v}");
-            if f.running {
+            if f.starts_before_post {
+                f.starts_before_post = false;
+                f.running = true;
+                f.running_polls = 2;
+                f.running_writes = Some(f.next_name.clone());
+            }
+            if f.running || f.refuse_always {
+                let status = if f.busy_status == 0 { 200 } else { f.busy_status };
                 return (
-                    200,
+                    status,
                     String::new(),
-                    r#"{"failed":"FAILED","message":"A backup is already running. You can't start another one right now."}"#.into(),
+                    r#"{"failed":"FAILED","message":"Ein Vorgang läuft gerade. Ein neuer Auftrag kann derzeit nicht gestartet werden."}"#.into(),
                 );
             }
             f.running = true;
             f.running_polls = f.backup_polls;
+            f.running_writes = Some(f.next_name.clone());
             (200, String::new(), r#"{"success":"OK"}"#.into())
         }
         ("GET", "/admin/backups/status.json") => {
             if f.running && !f.never_finish {
                 if f.running_polls == 0 {
-                    let p = f.folder.join(&f.next_name);
-                    std::fs::write(p, b"fresh backup bytes").unwrap();
+                    if let Some(name) = f.running_writes.take() {
+                        std::fs::write(f.folder.join(name), b"fresh backup bytes").unwrap();
+                    }
                     f.running = false;
                 } else {
                     f.running_polls -= 1;
@@ -292,7 +318,7 @@ fn a_403_is_a_clear_error_without_retries() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("HTTP 403"), "{e}");
-    assert!(e.contains("/admin/backups.json"), "{e}");
+    assert!(e.contains("/admin/backups/status.json"), "{e}");
     assert!(e.contains("API key"), "{e}");
     assert!(e.contains("invalid_access"), "{e}");
     assert!(
@@ -302,11 +328,23 @@ fn a_403_is_a_clear_error_without_retries() {
     assert_eq!(server.forum.lock().unwrap().log.len(), 1, "no retry on 403");
 }
 
+fn posts(server: &Server) -> usize {
+    server
+        .forum
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|r| r.0 == "POST")
+        .count()
+}
+
 #[test]
-fn a_backup_already_running_is_joined_and_waited_for() {
+fn the_forums_own_running_backup_is_waited_for_and_taken() {
     let (dir, key_file, server) = setup(Forum {
         running: true,
         running_polls: 2,
+        running_writes: Some(NEW.into()),
         ..Forum::default()
     });
     let cfg = site_source(&server.url, &dir.path().join("backups"), &key_file);
@@ -316,6 +354,66 @@ fn a_backup_already_running_is_joined_and_waited_for() {
         .unwrap();
     assert_eq!(picked.name.file_name, NEW);
     assert!(notes[0].contains("already running"), "{notes:?}");
+    assert_eq!(posts(&server), 0, "no backup was asked for: {notes:?}");
+}
+
+#[test]
+fn a_running_restore_is_waited_for_then_a_backup_is_made() {
+    let (dir, key_file, server) = setup(Forum {
+        running: true,
+        running_polls: 2,
+        running_writes: None,
+        ..Forum::default()
+    });
+    let cfg = site_source(&server.url, &dir.path().join("backups"), &key_file);
+    let mut notes = Vec::new();
+    let picked = fetch_newest(&cfg, &mut |m: &str| notes.push(m.to_string()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(picked.name.file_name, NEW);
+    assert_eq!(posts(&server), 1, "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("wrote no new backup")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_translated_refusal_is_decided_by_status_json_at_any_http_status() {
+    for busy_status in [200, 422] {
+        let (dir, key_file, server) = setup(Forum {
+            starts_before_post: true,
+            busy_status,
+            ..Forum::default()
+        });
+        let cfg = site_source(&server.url, &dir.path().join("backups"), &key_file);
+        let mut notes = Vec::new();
+        let picked = fetch_newest(&cfg, &mut |m: &str| notes.push(m.to_string()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(picked.name.file_name, NEW, "HTTP {busy_status}");
+        assert_eq!(posts(&server), 1, "HTTP {busy_status}: {notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("status.json says")),
+            "HTTP {busy_status}: {notes:?}"
+        );
+    }
+}
+
+#[test]
+fn a_refusal_while_nothing_runs_is_an_error_with_the_forums_words() {
+    let (dir, key_file, server) = setup(Forum {
+        refuse_always: true,
+        ..Forum::default()
+    });
+    let cfg = site_source(&server.url, &dir.path().join("backups"), &key_file);
+    let e = fetch_newest(&cfg, &mut |_: &str| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refused to start a backup"), "{e}");
+    assert!(e.contains("Ein Vorgang"), "{e}");
+    assert!(e.contains("/admin/backups.json"), "{e}");
+    assert_eq!(posts(&server), 3, "three rounds");
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use dvault_core::source::{parse_backup_name, BackupKind, FolderSource};
+use dvault_core::discourse::Format;
+use dvault_core::source::FolderSource;
 
 fn put(dir: &Path, name: &str, bytes: &[u8], age_secs: u64) {
     let p = dir.join(name);
@@ -20,30 +21,74 @@ fn put(dir: &Path, name: &str, bytes: &[u8], age_secs: u64) {
 }
 
 #[test]
-fn names_of_every_discourse_format_are_recognised_and_others_are_not() {
-    let a = parse_backup_name("my-forum-2024-03-01-033012-v20240220010101.tar.gz").unwrap();
-    assert_eq!(a.kind, BackupKind::TarGz);
-    assert_eq!(a.site, "my-forum");
-    assert_eq!(a.timestamp, "2024-03-01-033012");
-    assert_eq!(a.migration, "20240220010101");
-    assert_eq!(a.version, None);
-    let s = parse_backup_name("forum-2024-03-01-033012-v20240220010101.sql.gz").unwrap();
-    assert_eq!(s.kind, BackupKind::SqlGz);
-    let b = parse_backup_name("forum-2025-11-02-033000-v3.6.0.beta2-20251020120000.tar").unwrap();
-    assert_eq!(b.kind, BackupKind::Tar);
-    assert_eq!(b.version.as_deref(), Some("3.6.0.beta2"));
-    assert_eq!(b.migration, "20251020120000");
-    for other in [
-        // format A's tar while Discourse is still appending to it
-        "forum-2024-03-01-033012-v20240220010101.tar",
-        "forum-2024-03-01-033012-v20240220010101.tar.gz.partial",
-        ".forum-2024-03-01-033012-v20240220010101.tar.gz.tmp",
-        "forum-2024-03-01-033012-v2024022001010.tar.gz",
-        "forum-2024-03-01-v20240220010101.tar.gz",
-        "notes.txt",
-    ] {
-        assert_eq!(parse_backup_name(other), None, "{other}");
-    }
+fn every_name_discourse_writes_is_listed_and_unusable_ones_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Names as Discourse wrote them over the years (see crates/core/src/discourse/name.rs).
+    put(d, "forum-2015-06-01-033012.tar.gz", b"v1.5", 900);
+    put(
+        d,
+        "-2019-01-02-030405-v20190101000000.tar.gz",
+        b"empty title",
+        800,
+    );
+    put(
+        d,
+        "forum-2024-03-01-033012-v20240220010101.sql.gz",
+        b"sql",
+        700,
+    );
+    put(
+        d,
+        "my-forum-2026-09-25-120000-v2026-9-0-latest-20260923080644.tar",
+        b"current",
+        600,
+    );
+    // `discourse backup before-upgrade`: no time in the name, so the mtime orders it.
+    put(
+        d,
+        "before-upgrade-v2026-9-0-latest-20260923080644.tar",
+        b"chosen",
+        5,
+    );
+    // Being written, or not a backup at all: left out.
+    put(
+        d,
+        "my-forum-2026-09-26-120000-v2026-9-0-latest-20260923080644.tar.partial",
+        b"p",
+        0,
+    );
+    put(d, "notes.txt", b"n", 0);
+    // Named like a backup, but no Discourse writes this name.
+    put(d, "forum-backup.tar.gz", b"?", 400);
+    let src = FolderSource::new(d, Duration::ZERO);
+    let listing = src.scan().unwrap();
+    let names: Vec<&str> = listing
+        .backups
+        .iter()
+        .map(|e| e.name.file_name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "forum-2015-06-01-033012.tar.gz",
+            "-2019-01-02-030405-v20190101000000.tar.gz",
+            "forum-2024-03-01-033012-v20240220010101.sql.gz",
+            "my-forum-2026-09-25-120000-v2026-9-0-latest-20260923080644.tar",
+            "before-upgrade-v2026-9-0-latest-20260923080644.tar",
+        ]
+    );
+    let chosen = &listing.backups[4].name;
+    assert!(chosen.chosen && chosen.time_from_mtime);
+    assert_eq!(listing.backups[3].name.format, Format::Tar);
+    assert_eq!(listing.unusable.len(), 1, "{:?}", listing.unusable);
+    assert!(listing.unusable[0].origin.ends_with("forum-backup.tar.gz"));
+    let sel = src.newest_complete().unwrap();
+    assert_eq!(
+        sel.newest.unwrap().name.file_name,
+        "before-upgrade-v2026-9-0-latest-20260923080644.tar"
+    );
+    assert_eq!(sel.unusable.len(), 1);
 }
 
 #[test]

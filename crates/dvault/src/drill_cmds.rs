@@ -42,6 +42,9 @@ pub struct DrillArgs {
     /// Print the report as one JSON document on stdout.
     #[arg(long)]
     json: bool,
+    /// The decompression-bomb cap, as for expand and backup.
+    #[command(flatten)]
+    cap: crate::peel_cmds::ExpansionCap,
 }
 
 /// Runs `dvault drill`; a failed drill prints its report and returns an error (exit code 1).
@@ -62,6 +65,13 @@ pub fn run(a: DrillArgs, repo: &RepoArgs) -> Result<()> {
     let opts = DrillOptions {
         target,
         work_dir: a.work_dir.clone(),
+        cap: {
+            let o = a.cap.options();
+            drill::ExpansionLimit {
+                max_expansion_ratio: o.max_expansion_ratio,
+                expansion_slack: o.expansion_slack,
+            }
+        },
     };
     let report = match (&a.file, &a.tree) {
         (Some(path), _) => drill::drill(

@@ -4,6 +4,7 @@
 
 mod drill_cmds;
 mod peel_cmds;
+mod putback_cmd;
 mod repo_cmds;
 mod run_cmds;
 mod tar_cmds;
@@ -88,7 +89,8 @@ fn main() -> ExitCode {
     let code = match run(command, &cli.repo) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            // No URL password in a message, whatever layer wrote it.
+            eprintln!("error: {}", dvault_core::redact::text(&error_text(&e)));
             // Another dvault holds the repository: 11, as `run` and restic use for a lock.
             if dvault_core::lock::is_held(&e) {
                 dvault_core::run::exit::LOCKED
@@ -188,6 +190,17 @@ fn exit_on_any_panic() {
             loop {
                 std::thread::park();
             }
+        }
+        // A panic inside a call dvault guards (rustic_core's restore workers unwrap their
+        // reads): it unwinds to that call, which reports the damage as a normal error. The
+        // message and backtrace only with -vv.
+        if dvault_core::panic_guard::catching() {
+            tracing::debug!(
+                "caught panic: {info}\n{}",
+                std::backtrace::Backtrace::force_capture()
+            );
+            dvault_core::panic_guard::record(info.to_string());
+            return;
         }
         // rustic_core's tree loaders are detached threads that unwrap their send: once the
         // main thread has stopped at an error (a damaged tree) and dropped the receiver, they

@@ -118,6 +118,18 @@ pub(crate) struct Input {
 
 fn open_input(arg: &Path) -> Result<Input> {
     if arg != Path::new("-") {
+        // A FIFO or a device would be read forever: only a regular file, or stdin as `-`.
+        if let Err(e) = peel::input::open_file(arg) {
+            bail!(
+                "{}: {e}{}",
+                arg.display(),
+                if e.kind() == io::ErrorKind::InvalidInput {
+                    " (give `-` to read standard input)"
+                } else {
+                    ""
+                }
+            );
+        }
         let name = arg.file_name().map(|n| n.to_string_lossy().into_owned());
         return Ok(Input {
             path: arg.to_path_buf(),

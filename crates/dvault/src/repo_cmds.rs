@@ -97,7 +97,7 @@ pub struct BackupArgs {
 
 /// Arguments of `restore`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "expanded"])))]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "expanded", "to_discourse"])))]
 pub struct RestoreArgs {
     /// Snapshot id (a unique prefix) or `latest`.
     pub snapshot: String,
@@ -111,6 +111,8 @@ pub struct RestoreArgs {
     /// Write the plain tree (dump, uploads, .peel/recipe.json) into this new or empty folder.
     #[arg(long)]
     pub expanded: Option<PathBuf>,
+    #[command(flatten)]
+    pub discourse: crate::putback_cmd::PutBackArgs,
     #[command(flatten)]
     pub out: JsonArg,
 }
@@ -212,6 +214,7 @@ impl RepoArgs {
         let Some(dir) = &cfg.state_dir else {
             return Ok(None);
         };
+        // One spelling per repository, without any login (see `location_key`).
         let repository = dvault_core::lock::location_key(self.repo.as_deref().unwrap_or_default());
         Ok(Some(dvault_core::lock::RepoLock::acquire(
             dir,
@@ -275,6 +278,8 @@ fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
 }
 
 fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
+    // Refused before the repository is opened: a FIFO or /dev/zero would be read forever.
+    peel::input::open_file(&a.file).with_context(|| a.file.display().to_string())?;
     let _lock = args.lock()?;
     let repo = args
         .open()?
@@ -352,6 +357,16 @@ fn restore(args: &RepoArgs, a: &RestoreArgs) -> Result<()> {
         );
     }
     let repo = args.open()?;
+    if let Some(target) = &a.discourse.to_discourse {
+        return crate::putback_cmd::put_back(
+            &repo,
+            &a.snapshot,
+            target,
+            &a.discourse,
+            a.out.json,
+            args.scratch_dir.as_deref(),
+        );
+    }
     let (info, dest): (_, &Path) = match (&a.to, &a.expanded) {
         (Some(to), None) => (repo.restore_file(&a.snapshot, to)?, to),
         (None, Some(dir)) => (repo.restore_expanded(&a.snapshot, dir)?, dir),
@@ -442,8 +457,17 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
     } else {
         println!("removed {} snapshots", report.removed.len());
     }
-    if let Some(b) = report.pruned_bytes {
-        println!("prune freed {b} bytes");
+    if let Some(p) = &report.prune {
+        println!(
+            "prune freed {} bytes: deleted {} unused pack(s) ({} bytes of blobs), repacked {}              partly used pack(s) ({} bytes, {} of them unused); {} unused bytes left (within              the 5 % tolerance)",
+            p.freed_bytes,
+            p.packs_deleted,
+            p.bytes_deleted,
+            p.packs_repacked,
+            p.bytes_repacked,
+            p.bytes_unused_dropped,
+            p.unused_bytes_left
+        );
     }
     Ok(())
 }

@@ -105,3 +105,74 @@ fn restore_of_unknown_snapshot_names_it_and_writes_nothing() {
     assert!(err.contains("deadbeef"), "{err}");
     assert!(!out.exists());
 }
+
+/// `restore --to-discourse FOLDER`: the original, bit-exact, under its own name, with the time
+/// of its name as mtime (Discourse sorts and prunes by mtime), never replacing a file, no
+/// staging file left; a backup newer than the site's schema refused before anything is written.
+#[test]
+fn put_back_into_a_discourse_backups_folder_keeps_name_time_and_bytes() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let repo = env.path().join("repo");
+    let repo = repo.to_str().unwrap();
+    env.ok(repo, &["init"]);
+    let files = make_backups(env.path(), 1, 50_000);
+    let file = &files[0];
+    let name = file.file_name().unwrap().to_str().unwrap();
+    env.backup(repo, file);
+    let backups = env.path().join("discourse-backups");
+    fs::create_dir(&backups).unwrap();
+    let target = backups.to_str().unwrap();
+
+    // Too new for the site: refused, nothing written.
+    let err = env.fails(
+        repo,
+        &[
+            "restore",
+            "latest",
+            "--to-discourse",
+            target,
+            "--site-migration",
+            "20240101000000",
+        ],
+    );
+    assert!(err.contains("newer than the site's schema"), "{err}");
+    assert_eq!(fs::read_dir(&backups).unwrap().count(), 0);
+
+    let out = env.ok(
+        repo,
+        &[
+            "restore",
+            "latest",
+            "--to-discourse",
+            target,
+            "--site-migration",
+            "20240229123456",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("discourse restore {name}")),
+        "{text}"
+    );
+    let placed = backups.join(name);
+    assert_eq!(sha256(&placed), sha256(file));
+    // The name's time, 2024-03-02 03:30:01 UTC.
+    assert_eq!(fs::metadata(&placed).unwrap().mtime(), 1_709_350_201);
+    let entries: Vec<_> = fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        [placed.file_name().unwrap()],
+        "no staging file left"
+    );
+
+    // A second put-back never replaces the file (even one that differs).
+    fs::write(&placed, b"admin's own file").unwrap();
+    let err = env.fails(repo, &["restore", "latest", "--to-discourse", target]);
+    assert!(err.contains("exists already"), "{err}");
+    assert_eq!(fs::read(&placed).unwrap(), b"admin's own file");
+    assert_eq!(fs::read_dir(&backups).unwrap().count(), 1);
+}

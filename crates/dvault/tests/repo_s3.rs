@@ -236,6 +236,50 @@ mod with_s3 {
         }
     }
 
+    /// `restore --to-discourse s3:...`: the original lands bit-exact under its own name in the
+    /// forum's S3 backup bucket (a local repository here), and an existing object is never
+    /// replaced.
+    #[test]
+    fn put_back_into_a_discourse_s3_backup_bucket() {
+        let Some(g) = Garage::start("put_back_into_a_discourse_s3_backup_bucket") else {
+            return;
+        };
+        let key = g.bucket_with_key("forum-backups");
+        let env = Env::new();
+        let repo = env.path().join("repo");
+        let repo = repo.to_str().unwrap();
+        env.ok(repo, &["init"]);
+        let files = simulator_backups(&env);
+        let file = &files[0].path;
+        let name = file.file_name().unwrap().to_str().unwrap();
+        env.backup(repo, file);
+        let target = g.repo_url("forum-backups", "default");
+        let out = ok(
+            &env,
+            &g,
+            &key,
+            repo,
+            &["restore", "latest", "--to-discourse", &target],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("discourse restore {name} --location s3")),
+            "{text}"
+        );
+        let back = env.path().join("downloaded");
+        g.download(&key, "forum-backups", &format!("default/{name}"), &back);
+        assert_eq!(sha256(&back), sha256(file));
+
+        let err = dvault(&env, &g, &key, repo)
+            .args(["restore", "latest", "--to-discourse", &target])
+            .output()
+            .unwrap();
+        assert!(!err.status.success());
+        let err = String::from_utf8_lossy(&err.stderr);
+        assert!(err.contains("exists already"), "{err}");
+        assert_eq!(g.list(&key, "forum-backups", "default").len(), 1);
+    }
+
     #[test]
     fn s3_refused_or_missing_keys_give_errors_naming_endpoint_and_bucket() {
         let Some(g) = Garage::start("s3_refused_or_missing_keys") else {

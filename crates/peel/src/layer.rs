@@ -345,7 +345,7 @@ impl<'a> Expander<'a> {
     fn emit(&mut self, path: &str, data: &mut dyn Read) -> Result<u64> {
         if let Some(why) = names::unsafe_reason(path) {
             return Err(Error::Format {
-                location: format!("entry {path:?}"),
+                location: format!("entry {:?}", names::shorten(path)),
                 problem: why.to_string(),
             });
         }
@@ -364,11 +364,11 @@ impl<'a> Expander<'a> {
             .entry(path, &mut capped)
             .map_err(|e| match tripped.take() {
                 Some(problem) => Error::Format {
-                    location: format!("entry {path:?}"),
+                    location: format!("entry {:?}", names::shorten(path)),
                     problem,
                 },
                 None => Error::Sink {
-                    path: path.to_string(),
+                    path: names::shorten(path),
                     source: e,
                 },
             })?;
@@ -381,7 +381,7 @@ impl<'a> Expander<'a> {
         for (path, n) in self.emitted.drain(mark..).rev() {
             self.emitted_bytes -= n;
             self.sink.discard(&path).map_err(|e| Error::Sink {
-                path: path.clone(),
+                path: names::shorten(&path),
                 source: e,
             })?;
         }

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod gzip;
+pub mod input;
 pub mod layer;
 pub mod names;
 pub mod recipe;
@@ -118,7 +119,7 @@ pub fn expand_path_as(
     sink: &mut dyn EntrySink,
     opts: &ExpandOptions,
 ) -> Result<(Recipe, Report)> {
-    let open = || std::fs::File::open(path);
+    let open = || input::open_file(path);
     let io_err = |e| Error::Io {
         context: format!("opening {}", path.display()),
         source: e,

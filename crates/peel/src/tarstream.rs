@@ -106,7 +106,7 @@ pub fn expand_to_tar(
     }
 
     let shown = name.unwrap_or(crate::UNNAMED);
-    let file = File::open(input).map_err(|e| Error::Io {
+    let file = crate::input::open_file(input).map_err(|e| Error::Io {
         context: format!("opening {} again", input.display()),
         source: e,
     })?;
@@ -523,7 +523,12 @@ fn read_stream(input: &mut (dyn Read + Send), tx: &SyncSender<Msg>) {
         };
         let path = match names::normalize_member(path.as_bytes()) {
             Ok(p) => p,
-            Err(why) => return fail(format!("tar stream offset {offset}: entry {path:?}: {why}")),
+            Err(why) => {
+                let shown = names::shorten(&path);
+                return fail(format!(
+                    "tar stream offset {offset}: entry {shown:?}: {why}"
+                ));
+            }
         };
         let size = entry.size();
         if tx.send(Msg::Entry { path, size, offset }).is_err() {

@@ -151,7 +151,7 @@ fn temp_sibling(dir: &Path) -> PathBuf {
 fn unsafe_path(path: &str, why: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("refusing entry {path:?}: {why}"),
+        format!("refusing entry {:?}: {why}", names::shorten(path)),
     )
 }
 

@@ -1,6 +1,8 @@
 //! The forum simulator: a realistic, changing Discourse-like forum in a throwaway PostgreSQL
-//! cluster, and its daily backups written exactly the way Discourse writes them (format A
-//! `.tar.gz`, SQL-only `.sql.gz`, format B `.tar`), reproducibly for a seed.
+//! cluster, and its daily backups written exactly the way Discourse writes them, reproducibly
+//! for a seed: the older generation's format A `.tar.gz` and SQL-only `.sql.gz` (`older.rs`),
+//! and the current generation's `.tar` with a directory-format dump (`current.rs`), with the
+//! uploads stored locally or on S3 (`remote.rs`).
 //!
 //! ```no_run
 //! let opts = dvault_sim::Options { days: 2, ..dvault_sim::Options::small(1) };
@@ -10,8 +12,12 @@
 
 pub mod backup;
 pub mod copy;
+pub mod current;
+pub mod dump;
 pub mod forum;
 pub mod images;
+pub mod older;
+pub mod remote;
 pub mod schema;
 pub mod text;
 pub mod ustar;
@@ -20,7 +26,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use backup::{write_backups, BackupFile, Format};
+pub use backup::{write_backups, BackupFile, Format, Generation};
 pub use forum::{DayStats, Forum, DATABASE};
 
 /// How big the forum is on day 0.
@@ -100,10 +106,32 @@ pub struct Options {
     pub start_date: (i64, u32, u32),
     /// Multiplies the daily amount of change (1.0 changes about 1–2 % of the rows).
     pub churn: f64,
-    /// `gzip` level of format A (Discourse's `backup_gzip_compression_level_for_uploads`).
+    /// `gzip` level of format A: Discourse's `backup_gzip_compression_level_for_uploads`
+    /// (`config/site_settings.yml` defaults it to 1; before that setting existed,
+    /// `lib/backup_restore/backuper.rb` ran `gzip -5`, which stays the default here).
     pub gzip_level: u32,
-    /// The Discourse version in format B file names.
+    /// `Discourse::VERSION::STRING`, e.g. `2026.1.0-latest`; format B file names carry it with
+    /// dots as dashes (`-v2026-1-0-latest-<migration>`).
     pub discourse_version: String,
+    /// Discourse's `backup_with_uploads`: whether format B holds the uploads. Without, a format
+    /// B file holds only `db/` (what current Discourse writes for a database-only backup).
+    /// Formats A and SQL do not look at it: older Discourse wrote `.tar.gz` with uploads and
+    /// `.sql.gz` without.
+    pub with_uploads: bool,
+    /// Discourse's `include_thumbnails_in_backups` (default false): keep `optimized/`.
+    pub include_thumbnails: bool,
+    /// Uploads are stored on S3 (`enable_s3_uploads`): upload rows carry S3 URLs and the files
+    /// sit in a folder standing in for the bucket, not below `public/uploads/default`.
+    pub uploads_on_s3: bool,
+    /// Discourse's `include_s3_uploads_in_backups` (default false): S3-stored uploads are
+    /// downloaded into the backup.
+    pub include_s3_uploads: bool,
+    /// The S3 upload bucket (`s3_upload_bucket`), as it appears in upload URLs.
+    pub s3_bucket: String,
+    /// The S3 region (`s3_region`), as it appears in upload URLs.
+    pub s3_region: String,
+    /// pg_dump's `--jobs` for format B (Discourse's `backup_database_concurrency`, at least 1).
+    pub pg_dump_jobs: u32,
 }
 
 impl Options {
@@ -118,7 +146,14 @@ impl Options {
             start_date: (2026, 1, 1),
             churn: 1.0,
             gzip_level: 5,
-            discourse_version: "3.5.0".into(),
+            discourse_version: "2026.1.0-latest".into(),
+            with_uploads: true,
+            include_thumbnails: false,
+            uploads_on_s3: false,
+            include_s3_uploads: false,
+            s3_bucket: "forum-uploads".into(),
+            s3_region: "us-east-1".into(),
+            pg_dump_jobs: 1,
         }
     }
 }

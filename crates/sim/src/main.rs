@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use dvault_sim::{Format, Options, Size};
+use dvault_sim::{Format, Generation, Options, Size};
 
 /// Simulate a Discourse forum for some days and write its backups the way Discourse does.
 #[derive(Parser, Debug)]
@@ -35,9 +35,39 @@ struct Args {
     /// Override the number of uploads.
     #[arg(long)]
     uploads: Option<u32>,
-    /// Comma-separated formats: a (.tar.gz), sql (.sql.gz), b (.tar).
-    #[arg(long, default_value = "a,sql,b", value_delimiter = ',')]
-    formats: Vec<Format>,
+    /// Comma-separated formats: a (.tar.gz), sql (.sql.gz), b (.tar). Default: those of
+    /// --generation, or a,sql,b without it.
+    #[arg(long, value_delimiter = ',')]
+    formats: Option<Vec<Format>>,
+    /// Discourse generation to imitate: current (.tar with a directory dump, names with the
+    /// dashed Discourse version) or older (.tar.gz and .sql.gz, names with the migration only).
+    #[arg(long)]
+    generation: Option<Generation>,
+    /// Discourse::VERSION::STRING for current-generation names (dots become dashes).
+    #[arg(long, default_value = "2026.1.0-latest")]
+    discourse_version: String,
+    /// Database-only backups in the current generation: the .tar holds only db/
+    /// (Discourse's backup_with_uploads off).
+    #[arg(long)]
+    without_uploads: bool,
+    /// Keep uploads/default/optimized (thumbnails) in backups (include_thumbnails_in_backups).
+    #[arg(long)]
+    include_thumbnails: bool,
+    /// Store uploads on S3: upload rows get S3 URLs, files sit in a stand-in bucket folder.
+    #[arg(long)]
+    s3_uploads: bool,
+    /// Download S3-stored uploads into backups (include_s3_uploads_in_backups).
+    #[arg(long)]
+    include_s3_uploads: bool,
+    /// S3 upload bucket named in upload URLs.
+    #[arg(long, default_value = "forum-uploads")]
+    s3_bucket: String,
+    /// S3 region named in upload URLs.
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    /// pg_dump --jobs of current-generation dumps (backup_database_concurrency).
+    #[arg(long, default_value_t = 1)]
+    pg_dump_jobs: u32,
     /// Site name that starts the file names.
     #[arg(long, default_value = "forum")]
     site: String,
@@ -64,16 +94,37 @@ fn main() -> Result<()> {
         [y, m, d] => (y.parse()?, m.parse()?, d.parse()?),
         _ => anyhow::bail!("--start-date {:?} is not YYYY-MM-DD", args.start_date),
     };
+    let formats = match (args.formats, args.generation) {
+        (Some(f), Some(g)) => {
+            if let Some(other) = f.iter().find(|&&f| Generation::of(f) != g) {
+                anyhow::bail!(
+                    "format {other:?} is not written by the {g:?} generation (it writes {:?})",
+                    g.formats()
+                );
+            }
+            f
+        }
+        (Some(f), None) => f,
+        (None, Some(g)) => g.formats().to_vec(),
+        (None, None) => vec![Format::A, Format::Sql, Format::B],
+    };
     let opts = Options {
         seed: args.seed,
         size,
         days: args.days,
-        formats: args.formats,
+        formats,
+        discourse_version: args.discourse_version,
+        with_uploads: !args.without_uploads,
+        include_thumbnails: args.include_thumbnails,
+        uploads_on_s3: args.s3_uploads,
+        include_s3_uploads: args.include_s3_uploads,
+        s3_bucket: args.s3_bucket,
+        s3_region: args.s3_region,
+        pg_dump_jobs: args.pg_dump_jobs,
         site: args.site,
         start_date,
         churn: args.churn,
         gzip_level: args.gzip_level,
-        ..Options::small(args.seed)
     };
     let started = Instant::now();
     let files = dvault_sim::generate_with(&opts, &args.out, |day, files| {

@@ -1,8 +1,10 @@
-//! The uncompressed ustar archive of Discourse's newest backup format (format B), written the way
-//! Discourse's Ruby `BackupRestore::ArchiveWriter` writes it: RubyGems' `TarHeader` layout, empty
-//! uname/gname, `mode & 0o777`, a PAX `x` header named `PaxHeaders/entry` (uname/gname `wheel`,
-//! RubyGems' defaults) for paths or link targets over 100 bytes and sizes of 8 GiB or more, hard
-//! links as type `1`, no record padding, and exactly 1024 zero bytes at the end.
+//! The uncompressed ustar archive of Discourse's current backup format (format B), written the
+//! way Discourse's Ruby `BackupRestore::ArchiveWriter` (`lib/backup_restore/archive_writer.rb`)
+//! writes it: RubyGems' `Gem::Package::TarHeader` layout, empty uname/gname, `mode & 0o777`, a
+//! PAX `x` header named `PaxHeaders/entry` (mode 0644; uid/gid 0 and uname/gname `wheel` are
+//! RubyGems' defaults, as that header passes none) followed by an entry named `entry`, for
+//! paths or link targets over 100 bytes and sizes of 8 GiB or more; hard links as type `1`
+//! (mode 0644 unless given); no record padding; exactly 1024 zero bytes at the end.
 //!
 //! Written by hand rather than with the `tar` crate because the point is to reproduce that one
 //! writer's bytes (field formatting, PAX naming, trailer), which no general tar library promises.
@@ -57,7 +59,8 @@ impl<W: Write> UstarWriter<W> {
         self.pad(size)
     }
 
-    /// Adds a directory entry (`name` should end with `/`).
+    /// Adds a directory entry. Discourse names them without a trailing `/` (`db`,
+    /// `uploads/default/original`), and so does the simulator.
     pub fn add_directory(&mut self, name: &str, meta: Meta) -> Result<()> {
         self.header(name, 0, b'5', "", meta)
     }
@@ -229,7 +232,7 @@ mod tests {
         };
         let mut w = UstarWriter::new(std::fs::File::create(&tar_path).unwrap());
         w.add_directory(
-            "db/",
+            "db",
             Meta {
                 mode: 0o755,
                 ..meta

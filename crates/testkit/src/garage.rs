@@ -267,19 +267,35 @@ impl Garage {
     /// Uploads a local file to `bucket/key` with the real `rclone` (Debian package), as an
     /// admin would sync backups; the keys go through rclone's environment, not its argv.
     pub fn upload(&self, key: &S3Key, local: &Path, bucket: &str, object: &str) {
+        self.copyto(
+            key,
+            local.as_os_str(),
+            format!(":s3:{bucket}/{object}").as_ref(),
+        );
+    }
+
+    /// Downloads `bucket/object` to a local file with the real `rclone`.
+    pub fn download(&self, key: &S3Key, bucket: &str, object: &str, local: &Path) {
+        self.copyto(
+            key,
+            format!(":s3:{bucket}/{object}").as_ref(),
+            local.as_os_str(),
+        );
+    }
+
+    fn copyto(&self, key: &S3Key, from: &std::ffi::OsStr, to: &std::ffi::OsStr) {
         let out = self
             .rclone()
             .env("RCLONE_S3_ACCESS_KEY_ID", &key.id)
             .env("RCLONE_S3_SECRET_ACCESS_KEY", &key.secret)
             .arg("copyto")
-            .arg(local)
-            .arg(format!(":s3:{bucket}/{object}"))
+            .arg(from)
+            .arg(to)
             .output()
             .expect("the rclone program (Debian package `rclone`) is installed");
         assert!(
             out.status.success(),
-            "rclone copyto {} :s3:{bucket}/{object} failed: {}",
-            local.display(),
+            "rclone copyto {from:?} {to:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -3,46 +3,24 @@
 //! dump unpacked for `pg_restore`, and the SHA-1 of each upload file; the SHA-256 of the whole
 //! file on the way.
 
+use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use flate2::read::MultiGzDecoder;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::bomb::ExpansionBudget;
 use super::uploads::UploadIndex;
-
-/// The kinds of Discourse backup files (see docs: "The Discourse formats").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackupFormat {
-    /// `.tar.gz` holding `dump.sql.gz` (or, before v1.5, `dump.sql`) and `uploads/`.
-    TarGz,
-    /// `.sql.gz`: pg_dump's compressed plain dump alone.
-    SqlGz,
-    /// `.tar` holding a directory-format dump `db/` and `uploads/` (format B).
-    Tar,
-    /// An uncompressed plain SQL dump.
-    Sql,
-}
-
-impl std::fmt::Display for BackupFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BackupFormat::TarGz => "tar.gz (dump.sql.gz + uploads)",
-            BackupFormat::SqlGz => "sql.gz (database only)",
-            BackupFormat::Tar => "tar (directory dump db/ + uploads)",
-            BackupFormat::Sql => "plain SQL",
-        })
-    }
-}
+use crate::discourse::Format;
 
 /// What one pass over a backup file found.
 #[derive(Debug)]
 pub(crate) struct Walked {
-    pub format: BackupFormat,
+    pub format: Format,
     /// SHA-256 of the whole file (hex).
     pub sha256: String,
     /// Its size in bytes.
@@ -59,20 +37,23 @@ pub(crate) struct Walked {
 
 /// Reads `path` once. Each plain dump found (`dump.sql.gz`, `dump.sql` or the file itself) is
 /// handed to `on_plain_dump` with its name, as a stream to read to its end; files under `db/`
-/// are written to `work/db`. Errors name the file and the archive entry.
+/// are written to `work/db`. Errors name the file and the archive entry. Everything
+/// decompressed counts against `budget` (a decompression bomb fails, naming the member).
 pub(crate) fn walk(
     path: &Path,
     work: &Path,
+    budget: &ExpansionBudget,
     on_plain_dump: &mut dyn FnMut(&str, &mut dyn Read) -> Result<()>,
 ) -> Result<Walked> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut raw = HashingReader::new(BufReader::with_capacity(1 << 16, file));
+    raw.counter = budget.input_counter();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let mut walked = Walked {
-        format: BackupFormat::Sql,
+        format: Format::PlainSql,
         sha256: String::new(),
         size: 0,
         plain_dump: None,
@@ -93,19 +74,22 @@ pub(crate) fn walk(
         }
         let mut src = Cursor::new(head).chain(&mut raw);
         if gzip {
-            let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, &mut src));
+            let mut gz = budget.reader(
+                MultiGzDecoder::new(BufReader::with_capacity(1 << 16, &mut src)),
+                path.display().to_string(),
+            );
             let dhead = read_head(&mut gz).with_context(|| {
                 format!("{}: decompressing (gzip) at the start", path.display())
             })?;
             if is_tar(&dhead) {
-                walked.format = BackupFormat::TarGz;
+                walked.format = Format::TarGz;
                 let mut inner = Cursor::new(dhead).chain(&mut gz);
-                walk_tar(&mut inner, &name, work, &mut walked, on_plain_dump)?;
+                walk_tar(&mut inner, &name, work, budget, &mut walked, on_plain_dump)?;
                 io::copy(&mut inner, &mut io::sink()).with_context(|| {
                     format!("{}: decompressing after the tar archive", path.display())
                 })?;
             } else if looks_like_sql(&dhead) {
-                walked.format = BackupFormat::SqlGz;
+                walked.format = Format::SqlGz;
                 let dump_name = name.strip_suffix(".gz").unwrap_or(&name).to_string();
                 let mut inner = Cursor::new(dhead).chain(&mut gz);
                 on_plain_dump(&dump_name, &mut inner)?;
@@ -119,10 +103,10 @@ pub(crate) fn walk(
                 );
             }
         } else if tar {
-            walked.format = BackupFormat::Tar;
-            walk_tar(&mut src, &name, work, &mut walked, on_plain_dump)?;
+            walked.format = Format::Tar;
+            walk_tar(&mut src, &name, work, budget, &mut walked, on_plain_dump)?;
         } else {
-            walked.format = BackupFormat::Sql;
+            walked.format = Format::PlainSql;
             on_plain_dump(&name, &mut src)?;
             walked.plain_dump = Some(name.clone());
         }
@@ -138,6 +122,7 @@ fn walk_tar(
     input: &mut dyn Read,
     name: &str,
     work: &Path,
+    budget: &ExpansionBudget,
     walked: &mut Walked,
     on_plain_dump: &mut dyn FnMut(&str, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
@@ -174,7 +159,11 @@ fn walk_tar(
                 walked.uploads.add_link(&path, &target);
             }
         } else if path == "dump.sql.gz" && kind.is_file() {
-            let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, &mut entry));
+            let compressed = BufReader::with_capacity(1 << 16, budget.consumed(&mut entry));
+            let mut gz = budget.reader(
+                MultiGzDecoder::new(compressed),
+                format!("{name}: member {path}"),
+            );
             on_plain_dump(&path, &mut gz)?;
             io::copy(&mut gz, &mut io::sink()).map_err(what)?;
             walked.plain_dump = Some(path);
@@ -248,6 +237,9 @@ fn looks_like_sql(head: &[u8]) -> bool {
         || t.starts_with("CREATE ")
         || t.starts_with("SELECT ")
         || t.starts_with("BEGIN")
+        // A psql meta-command: no pg_dump output starts so, but taken as SQL text here the
+        // dump scanner refuses it naming the command, a clearer reason than "not a backup".
+        || t.starts_with('\\')
 }
 
 /// Counts and hashes everything read through it.
@@ -255,6 +247,8 @@ struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+    /// Also counts here, for the decompression cap.
+    counter: Rc<Cell<u64>>,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -263,6 +257,7 @@ impl<R: Read> HashingReader<R> {
             inner,
             hasher: Sha256::new(),
             bytes: 0,
+            counter: Rc::default(),
         }
     }
 }
@@ -272,6 +267,7 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        self.counter.set(self.bytes);
         Ok(n)
     }
 }
@@ -295,12 +291,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zeros = dir.path().join("zeros.tar");
         fs::write(&zeros, vec![0u8; 10240]).unwrap();
-        let walked = walk(&zeros, dir.path(), &mut |_, _| panic!("no dump expected")).unwrap();
-        assert_eq!(walked.format, BackupFormat::Tar);
+        let walked = walk(
+            &zeros,
+            dir.path(),
+            &ExpansionBudget::default(),
+            &mut |_, _| panic!("no dump expected"),
+        )
+        .unwrap();
+        assert_eq!(walked.format, Format::Tar);
         assert!(walked.plain_dump.is_none() && walked.directory_dump.is_none());
         let png = dir.path().join("x.bin");
         fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
-        let err = walk(&png, dir.path(), &mut |_, _| Ok(())).unwrap_err();
+        let err = walk(
+            &png,
+            dir.path(),
+            &ExpansionBudget::default(),
+            &mut |_, _| Ok(()),
+        )
+        .unwrap_err();
         assert!(
             format!("{err:#}").contains("not a Discourse backup"),
             "{err:#}"
@@ -313,14 +321,19 @@ mod tests {
         let file = dir.path().join("x.sql");
         fs::write(&file, b"SELECT 1;\n").unwrap();
         let mut got = Vec::new();
-        let walked = walk(&file, dir.path(), &mut |name, r| {
-            assert_eq!(name, "x.sql");
-            r.read_to_end(&mut got)?;
-            Ok(())
-        })
+        let walked = walk(
+            &file,
+            dir.path(),
+            &ExpansionBudget::default(),
+            &mut |name, r| {
+                assert_eq!(name, "x.sql");
+                r.read_to_end(&mut got)?;
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(got, b"SELECT 1;\n");
-        assert_eq!(walked.format, BackupFormat::Sql);
+        assert_eq!(walked.format, Format::PlainSql);
         assert_eq!(walked.size, 10);
         assert_eq!(walked.sha256, hex::encode(Sha256::digest(b"SELECT 1;\n")));
     }

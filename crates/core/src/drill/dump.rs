@@ -15,15 +15,33 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::meta::MetaScan;
+
 /// Statement lines Discourse's restore deletes before `psql` runs the dump (its
-/// `DatabaseRestorer#sed_command`): the dump's `public` schema already exists in the target, and
-/// PostgreSQL 12's access-method setting is unknown to older servers.
-const DROPPED_PREFIXES: [&[u8]; 4] = [
+/// `DatabaseRestorer#sed_command`, lib/backup_restore/database_restorer.rb): the dump's `public`
+/// schema already exists in the target, and PostgreSQL 12's access-method setting is unknown to
+/// older servers. `CREATE EXTENSION` and `COMMENT ON EXTENSION` go too (issue 17 reports newer
+/// Discourse removing them; the stored copy of that file, commit 3a481af, predates it): the
+/// drill's database gets its extensions from dvault itself, as the server's administrator,
+/// before the load, and the load runs as a role that may not create or comment on them.
+const DROPPED_PREFIXES: [&[u8]; 6] = [
     b"DROP SCHEMA",
     b"CREATE SCHEMA",
     b"COMMENT ON SCHEMA",
     b"SET default_table_access_method",
+    b"CREATE EXTENSION",
+    b"COMMENT ON EXTENSION",
 ];
+
+/// psql's own restricted-mode lines, written by pg_dump 13.22, 14.19, 15.14, 16.10, 17.6 and
+/// later: dropped, because the drill wraps the whole load in a `\restrict` with its own key
+/// (in restricted mode a second `\restrict` is an error).
+const RESTRICT_LINES: [&[u8]; 2] = [b"\\restrict ", b"\\unrestrict "];
+
+/// The longest line outside `COPY` data the scanner holds in memory. pg_dump writes SQL
+/// statements a few kilobytes long at most; a longer "line" is not a dump (a decompression bomb
+/// of zeros is one endless line).
+pub const MAX_SQL_LINE: usize = 16 << 20;
 
 /// The schema of the functions Discourse's readonly triggers call (`Migration::BaseDropper`).
 /// A dump made with `--schema=public` refers to them without defining them; Discourse's restore
@@ -89,6 +107,30 @@ pub enum DumpError {
         /// The first one.
         first: u64,
     },
+    /// A psql meta-command outside `COPY` data: pg_dump writes none but `\restrict` and
+    /// `\unrestrict`, and a backup must never make psql run a shell command, write a file or
+    /// connect elsewhere.
+    #[error(
+        "line {line}: the dump holds the psql meta-command `{text}` outside COPY data; a \
+         backup must never make psql run commands, write files or connect elsewhere, so the \
+         dump is refused before psql sees that line (pg_dump writes no such line: the backup \
+         was altered or crafted)"
+    )]
+    MetaCommand {
+        /// The line.
+        line: u64,
+        /// The command, shortened.
+        text: String,
+    },
+    /// A line outside `COPY` data longer than [`MAX_SQL_LINE`].
+    #[error(
+        "line {line}: more than {MAX_SQL_LINE} bytes without a line break outside COPY data: \
+         not a pg_dump plain dump"
+    )]
+    LongLine {
+        /// The line.
+        line: u64,
+    },
 }
 
 /// Reads a plain dump written to it, passing it on to `out` (usually `psql`'s input) with
@@ -103,7 +145,14 @@ pub struct DumpScanner<W: Write> {
     line: Vec<u8>,
     /// Inside a `COPY` block: the table and the rows so far.
     copying: Option<(String, u64)>,
+    /// Inside a `COPY` block: the first bytes of the current data line (enough to see `\.`);
+    /// data lines stream straight through and are never held whole.
+    copy_head: Vec<u8>,
+    /// psql's view of quoting outside `COPY` data, to find meta-commands.
+    meta: MetaScan,
     error: Option<DumpError>,
+    /// A fatal refusal: nothing more is passed on.
+    refused: bool,
 }
 
 impl<W: Write> DumpScanner<W> {
@@ -114,7 +163,10 @@ impl<W: Write> DumpScanner<W> {
             facts: DumpFacts::default(),
             line: Vec::with_capacity(8192),
             copying: None,
+            copy_head: Vec::with_capacity(4),
+            meta: MetaScan::default(),
             error: None,
+            refused: false,
         }
     }
 
@@ -122,7 +174,13 @@ impl<W: Write> DumpScanner<W> {
     /// `out`. Fails when the dump was truncated inside a `COPY` block or had another structural
     /// error.
     pub fn finish(mut self) -> io::Result<(Result<DumpFacts, DumpError>, W)> {
-        if !self.line.is_empty() {
+        if self.refused {
+            let err = self.error.take().expect("a refusal has its error");
+            return Ok((Err(err), self.out));
+        }
+        if self.copying.is_some() && !self.copy_head.is_empty() {
+            self.end_copy_line();
+        } else if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.handle_line(&line)?;
         }
@@ -142,25 +200,74 @@ impl<W: Write> DumpScanner<W> {
         &self.facts
     }
 
+    /// Why the dump was refused, when it was: after a write error, this tells a refusal (stop
+    /// psql before it commits anything) from psql closing its input.
+    pub fn refusal(&self) -> Option<&DumpError> {
+        self.error.as_ref().filter(|_| self.refused)
+    }
+
+    fn refuse(&mut self, err: DumpError) -> io::Error {
+        let e = io::Error::other(err.to_string());
+        self.error = Some(err);
+        self.refused = true;
+        e
+    }
+
+    /// Passes on `COPY` data up to and including the next newline (or all of `data`); returns
+    /// how many bytes were taken.
+    fn copy_data(&mut self, data: &[u8]) -> io::Result<usize> {
+        let end = data.iter().position(|&b| b == b'\n').map(|p| p + 1);
+        let chunk = &data[..end.unwrap_or(data.len())];
+        let room = 4usize.saturating_sub(self.copy_head.len());
+        self.copy_head
+            .extend_from_slice(&chunk[..room.min(chunk.len())]);
+        self.out.write_all(chunk)?;
+        if end.is_some() {
+            self.end_copy_line();
+        }
+        Ok(chunk.len())
+    }
+
+    /// A data line of a `COPY` block ended: a row, or the block's end `\.`.
+    fn end_copy_line(&mut self) {
+        self.facts.lines += 1;
+        let head = std::mem::take(&mut self.copy_head);
+        let body = head.strip_suffix(b"\n").unwrap_or(&head);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let Some((table, rows)) = self.copying.as_mut() else {
+            return;
+        };
+        if body == b"\\." {
+            let (table, rows) = (std::mem::take(table), *rows);
+            if let Some(t) = self.facts.tables.get_mut(&table) {
+                t.copy_rows = Some(rows);
+            }
+            self.copying = None;
+        } else {
+            *rows += 1;
+        }
+        self.copy_head = head;
+        self.copy_head.clear();
+    }
+
     fn handle_line(&mut self, line: &[u8]) -> io::Result<()> {
         self.facts.lines += 1;
         let n = self.facts.lines;
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if let Some((table, rows)) = self.copying.as_mut() {
-            if body == b"\\." {
-                let (table, rows) = (std::mem::take(table), *rows);
-                if let Some(t) = self.facts.tables.get_mut(&table) {
-                    t.copy_rows = Some(rows);
-                }
-                self.copying = None;
-            } else {
-                *rows += 1;
-            }
-            return self.out.write_all(line);
-        }
-        if DROPPED_PREFIXES.iter().any(|p| body.starts_with(p)) {
+        let statement_start = self.meta.at_statement_start();
+        if DROPPED_PREFIXES.iter().any(|p| body.starts_with(p))
+            || (statement_start && RESTRICT_LINES.iter().any(|p| body.starts_with(p)))
+        {
+            self.meta.line(b"\n");
             return self.out.write_all(b"\n");
+        }
+        if let Some(at) = self.meta.line(line) {
+            let text: String = String::from_utf8_lossy(&body[at..])
+                .chars()
+                .take(60)
+                .collect();
+            return Err(self.refuse(DumpError::MetaCommand { line: n, text }));
         }
         if let Some(rest) = body.strip_prefix(b"COPY ") {
             if let Some((name, _)) = split_name(rest) {
@@ -176,7 +283,10 @@ impl<W: Write> DumpScanner<W> {
                 } else {
                     table.copy_line = n;
                 }
-                if body.ends_with(b"FROM stdin;") {
+                // psql reads data after a `COPY ... FROM stdin` statement of its own; a line
+                // that only looks like one (inside a string, after an unfinished statement) is
+                // SQL, and stays under the meta-command check.
+                if body.ends_with(b"FROM stdin;") && statement_start {
                     self.copying = Some((name, 0));
                 }
             }
@@ -211,8 +321,24 @@ impl<W: Write> DumpScanner<W> {
 
 impl<W: Write> Write for DumpScanner<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.refused {
+            return Err(io::Error::other("the dump was refused"));
+        }
         let mut rest = buf;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+        while !rest.is_empty() {
+            if self.copying.is_some() {
+                let n = self.copy_data(rest)?;
+                rest = &rest[n..];
+                continue;
+            }
+            let Some(pos) = rest.iter().position(|&b| b == b'\n') else {
+                if self.line.len() + rest.len() > MAX_SQL_LINE {
+                    let line = self.facts.lines + 1;
+                    return Err(self.refuse(DumpError::LongLine { line }));
+                }
+                self.line.extend_from_slice(rest);
+                break;
+            };
             let (head, tail) = rest.split_at(pos + 1);
             if self.line.is_empty() {
                 self.handle_line(head)?;
@@ -225,7 +351,6 @@ impl<W: Write> Write for DumpScanner<W> {
             }
             rest = tail;
         }
-        self.line.extend_from_slice(rest);
         self.facts.bytes += buf.len() as u64;
         Ok(buf.len())
     }
@@ -354,7 +479,10 @@ mod tests {
         let mut s = DumpScanner::new(Vec::new());
         // Feed in small pieces so lines straddle writes.
         for chunk in text.as_bytes().chunks(7) {
-            s.write_all(chunk).unwrap();
+            if s.write_all(chunk).is_err() {
+                // A refusal: finish reports it.
+                break;
+            }
         }
         let (facts, out) = s.finish().unwrap();
         (facts, String::from_utf8(out).unwrap())
@@ -416,5 +544,62 @@ mod tests {
     fn last_line_without_newline_is_read() {
         let (facts, _) = scan("COPY public.a (id) FROM stdin;\n1\n\\.");
         assert_eq!(facts.unwrap().tables["public.a"].copy_rows, Some(1));
+    }
+
+    #[test]
+    fn meta_command_lines_are_refused_and_never_passed_on() {
+        let mut s = DumpScanner::new(Vec::new());
+        s.write_all(b"CREATE TABLE public.a (id int);\n").unwrap();
+        let err = s.write_all(b"\\! id > /tmp/x\nSELECT 1;\n").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(s.refusal().is_some());
+        assert!(
+            s.write_all(b"SELECT 2;\n").is_err(),
+            "a refused dump takes no more"
+        );
+        let (facts, out) = s.finish().unwrap();
+        let msg = facts.unwrap_err().to_string();
+        assert!(msg.contains("meta-command `\\! id > /tmp/x`"), "{msg}");
+        assert_eq!(out, b"CREATE TABLE public.a (id int);\n");
+    }
+
+    #[test]
+    fn restrict_lines_and_extensions_are_dropped_but_copy_data_is_kept() {
+        let (facts, out) = scan(
+            "\\restrict abc\nCREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;\n\
+             COMMENT ON EXTENSION hstore IS 'x';\n\
+             COPY public.a (t) FROM stdin;\n\\\\! not a command\n\\N\n\\.\n\\unrestrict abc\n",
+        );
+        assert_eq!(facts.unwrap().tables["public.a"].copy_rows, Some(2));
+        assert_eq!(
+            out,
+            "\n\n\nCOPY public.a (t) FROM stdin;\n\\\\! not a command\n\\N\n\\.\n\n"
+        );
+    }
+
+    #[test]
+    fn a_copy_line_inside_an_open_string_does_not_start_data() {
+        // psql is still inside the string, so the "data" after it is SQL to psql.
+        let (facts, _) = scan("SELECT 'open\nCOPY public.a (t) FROM stdin;\n';\n\\! id\n\\.\n");
+        let msg = facts.unwrap_err().to_string();
+        assert!(msg.contains("line 4") && msg.contains("`\\! id`"), "{msg}");
+    }
+
+    #[test]
+    fn copy_data_streams_without_holding_lines_but_sql_lines_are_capped() {
+        let mut s = DumpScanner::new(io::sink());
+        s.write_all(b"COPY public.a (t) FROM stdin;\n").unwrap();
+        let big = vec![b'x'; 1 << 20];
+        for _ in 0..(MAX_SQL_LINE >> 20) + 2 {
+            s.write_all(&big).unwrap();
+        }
+        s.write_all(b"\n\\.\n").unwrap();
+        assert!(s.line.capacity() < 1 << 16, "a COPY row was held in memory");
+        let err = (0..(MAX_SQL_LINE >> 20) + 2)
+            .find_map(|_| s.write_all(&big).err())
+            .expect("an endless SQL line is refused");
+        assert!(err.to_string().contains("without a line break"), "{err}");
+        let (facts, _) = s.finish().unwrap();
+        assert!(facts.is_err());
     }
 }

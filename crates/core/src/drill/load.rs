@@ -4,14 +4,15 @@
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
+use super::bomb::ExpansionBudget;
+use super::database::{DrillDatabase, Login};
 use super::dump::{DumpFacts, DumpScanner};
-use crate::postgres::{self, quote_ident, TempCluster};
+use crate::postgres::{self, TempCluster};
 
 /// Where a drill loads the dump.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub struct TempClusterInfo {
 pub(crate) struct Server {
     kind: Kind,
     bindir: PathBuf,
+    /// Whether this psql has `\restrict` (see [`psql_has_restrict`]).
+    psql_restrict: bool,
 }
 
 enum Kind {
@@ -60,6 +63,7 @@ impl Server {
                     TempCluster::start().context("starting a temporary PostgreSQL cluster")?;
                 let bindir = cluster.bindir().to_path_buf();
                 Ok(Server {
+                    psql_restrict: psql_has_restrict(&bindir),
                     kind: Kind::Temp(cluster),
                     bindir,
                 })
@@ -83,9 +87,11 @@ impl Server {
                 if url.path().trim_start_matches('/').is_empty() {
                     url.set_path("/postgres");
                 }
+                let bindir = client_bindir()?;
                 Ok(Server {
+                    psql_restrict: psql_has_restrict(&bindir),
                     kind: Kind::Url { url, password },
-                    bindir: client_bindir()?,
+                    bindir,
                 })
             }
         }
@@ -97,6 +103,12 @@ impl Server {
             Kind::Temp(c) => format!("temporary cluster on {}:{}", postgres::HOST, c.port()),
             Kind::Url { url, .. } => url.to_string(),
         }
+    }
+
+    /// Whether the load runs inside psql's `\restrict` mode (psql 13.22, 14.19, 15.14, 16.10,
+    /// 17.6 or newer); without it only the scanner keeps meta-commands out.
+    pub(crate) fn psql_restrict(&self) -> bool {
+        self.psql_restrict
     }
 
     /// Facts about the throwaway cluster, when this is one.
@@ -142,6 +154,34 @@ impl Server {
         }
     }
 
+    /// A command for a client program logging in as `login` (the administrator when `None`).
+    fn command_as(&self, program: &str, login: Option<&Login>) -> Command {
+        let mut cmd = self.command(program);
+        if let Some(login) = login {
+            // The URL names the user for a given server; the throwaway cluster trusts local
+            // TCP logins, so only the user name changes there.
+            cmd.env("PGUSER", &login.role);
+            if matches!(self.kind, Kind::Url { .. }) {
+                cmd.env("PGPASSWORD", &login.password);
+            }
+        }
+        cmd
+    }
+
+    /// The `-d` argument for database `db` as `login`.
+    fn conninfo_as(&self, db: &str, login: Option<&Login>) -> String {
+        match (&self.kind, login) {
+            (Kind::Url { url, .. }, Some(login)) => {
+                let mut u = url.clone();
+                u.set_path(&format!("/{db}"));
+                // Role names are plain ASCII letters, digits and `_`.
+                let _ = u.set_username(&login.role);
+                u.to_string()
+            }
+            _ => self.conninfo(db),
+        }
+    }
+
     /// The `-d` argument for database `db`: its name (the environment holds the rest) or a URL.
     fn conninfo(&self, db: &str) -> String {
         match &self.kind {
@@ -155,60 +195,48 @@ impl Server {
         }
     }
 
-    fn maintenance_db(&self) -> String {
+    pub(crate) fn maintenance_db(&self) -> String {
         match &self.kind {
             Kind::Temp(_) => "postgres".to_string(),
             Kind::Url { url, .. } => url.path().trim_start_matches('/').to_string(),
         }
     }
 
-    /// Creates a new, uniquely named database and returns a guard that drops it.
-    pub(crate) fn create_database(&self) -> Result<DrillDatabase<'_>> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let name = format!(
-            "dvault_drill_{secs}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        self.execute(
-            &self.maintenance_db(),
-            &format!(
-                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
-                quote_ident(&name)
-            ),
-        )
-        .with_context(|| format!("creating the drill database {name} on {}", self.describe()))?;
-        Ok(DrillDatabase {
-            server: self,
-            name,
-            dropped: false,
-        })
-    }
-
-    /// Runs SQL in `db` and discards its output.
+    /// Runs SQL in database `db` as the administrator (the user of the URL, or the throwaway
+    /// cluster's superuser) and discards its output. Never used on a drill database after the
+    /// dump went in: what the dump defined (functions, views, operators) could run with the
+    /// administrator's rights.
     pub(crate) fn execute(&self, db: &str, sql: &str) -> Result<()> {
-        self.query_each(db, sql, &mut |_| Ok(()))
+        self.query_as(db, None, sql, &mut |_| Ok(()))
     }
 
-    /// Runs SQL in `db` (stopping at the first error) and calls `row` with the fields of each
-    /// output row; SQL NULL comes as `None`.
+    /// Runs SQL in the drill database as its unprivileged role (see [`DrillDatabase`]) and
+    /// calls `row` with the fields of each output row; SQL NULL comes as `None`.
     pub(crate) fn query_each(
         &self,
+        db: &DrillDatabase<'_>,
+        sql: &str,
+        row: &mut dyn FnMut(&[Option<&str>]) -> Result<()>,
+    ) -> Result<()> {
+        self.query_as(db.name(), Some(db.login()), sql, row)
+    }
+
+    /// Runs SQL in `db` (stopping at the first error) as `login` (the administrator when
+    /// `None`) and calls `row` with the fields of each output row.
+    pub(crate) fn query_as(
+        &self,
         db: &str,
+        login: Option<&Login>,
         sql: &str,
         row: &mut dyn FnMut(&[Option<&str>]) -> Result<()>,
     ) -> Result<()> {
         const SEP: &str = "\x1f";
         const NULL: &str = "\x1e";
-        let mut cmd = self.command("psql");
+        let mut cmd = self.command_as("psql", login);
         cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .args(["-F", SEP, "-P", &format!("null={NULL}")])
             .arg("-d")
-            .arg(self.conninfo(db))
+            .arg(self.conninfo_as(db, login))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -256,27 +284,30 @@ impl Server {
     /// Loads a plain dump read from `input` into `db` as Discourse's restore does: with its
     /// edits (see [`DumpScanner`]), through `psql --single-transaction -v ON_ERROR_STOP=1`.
     /// Returns what the dump declared; a load that failed is a [`LoadError`].
+    ///
+    /// The dump cannot steer psql or the server: psql logs in as the drill database's own
+    /// unprivileged role, the scanner refuses any meta-command line before psql sees it, and
+    /// psql runs in `\restrict` mode with a fresh random key (when this psql has it), so even a
+    /// meta-command the scanner missed is refused by psql itself.
     pub(crate) fn load_plain(
         &self,
-        db: &str,
+        db: &DrillDatabase<'_>,
         input: &mut dyn Read,
     ) -> Result<DumpFacts, LoadError> {
-        let mut cmd = self.command("psql");
+        let mut cmd = self.command_as("psql", Some(db.login()));
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]);
+        if self.psql_restrict {
+            // The key only has to be unknown to whoever wrote the dump, which was written
+            // before the key was drawn: it is no credential, so the command line may hold it.
+            cmd.arg("-c").arg(format!("\\restrict {}", restrict_key()));
+        }
         // `-f -` (not plain stdin) makes psql name the line of each error: `psql:<stdin>:N:`.
-        cmd.args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-f",
-            "-",
-        ])
-        .arg("-d")
-        .arg(self.conninfo(db))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(["-f", "-"])
+            .arg("-d")
+            .arg(self.conninfo_as(db.name(), Some(db.login())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| LoadError::Psql {
             message: format!("starting {}: {e}", self.bindir.join("psql").display()),
             facts: None,
@@ -286,6 +317,17 @@ impl Server {
         let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin));
         let copied = copy_until_write_fails(input, &mut scanner);
         let facts_so_far = scanner.facts().clone();
+        if let Some(refusal) = scanner.refusal() {
+            // Nothing from the refused line on reached psql; stop it before it commits the
+            // statements before it.
+            let message = refusal.to_string();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LoadError::Dump {
+                message,
+                facts: facts_so_far,
+            });
+        }
         let finished = match copied {
             Ok(()) => scanner
                 .finish()
@@ -350,8 +392,15 @@ impl Server {
     }
 
     /// Loads a directory-format dump: `pg_restore -f -` turns it into the plain script, which
-    /// is loaded as in [`Server::load_plain`].
-    pub(crate) fn load_directory(&self, db: &str, dir: &Path) -> Result<DumpFacts, LoadError> {
+    /// is loaded as in [`Server::load_plain`] (so a crafted `toc.dat` that puts meta-commands
+    /// into the script is refused the same way). `cap` bounds the script's size: pg_restore
+    /// decompresses the `.dat.gz` files.
+    pub(crate) fn load_directory(
+        &self,
+        db: &DrillDatabase<'_>,
+        dir: &Path,
+        cap: &ExpansionBudget,
+    ) -> Result<DumpFacts, LoadError> {
         let mut cmd = Command::new(self.bindir.join("pg_restore"));
         cmd.args(["--no-owner", "--no-privileges", "-f", "-"])
             .arg(dir)
@@ -363,8 +412,13 @@ impl Server {
             facts: DumpFacts::default(),
         })?;
         let stderr = child.stderr.take().map(drain);
-        let mut out = child.stdout.take().expect("piped stdout");
+        let out = child.stdout.take().expect("piped stdout");
+        let mut out = cap.reader(out, "the script pg_restore prints of db/".to_string());
         let loaded = self.load_plain(db, &mut out);
+        if matches!(loaded, Err(LoadError::Read { .. })) {
+            // Over the cap: stop pg_restore rather than read the rest.
+            let _ = child.kill();
+        }
         // Read to the end so pg_restore is not stopped by a closed pipe.
         let _ = io::copy(&mut out, &mut io::sink());
         drop(out);
@@ -386,45 +440,6 @@ impl Server {
                     Err(e) => e.facts().cloned().unwrap_or_default(),
                 };
                 Err(LoadError::Read { message, facts })
-            }
-        }
-    }
-}
-
-/// A database created for a drill; dropped when this goes out of scope.
-pub(crate) struct DrillDatabase<'a> {
-    server: &'a Server,
-    name: String,
-    dropped: bool,
-}
-
-impl DrillDatabase<'_> {
-    /// The database's name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Drops the database now, reporting an error.
-    pub(crate) fn drop_now(mut self) -> Result<()> {
-        self.dropped = true;
-        self.server
-            .execute(
-                &self.server.maintenance_db(),
-                &format!("DROP DATABASE IF EXISTS {}", quote_ident(&self.name)),
-            )
-            .with_context(|| format!("dropping the drill database {}", self.name))
-    }
-}
-
-impl Drop for DrillDatabase<'_> {
-    fn drop(&mut self) {
-        if !self.dropped {
-            self.dropped = true;
-            if let Err(e) = self.server.execute(
-                &self.server.maintenance_db(),
-                &format!("DROP DATABASE IF EXISTS {}", quote_ident(&self.name)),
-            ) {
-                tracing::warn!("dropping the drill database {}: {e:#}", self.name);
             }
         }
     }
@@ -506,4 +521,63 @@ fn client_bindir() -> Result<PathBuf> {
         }
     }
     bail!("psql and pg_restore not found (install the PostgreSQL client programs)")
+}
+
+/// Whether the psql in `bindir` has `\restrict`: added in the minor releases of August 2025
+/// (13.22, 14.19, 15.14, 16.10, 17.6; CVE-2025-8714) and in every 18.
+fn psql_has_restrict(bindir: &Path) -> bool {
+    let out = Command::new(bindir.join("psql"))
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    let text = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => return false,
+    };
+    restrict_supported(&text)
+}
+
+/// Reads `psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`.
+fn restrict_supported(version: &str) -> bool {
+    let Some(number) = version
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+    else {
+        return false;
+    };
+    let mut parts = number.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    match major {
+        18.. => true,
+        17 => minor >= 6,
+        16 => minor >= 10,
+        15 => minor >= 14,
+        14 => minor >= 19,
+        13 => minor >= 22,
+        _ => false,
+    }
+}
+
+/// A fresh key for `\restrict`: 32 letters and digits (psql accepts only those).
+fn restrict_key() -> String {
+    super::database::random_token(32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restrict_is_known_from_the_minor_release_on() {
+        assert!(restrict_supported(
+            "psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        ));
+        assert!(restrict_supported("psql (PostgreSQL) 18.1"));
+        assert!(restrict_supported("psql (PostgreSQL) 17.6"));
+        assert!(!restrict_supported("psql (PostgreSQL) 17.5"));
+        assert!(!restrict_supported("psql (PostgreSQL) 15.13"));
+        assert!(!restrict_supported("psql (PostgreSQL) 12.22"));
+        assert!(!restrict_supported("garbage"));
+    }
 }

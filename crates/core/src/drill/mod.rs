@@ -12,8 +12,11 @@
 //! space). [`drill_outcome`] folds both into one [`DrillOutcome`] for the scheduled run.
 
 pub mod archive;
+pub mod bomb;
+mod database;
 pub mod dump;
 pub mod load;
+mod meta;
 pub mod snapshot;
 pub mod uploads;
 
@@ -25,12 +28,16 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-pub use archive::BackupFormat;
+/// The one format type ([`crate::discourse::Format`]) under the name the drill's callers know.
+pub use crate::discourse::Format as BackupFormat;
+pub use bomb::ExpansionLimit;
 pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
 pub use snapshot::{drill_snapshot, RepoDrillHook};
 pub use uploads::{UploadProblem, UploadsCheck};
 
+use bomb::ExpansionBudget;
+use database::DrillDatabase;
 use load::{LoadError, Server};
 use uploads::UploadIndex;
 
@@ -60,6 +67,8 @@ pub struct DrillOptions {
     /// Where to put temporary files (a rebuilt original, an unpacked directory dump); the
     /// system's temporary folder when `None`.
     pub work_dir: Option<PathBuf>,
+    /// The decompression-bomb cap (the same as for expand and backup).
+    pub cap: ExpansionLimit,
 }
 
 /// One table of the dump, checked.
@@ -215,13 +224,17 @@ impl DrillReport {
         let u = &self.uploads;
         if u.checked {
             s.push_str(&format!(
-                "  uploads     {} local rows: {} files with matching SHA-1, {} present without a \
-                 recorded SHA-1, {} wrong; {} remote rows not checked; {} files in the backup\n",
+                "  uploads     {} rows ({} local, {} on S3 of which {} in the backup): {} files \
+                 with matching SHA-1, {} present without a recorded SHA-1, {} wrong; {} not \
+                 checked (S3-stored, file not in the backup); {} files in the backup\n",
+                u.rows,
                 u.local_rows,
+                u.remote_rows,
+                u.remote_in_backup,
                 u.sha1_verified,
                 u.present_without_sha1,
                 u.problems.len(),
-                u.remote_rows,
+                u.not_checked,
                 u.files_in_backup
             ));
         } else {
@@ -256,8 +269,9 @@ pub fn drill(input: &DrillInput, opts: &DrillOptions) -> Result<DrillReport> {
             path,
             expected_sha256,
         } => {
-            // A file that cannot be opened is not worth starting PostgreSQL for.
-            File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            // A file that cannot be opened is not worth starting PostgreSQL for; neither is a
+            // FIFO or device, which would be read forever.
+            peel::input::open_file(path).with_context(|| format!("opening {}", path.display()))?;
             (
                 path.clone(),
                 expected_sha256.clone(),
@@ -414,12 +428,20 @@ pub(crate) fn drill_file_into(
     let server = Server::open(&opts.target)?;
     report.server = server.describe();
     report.temp_cluster = server.temp_info();
+    if !server.psql_restrict() {
+        report.warnings.push(
+            "this psql has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later \
+             have it): only dvault's own scan keeps psql meta-commands of the dump out"
+                .into(),
+        );
+    }
     let result = (|| -> Result<()> {
-        let db = server.create_database()?;
+        let db = DrillDatabase::create(&server)?;
         report.database = db.name().to_string();
         prepare_extensions(&server, db.name(), report);
         report.timings.server_secs = t.elapsed().as_secs_f64();
-        let result = load_and_check(&server, db.name(), path, work, report);
+        let budget = ExpansionBudget::new(opts.cap);
+        let result = load_and_check(&server, &db, path, work, &budget, report);
         if let Err(e) = db.drop_now() {
             report.warnings.push(format!("{e:#}"));
         }
@@ -435,11 +457,14 @@ pub(crate) fn drill_file_into(
 
 /// Extensions a Discourse database has: its dump (`--schema=public`) uses them (hstore columns,
 /// trigram indexes) but does not create them, because Discourse restores into a database its
-/// migrations already set up. A fresh drill database needs them first.
+/// migrations already set up. A fresh drill database needs them first. (plpgsql is in every
+/// database already.)
 const DISCOURSE_EXTENSIONS: &[&str] = &["hstore", "pg_trgm"];
 
-/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database; a server without them (no contrib
-/// package) gets a warning, and the load then names what is missing.
+/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database as the administrator, before the dump
+/// goes in (the dump's role may not create extensions, and the dump's own `CREATE EXTENSION`
+/// lines are dropped); a server without them (no contrib package) gets a warning, and the load
+/// then names what is missing.
 fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
     for ext in DISCOURSE_EXTENSIONS {
         let sql = format!("CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public");
@@ -454,14 +479,15 @@ fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
 
 fn load_and_check(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     path: &Path,
     work: &Path,
+    budget: &ExpansionBudget,
     report: &mut DrillReport,
 ) -> Result<()> {
     let t = Instant::now();
     let mut loaded: Option<(String, Result<DumpFacts, LoadError>)> = None;
-    let walked = archive::walk(path, work, &mut |name, input| {
+    let walked = archive::walk(path, work, budget, &mut |name, input| {
         if loaded.is_some() {
             anyhow::bail!("a second database dump {name} in the backup");
         }
@@ -499,7 +525,7 @@ fn load_and_check(
         if let Some(dir) = &walked.directory_dump {
             loaded = Some((
                 "db/ (directory dump)".into(),
-                server.load_directory(db, dir),
+                server.load_directory(db, dir, budget),
             ));
         }
     }
@@ -605,7 +631,7 @@ fn sql_literal(s: &str) -> String {
 }
 
 /// Which of these relations exist (by `to_regclass`).
-fn existing(server: &Server, db: &str, names: &[&str]) -> Result<Vec<bool>> {
+fn existing(server: &Server, db: &DrillDatabase<'_>, names: &[&str]) -> Result<Vec<bool>> {
     let mut exists = vec![false; names.len()];
     if names.is_empty() {
         return Ok(exists);
@@ -638,7 +664,7 @@ fn field<'a>(f: &[Option<&'a str>], i: usize) -> Result<&'a str> {
 
 fn check_tables(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     facts: &DumpFacts,
     report: &mut DrillReport,
 ) -> Result<()> {
@@ -697,7 +723,7 @@ fn check_tables(
 
 fn check_sequences(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     facts: &DumpFacts,
     report: &mut DrillReport,
 ) -> Result<()> {
@@ -758,7 +784,7 @@ fn check_sequences(
 
 fn check_uploads(
     server: &Server,
-    db: &str,
+    db: &DrillDatabase<'_>,
     facts: &DumpFacts,
     index: &UploadIndex,
     has_uploads_dir: bool,
@@ -806,13 +832,22 @@ fn check_uploads(
     } else {
         "NULL"
     };
-    let sql = format!("SELECT id, url, {sha1}, {original} FROM {table} ORDER BY id;\n");
+    let extension = if has("extension") {
+        "extension"
+    } else {
+        "NULL"
+    };
+    let sql =
+        format!("SELECT id, url, {sha1}, {original}, {extension} FROM {table} ORDER BY id;\n");
     server.query_each(db, &sql, &mut |f| {
-        let id: i64 = field(f, 0)?.parse()?;
-        let url = f.get(1).copied().flatten().unwrap_or("");
-        let s = f.get(2).copied().flatten();
-        let o = f.get(3).copied().flatten();
-        check.check_row(index, id, url, s, o);
+        let row = uploads::UploadRow {
+            id: field(f, 0)?.parse()?,
+            url: f.get(1).copied().flatten().unwrap_or(""),
+            sha1: f.get(2).copied().flatten(),
+            original_sha1: f.get(3).copied().flatten(),
+            extension: f.get(4).copied().flatten(),
+        };
+        check.check(index, &row);
         Ok(())
     })?;
     check.checked = true;

@@ -96,6 +96,8 @@ impl DrillHook for RepoDrillHook {
                 None => PostgresTarget::Temp,
             },
             work_dir: self.scratch_dir.clone(),
+            // The same cap as the scheduled backup's expansion (peel's defaults).
+            cap: Default::default(),
         };
         let report = match (&site.tarsnap, &site.repository) {
             (Some(t), _) => self.drill_tarsnap(name, t, snapshot, &opts)?,
@@ -106,7 +108,16 @@ impl DrillHook for RepoDrillHook {
                     self.scratch_dir.clone(),
                 )
                 .with_context(|| format!("site {name}: opening {}", r.location))?;
-                drill_snapshot(&repo, Some(snapshot), &opts)?
+                let report = drill_snapshot(&repo, Some(snapshot), &opts)?;
+                if let (true, Some(t)) = (report.ok, &drill.put_back) {
+                    log(&put_back_after_drill(
+                        &repo,
+                        snapshot,
+                        t,
+                        &self.scratch_dir,
+                    )?);
+                }
+                report
             }
             (None, None) => return Err(anyhow!("site {name} has no store to drill")),
         };
@@ -119,6 +130,31 @@ impl DrillHook for RepoDrillHook {
         } else {
             Err(anyhow!(line))
         }
+    }
+}
+
+/// Puts the drilled snapshot into the staging forum's backups (`put_back`); a file already
+/// there under that name (a drill of the same backup before) is left as it is.
+fn put_back_after_drill(
+    repo: &crate::repo::Repo,
+    snapshot: &str,
+    target: &str,
+    scratch: &Option<PathBuf>,
+) -> Result<String> {
+    use crate::putback::{self, PutBackError, Target};
+    let target = Target::parse(target)?;
+    let opts = putback::Options {
+        scratch: scratch.clone(),
+        ..Default::default()
+    };
+    match putback::put_back(repo, snapshot, &target, &opts) {
+        Ok(done) => Ok(format!(
+            "put {} back into {} for Discourse's restore",
+            done.name,
+            target.describe()
+        )),
+        Err(PutBackError::Exists(at)) => Ok(format!("{at} is there already, left as it is")),
+        Err(e) => Err(anyhow!(e).context(format!("putting it back into {}", target.describe()))),
     }
 }
 

@@ -1,10 +1,14 @@
 //! Repository locations in restic's notation, and the storage backends behind them.
 //!
 //! - a plain path: a local folder;
-//! - `rest:http://host:port/path`: a rest-server (also `rclone serve restic`);
+//! - `rest:http://host:port/path`: a rest-server (also `rclone serve restic`); a login comes
+//!   from the URL, a file or the environment (see [`super::rest_auth`]);
 //! - `s3:http://host:port/bucket[/prefix]`: S3-compatible storage (cargo feature `s3`); keys
 //!   come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, the region from
 //!   `AWS_DEFAULT_REGION` (default `us-east-1`), as restic reads them.
+//!
+//! A location shows (`Display`, `Debug`) with any password in it replaced by `***`
+//! ([`crate::redact`]): messages, reports, the ledger and logs all print it that way.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,8 +18,8 @@ use rustic_core::{RepositoryBackends, WriteBackend};
 
 use super::RepoError;
 
-/// Where a repository lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a repository lives. `Debug` and `Display` hide passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A folder on this machine.
     Local(PathBuf),
@@ -36,7 +40,7 @@ impl Location {
     /// Parses restic's notation (see the module docs).
     pub fn parse(s: &str) -> Result<Self, RepoError> {
         let bad = |why: &str| RepoError::Location {
-            location: s.to_string(),
+            location: crate::redact::string(s),
             reason: why.to_string(),
         };
         if s.is_empty() {
@@ -100,21 +104,39 @@ impl Location {
         }
     }
 
-    /// Turns the location into rustic's backends.
-    /// S3 keys come from `s3_credentials_file` when given, else from the environment.
-    pub(crate) fn backends(
+    /// Turns the location into rustic's backends, with every credential source of `cfg`: S3
+    /// keys from `s3_credentials_file` when given, else from the environment; a REST login
+    /// from the URL, `rest_password_file` or the environment (see [`super::rest_auth`]).
+    pub(crate) fn backends_for(
+        &self,
+        cfg: &super::RepoConfig,
+    ) -> Result<RepositoryBackends, RepoError> {
+        self.backends_with(
+            cfg.s3_credentials_file.as_deref(),
+            cfg.rest_password_file.as_deref(),
+        )
+    }
+
+    fn backends_with(
         &self,
         s3_credentials_file: Option<&Path>,
+        rest_password_file: Option<&Path>,
     ) -> Result<RepositoryBackends, RepoError> {
         let be: Arc<dyn WriteBackend> = match self {
             Self::Local(p) => Arc::new(
                 rustic_backend::local::LocalBackend::new(p.to_string_lossy(), Vec::new())
                     .map_err(|e| RepoError::rustic(self, "opening the local folder", &e))?,
             ),
-            Self::Rest(url) => Arc::new(
-                rustic_backend::rest::RestBackend::new(url, Vec::new())
-                    .map_err(|e| RepoError::rustic(self, "connecting to the REST server", &e))?,
-            ),
+            Self::Rest(url) => {
+                // The only place the login is put into the URL: rustic_backend's client.
+                let url = super::rest_auth::url_with_credentials(url, rest_password_file)?;
+                super::rest_auth::refused_login(&url, &self.to_string())?;
+                Arc::new(
+                    rustic_backend::rest::RestBackend::new(url, Vec::new()).map_err(|e| {
+                        RepoError::rustic(self, "connecting to the REST server", &e)
+                    })?,
+                )
+            }
             #[cfg(feature = "s3")]
             Self::S3 { .. } => {
                 let target = self.s3_target(s3_credentials_file)?;
@@ -212,18 +234,26 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Local(p) => write!(f, "{}", p.display()),
-            Self::Rest(u) => write!(f, "rest:{u}"),
+            Self::Rest(u) => write!(f, "rest:{}", crate::redact::text(u)),
             Self::S3 {
                 endpoint,
                 bucket,
                 prefix,
-            } if prefix.is_empty() => write!(f, "s3:{endpoint}/{bucket}"),
+            } if prefix.is_empty() => {
+                write!(f, "s3:{}/{bucket}", crate::redact::text(endpoint))
+            }
             Self::S3 {
                 endpoint,
                 bucket,
                 prefix,
-            } => write!(f, "s3:{endpoint}/{bucket}/{prefix}"),
+            } => write!(f, "s3:{}/{bucket}/{prefix}", crate::redact::text(endpoint)),
         }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Location({self})")
     }
 }
 
@@ -254,6 +284,15 @@ mod tests {
         assert!(Location::parse("s3:http://127.0.0.1:3900").is_err());
         assert!(Location::parse("rest:ftp://x").is_err());
         assert!(Location::parse("sftp:host:/x").is_err());
+    }
+
+    #[test]
+    fn a_location_never_shows_its_password() {
+        let l = Location::parse("rest:http://backup:hunter2@127.0.0.1:8000/r").unwrap();
+        assert_eq!(l.to_string(), "rest:http://backup:***@127.0.0.1:8000/r");
+        assert!(!format!("{l:?}").contains("hunter2"));
+        let err = Location::parse("rest:ftp://u:hunter2@x/").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -122,14 +122,16 @@ fn is_id(name: &str) -> bool {
 }
 
 impl LockStore {
-    /// The `locks/` folder of `location`.
-    pub(crate) fn new(
-        location: &Location,
-        s3_credentials_file: Option<&std::path::Path>,
-    ) -> Result<Self, String> {
-        match location {
+    /// The `locks/` folder of the repository of `cfg`, with its S3 key or REST login.
+    pub(crate) fn new(cfg: &super::RepoConfig) -> Result<Self, String> {
+        let s3_credentials_file = cfg.s3_credentials_file.as_deref();
+        match &cfg.location {
             Location::Local(p) => Ok(Self::Local(p.join("locks"))),
             Location::Rest(url) => {
+                // The login as rustic_backend's client gets it (URL, file or environment).
+                let url =
+                    super::rest_auth::url_with_credentials(url, cfg.rest_password_file.as_deref())
+                        .map_err(|e| e.to_string())?;
                 let client = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(60))
                     .build()
@@ -140,7 +142,7 @@ impl LockStore {
                 })
             }
             #[cfg(feature = "s3")]
-            Location::S3 { .. } => {
+            location @ Location::S3 { .. } => {
                 let target = location
                     .s3_target(s3_credentials_file)
                     .map_err(|e| e.to_string())?;

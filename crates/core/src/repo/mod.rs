@@ -5,10 +5,13 @@
 //! store could be added behind the same API.
 
 pub mod backend;
+mod damage;
 mod lock_store;
 pub mod password;
 mod peeled;
+pub mod prune;
 pub mod repo_lock;
+pub mod rest_auth;
 pub mod restic;
 pub mod snapshot_ledger;
 mod stable_source;
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backend::Location;
 pub use password::Password;
+pub(crate) use restic::remove_stale_of;
 pub use restic::Repo;
 
 /// Rebuilds the original file from a peeled tree on disk (for example one that the stock
@@ -55,6 +59,10 @@ pub struct RepoConfig {
     /// For `s3:` locations: a file with the access key id and secret (two lines); `None`
     /// reads `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     pub s3_credentials_file: Option<PathBuf>,
+    /// For `rest:` locations: a file whose first line is the REST server's password (see
+    /// [`rest_auth`]); `None` reads `DVAULT_REST_PASSWORD` / `RESTIC_REST_PASSWORD` unless the
+    /// URL holds one.
+    pub rest_password_file: Option<PathBuf>,
     /// dvault's state folder on this host: holds the ledger of the snapshots it wrote to each
     /// repository (see [`snapshot_ledger`]); `None` keeps no ledger.
     pub state_dir: Option<PathBuf>,
@@ -76,6 +84,7 @@ impl RepoConfig {
             cache_dir: None,
             scratch_dir: None,
             s3_credentials_file: None,
+            rest_password_file: None,
             state_dir: None,
             max_expansion_ratio: None,
             expansion_slack: None,
@@ -259,8 +268,12 @@ pub struct ForgetReport {
     pub dry_run: bool,
     /// Ids removed.
     pub removed: Vec<String>,
-    /// Bytes of packs deleted or repacked by prune (`None` without `--prune`).
+    /// Bytes the prune freed in the storage (`None` without `--prune`): the same as
+    /// `prune.freed_bytes`.
     pub pruned_bytes: Option<u64>,
+    /// What the prune did (`None` without `--prune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<prune::PruneReport>,
 }
 
 /// How much packed data `check` reads back and decrypts.
@@ -324,6 +337,26 @@ pub enum RepoError {
     /// The password opens no key of the repository.
     #[error("wrong password for the repository at {0}: no key matches it")]
     WrongPassword(String),
+    /// The REST server answered 401 or 403: the login is wrong or missing.
+    #[error("REST server refused the credentials (HTTP {status}) for {location}: {hint}")]
+    RestRefused {
+        /// The repository (password hidden).
+        location: String,
+        /// 401 or 403.
+        status: u16,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// Packs a command needed are damaged or missing.
+    #[error("repository {location}: {what}: damaged data: {details}")]
+    DamagedPacks {
+        /// The repository.
+        location: String,
+        /// What dvault was doing.
+        what: String,
+        /// Each pack with the files and snapshots it costs, then check's findings.
+        details: String,
+    },
     /// Bad chunker settings.
     #[error("chunker settings: {0}")]
     Chunker(String),
@@ -393,7 +426,9 @@ impl RepoError {
         action: &str,
         err: &rustic_core::RusticError,
     ) -> Self {
-        let mut message = err.display_log();
+        // The REST client's URL may hold the password; rustic hides it in most messages, this
+        // makes sure of it.
+        let mut message = crate::redact::string(&err.display_log());
         if let Location::S3 { .. } = location {
             // rustic reports a refused S3 request as "does not exist"; say what it is.
             if let Some(h) = crate::s3::hint(&message) {

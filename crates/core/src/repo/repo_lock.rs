@@ -262,8 +262,7 @@ pub(crate) fn take(
         message,
     };
     let sealer = Sealer::new(key.0, key.1, key.2, version).map_err(storage)?;
-    let store =
-        LockStore::new(&cfg.location, cfg.s3_credentials_file.as_deref()).map_err(storage)?;
+    let store = LockStore::new(cfg).map_err(storage)?;
     match acquire(store, sealer, kind, &location, cfg.lock_wait, REFRESH_EVERY) {
         Ok(l) => Ok(Some(l)),
         Err(LockFailure::Locked(l)) => Err(l.into()),

@@ -13,9 +13,8 @@ use std::time::Instant;
 use rustic_core::repofile::{IndexFile, MasterKey, SnapshotFile, SnapshotId};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedFullStatus, IndexedIdsStatus,
-    KeepOptions, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, PruneOptions,
-    ReadSubsetOption, Repository, RepositoryBackends, RepositoryOptions, RestoreOptions,
-    SnapshotOptions,
+    KeepOptions, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, ReadSubsetOption,
+    Repository, RepositoryBackends, RepositoryOptions, RestoreOptions, SnapshotOptions,
 };
 
 use super::peeled;
@@ -506,6 +505,11 @@ impl Repo {
             .map_err(|source| RepoError::Io { path: base, source })
     }
 
+    /// The snapshot `id` (a unique prefix, or `latest`).
+    pub fn find(&self, id: &str) -> Result<SnapshotInfo, RepoError> {
+        Ok(self.find_snapshot(id)?.1)
+    }
+
     fn find_snapshot(&self, id: &str) -> Result<(SnapshotFile, SnapshotInfo), RepoError> {
         let SnapshotList {
             good: snaps,
@@ -597,14 +601,61 @@ impl Repo {
                 false,
             )
             .map_err(self.err("planning the restore"))?;
-        repo.restore(
-            plan,
-            &opts,
-            repo.ls(&node, &ls).map_err(self.err("listing"))?,
-            &dest,
-        )
-        .map_err(self.err("restoring"))?;
+        let nodes = repo.ls(&node, &ls).map_err(self.err("listing"))?;
+        // rustic_core's restore workers unwrap every read: a damaged pack panics one of them
+        // (see panic_guard.rs). Catch it and name the pack and what it costs instead.
+        match crate::panic_guard::catch(|| repo.restore(plan, &opts, nodes, &dest)) {
+            Ok(r) => r.map_err(self.err("restoring"))?,
+            Err(panic) => return Err(self.damaged_restore(repo, snap, &panic)),
+        }
         Ok(())
+    }
+
+    /// The error of a restore that rustic_core gave up on: reads back the packs the snapshot
+    /// needs to find the damaged ones, and names them with the files and snapshots they cost.
+    fn damaged_restore(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        snap: &SnapshotFile,
+        panic: &str,
+    ) -> RepoError {
+        let what = format!("restoring snapshot {}", &full_id(snap)[..8]);
+        let mut opts = CheckOptions::default();
+        opts.read_data = true;
+        let findings: Vec<String> =
+            match crate::panic_guard::catch(|| repo.check_with_trees(opts, vec![snap.tree])) {
+                Ok(Ok(results)) => results
+                    .0
+                    .iter()
+                    .filter(|(level, _)| format!("{level:?}") != "Warn")
+                    .map(|(_, e)| one_line_text(&e.to_string()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+        let blobs = super::damage::PackBlobs::read(repo);
+        let packs = blobs.named_in(&findings);
+        if packs.is_empty() {
+            return RepoError::Engine {
+                location: self.cfg.location.to_string(),
+                action: what,
+                message: format!(
+                    "rustic_core stopped with an internal error ({}); reading the snapshot's                      packs back found no damage. Run `dvault check --read-data`",
+                    one_line_text(panic)
+                ),
+            };
+        }
+        let snapshots = labelled_snapshots(repo);
+        let costs = super::damage::cost(repo, &blobs, &packs, &snapshots);
+        RepoError::DamagedPacks {
+            location: self.cfg.location.to_string(),
+            what,
+            details: costs
+                .iter()
+                .map(super::damage::PackCost::describe)
+                .chain(findings)
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
     }
 
     /// Rebuilds the original file of snapshot `id` at `out`, checks its SHA-256 against the
@@ -716,13 +767,17 @@ impl Repo {
         match self.with_open(|r| r.check(opts).map_err(self.err("checking"))) {
             Ok(results) => {
                 for (level, e) in results.0 {
+                    // rustic_core's message of a pack it could not read carries its whole
+                    // error report, backtrace included: one line is enough.
+                    let e = one_line_text(&e.to_string());
                     // rustic_core does not export the level's type; its Debug name is stable.
                     if format!("{level:?}") == "Warn" {
-                        report.warnings.push(e.to_string());
+                        report.warnings.push(e);
                     } else {
-                        report.errors.push(e.to_string());
+                        report.errors.push(e);
                     }
                 }
+                self.name_pack_costs(&mut report);
             }
             // rustic_core stops at the first snapshot or index file it cannot read; name
             // every such file, not only the first.
@@ -747,13 +802,34 @@ impl Repo {
         Ok(report)
     }
 
+    /// For every pack that check's errors name, adds what it costs: the files and snapshots
+    /// that need a blob in it.
+    fn name_pack_costs(&self, report: &mut CheckReport) {
+        let blobs = self.with_open(|r| Ok(super::damage::PackBlobs::read(r)));
+        let Ok(blobs) = blobs else { return };
+        let packs = blobs.named_in(&report.errors);
+        if packs.is_empty() {
+            return;
+        }
+        let costs = self.with_index(|r| {
+            let snapshots = labelled_snapshots(r);
+            Ok(super::damage::cost(r, &blobs, &packs, &snapshots))
+        });
+        match costs {
+            Ok(costs) => report
+                .errors
+                .extend(costs.iter().map(super::damage::PackCost::describe)),
+            Err(e) => report.warnings.push(format!(
+                "which files the damaged packs cost could not be worked out: {}",
+                one_line_repo(&e)
+            )),
+        }
+    }
+
     /// Adds an error for every pack whose size differs from what the index records; true
     /// when there was one. Damaged index files are left to rustic's check.
     fn pack_sizes_differ(&self, report: &mut CheckReport) -> bool {
-        let listed = self
-            .cfg
-            .location
-            .backends(self.cfg.s3_credentials_file.as_deref());
+        let listed = self.cfg.location.backends_for(&self.cfg);
         let Ok(Ok(actual)) =
             listed.map(|b| b.repository().list_with_size(rustic_core::FileType::Pack))
         else {
@@ -827,11 +903,7 @@ impl Repo {
     /// SHA-256 of every key file as stored (raw bytes, read past rustic's key handling).
     fn key_file_hashes(&self) -> anyhow::Result<BTreeMap<String, String>> {
         use sha2::{Digest, Sha256};
-        let be = self
-            .cfg
-            .location
-            .backends(self.cfg.s3_credentials_file.as_deref())?
-            .repository();
+        let be = self.cfg.location.backends_for(&self.cfg)?.repository();
         let mut out = BTreeMap::new();
         for id in be.list(rustic_core::FileType::Key)? {
             let bytes = be.read_full(rustic_core::FileType::Key, &id)?;
@@ -956,7 +1028,7 @@ impl Repo {
         let mut groups: BTreeMap<String, Vec<SnapshotFile>> = BTreeMap::new();
         for s in self.dvault_snapshots()? {
             let site = snapshot_info(&s)
-                .and_then(|i| i.meta.discourse.site.clone())
+                .map(|i| retention_group(&i.meta))
                 .unwrap_or_default();
             groups.entry(site).or_default().push(s);
         }
@@ -985,6 +1057,7 @@ impl Repo {
             dry_run,
             removed: Vec::new(),
             pruned_bytes: None,
+            prune: None,
         };
         if dry_run {
             return Ok(report);
@@ -1001,19 +1074,22 @@ impl Repo {
             self.forget_in_ledger(&report.removed)?;
         }
         if prune {
-            // rustic_core keeps unused packs 23 h after marking them (for backups running at
-            // the same time from other hosts), so a prune would free nothing today. dvault's
-            // commands that write hold this host's repository lock, and restic's own prune
-            // deletes at once too.
-            let mut opts = PruneOptions::default();
-            opts.instant_delete = true;
-            report.pruned_bytes = Some(self.with_open(|r| {
-                let plan = r.prune_plan(&opts).map_err(self.err("planning prune"))?;
-                let bytes = plan.stats.size_to_delete.remove;
-                r.prune(&opts, plan)
-                    .map_err(|e| self.deletion_error(r, "prune", &e))?;
-                Ok(bytes)
-            })?);
+            let pruned = self.with_open(|r| {
+                let pack_bytes = || -> Result<u64, RepoError> {
+                    let be = self.cfg.location.backends_for(&self.cfg)?.repository();
+                    let packs = be
+                        .list_with_size(rustic_core::FileType::Pack)
+                        .map_err(self.err("listing the pack files"))?;
+                    Ok(packs.iter().map(|(_, size)| u64::from(*size)).sum())
+                };
+                super::prune::run(r, pack_bytes).map_err(|e| match e {
+                    super::prune::PruneError::Plan(e) => self.err("planning prune")(e),
+                    super::prune::PruneError::List(e) => e,
+                    super::prune::PruneError::Prune(e) => self.deletion_error(r, "prune", &e),
+                })
+            })?;
+            report.pruned_bytes = Some(pruned.freed_bytes);
+            report.prune = Some(pruned);
         }
         Ok(report)
     }
@@ -1044,6 +1120,24 @@ impl Repo {
             RepoError::rustic(&self.cfg.location, operation, e)
         }
     }
+}
+
+/// Every snapshot of the repository with a label for messages: short id, and the original
+/// file name for dvault's own.
+fn labelled_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Vec<(String, SnapshotFile)> {
+    let Ok(all) = repo.get_all_snapshots() else {
+        return Vec::new();
+    };
+    all.into_iter()
+        .map(|s| {
+            let id = full_id(&s);
+            let label = match snapshot_info(&s) {
+                Some(info) => format!("{} ({})", &id[..8], info.meta.file_name),
+                None => id[..8].to_string(),
+            };
+            (label, s)
+        })
+        .collect()
 }
 
 /// The files of type `F` that cannot be read and decrypted: (full id, what is wrong).
@@ -1123,7 +1217,7 @@ fn raw_repo(
     progress: Option<Arc<dyn ProgressBars>>,
     skip: &SkipSet,
 ) -> Result<Repository<()>, RepoError> {
-    let backends = cfg.location.backends(cfg.s3_credentials_file.as_deref())?;
+    let backends = cfg.location.backends_for(cfg)?;
     let repository = Arc::new(WrappedBackend::new(
         backends.repository(),
         skip.clone(),
@@ -1184,6 +1278,15 @@ fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
         return Err(bad());
     }
     Ok(span)
+}
+
+/// The group retention counts a snapshot in: the site title of its Discourse name, read again
+/// by [`crate::discourse`] so that snapshots recorded before a name form was understood group
+/// right too. Admin-chosen names (no title) and other files share the group `""`.
+fn retention_group(meta: &BackupMeta) -> String {
+    crate::discourse::BackupName::parse(&meta.file_name)
+        .and_then(|n| n.site().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn tag_safe(s: &str) -> String {
@@ -1309,6 +1412,13 @@ fn remove_stale(base: &Path, pid_of: impl Fn(&str) -> Option<&str>) {
             remove_if_dead(&e, pid);
         }
     }
+}
+
+/// Removes what killed runs left in `base` under names `PREFIX<pid>-...`.
+pub(crate) fn remove_stale_of(base: &Path, prefix: &str) {
+    remove_stale(base, |name| {
+        Some(name.strip_prefix(prefix)?.split_once('-')?.0)
+    });
 }
 
 /// Removes `e` (a folder or file) when `pid` names a process that no longer exists.

@@ -29,7 +29,8 @@ pub struct LedgerSnapshot {
 /// The snapshots of one repository that this host wrote, oldest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SnapshotLedger {
-    /// Where the repository was when the ledger was last written (for people reading it).
+    /// Where the repository was when the ledger was last written (for people reading it), with
+    /// any password in it replaced by `***`.
     pub location: String,
     /// Every snapshot written here and not removed by dvault.
     pub snapshots: Vec<LedgerSnapshot>,
@@ -53,8 +54,15 @@ impl SnapshotLedger {
         super::state_file::load(path, "dvault snapshot ledger")
     }
 
-    /// Writes the ledger atomically.
+    /// Writes the ledger atomically. A location with a password (as older versions stored it)
+    /// is written with the password hidden.
     pub fn save(&self, path: &Path) -> Result<()> {
+        let shown = crate::redact::text(&self.location);
+        if shown != self.location {
+            let mut clean = self.clone();
+            clean.location = shown.into_owned();
+            return super::state_file::save(path, &clean);
+        }
         super::state_file::save(path, self)
     }
 

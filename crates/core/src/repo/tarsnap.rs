@@ -224,7 +224,19 @@ impl TarsnapStore {
         let time = time_from_backup_name(file_name).with_context(|| {
             format!("{file_name}: no YYYY-MM-DD-HHMMSS time in the backup's name")
         })?;
-        let archive = self.archive_name(site, &time)?;
+        self.backup_at(site, backup, file_name, &time)
+    }
+
+    /// [`TarsnapStore::backup_as`] at a given `YYYY-MM-DD-HHMMSS` time (the file's mtime for an
+    /// admin-chosen name without one, see [`crate::discourse::BackupName::with_mtime`]).
+    pub fn backup_at(
+        &self,
+        site: &str,
+        backup: &Path,
+        file_name: &str,
+        time: &str,
+    ) -> Result<TarsnapBackup> {
+        let archive = self.archive_name(site, time)?;
         let args = self.backup_args(&archive);
         let (mut child, stderr) = self.spawn(&args, Stdio::piped(), Stdio::null())?;
         let stdin = child.stdin.take().context("tarsnap's stdin")?;

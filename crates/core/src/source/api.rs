@@ -1,18 +1,30 @@
 //! Discourse's admin API, used to make a fresh backup before picking it up.
 //!
-//! Routes and answers as Discourse's `Admin::BackupsController` has them:
+//! Routes and answers as Discourse's `app/controllers/admin/backups_controller.rb` has them (the
+//! same in every version read, from the 2014 controller to the current one):
+//! - `GET /admin/backups/status.json`: `render_json_dump(BackupRestore.operations_status)`, i.e.
+//!   `{"is_operation_running":bool,"can_rollback":bool,"allow_restore":bool}`
+//!   (`lib/backup_restore.rb`; the admin UI camelizes it to `isOperationRunning`, which is read
+//!   too). "Running" is a Redis key that the backup or restore process sets and refreshes every
+//!   30 s with a 60 s expiry (`mark_as_running!`, `keep_it_running`), so it ends by itself when
+//!   that process dies.
 //! - `POST /admin/backups.json` with form field `with_uploads=true|false` (the controller reads
-//!   `params.fetch(:with_uploads) == "true"`): `{"success":"OK"}`, or, when a backup or restore
-//!   is already running, still 200 but `{"failed":"FAILED","message":"..."}`;
-//! - `GET /admin/backups/status.json`: `{"is_operation_running":bool,"can_rollback":bool,
-//!   "allow_restore":bool}`.
+//!   `params.fetch(:with_uploads) == "true"`): `{"success":"OK"}`; when an operation runs,
+//!   `BackupRestore::OperationRunningError` is rescued into HTTP **200** with
+//!   `{"failed":"FAILED","message":I18n.t("backup.operation_already_running")}`, a message in the
+//!   site's locale (`config/locales/server.<locale>.yml`). So dvault never reads the message
+//!   beyond quoting it in an error: a `failed` answer (or a
+//!   409/422 should a later Discourse send one) is followed by a status request, and
+//!   `is_operation_running` decides.
+//! - Errors: 403 `invalid_access` (bad key, not an admin, or backups disabled:
+//!   `ensure_backups_enabled`), 404, and 429 with `Retry-After` from the rate limiter.
 //!
-//! The backup runs in a process Discourse forks after answering the POST, and that process marks
-//! itself as running a moment later, so a first "not running" right after the POST is not the
-//! end: the wait ends when the operation was seen running and then stopped, or when a new file
-//! has appeared and nothing runs. Authentication is the `Api-Key` and `Api-Username` headers;
-//! the key comes from a file or the environment, never from the command line, and is never
-//! logged.
+//! The backup runs in a process Discourse forks after answering the POST
+//! (`BackupRestore.start!`), and that process marks itself as running a moment later, so a first
+//! "not running" right after the POST is not the end: the wait ends when the operation was seen
+//! running and then stopped, or when nothing runs for a few polls. Authentication is the
+//! `Api-Key` and `Api-Username` headers; the key comes from a file or the environment, never
+//! from the command line, and is never logged.
 
 use std::time::{Duration, Instant};
 
@@ -70,8 +82,8 @@ pub enum ApiError {
         /// What was wrong.
         message: String,
     },
-    /// The backup did not finish in time.
-    #[error("{url}: the backup was still running after {waited:?} (source.api.timeout)")]
+    /// The backup (or the operation already running) did not finish in time.
+    #[error("{url}: the forum's backup or restore was still running after {waited:?} (source.api.timeout)")]
     Timeout {
         /// The status URL.
         url: String,
@@ -103,7 +115,19 @@ impl Default for RetryPolicy {
 
 #[derive(Debug, Deserialize)]
 struct OperationsStatus {
+    #[serde(alias = "isOperationRunning")]
     is_operation_running: bool,
+}
+
+/// How Discourse answered a request to start a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// It started one (`{"success":"OK"}`).
+    Started,
+    /// It did not, and `status.json` says an operation (a backup or a restore) is running.
+    Busy,
+    /// It did not, and nothing runs: the forum's message (for the error only).
+    Refused(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,26 +223,57 @@ impl ApiClient {
         }
     }
 
-    /// Starts a backup (or joins one already running) and waits until Discourse reports that no
-    /// backup is running any more.
-    pub fn trigger_and_wait(
-        &self,
-        with_uploads: bool,
-        note: super::Note<'_>,
-    ) -> Result<(), ApiError> {
+    /// `POST /admin/backups.json`, for messages.
+    pub fn create_url(&self) -> String {
+        format!("{}/admin/backups.json", self.base)
+    }
+
+    fn status_url(&self) -> String {
+        format!("{}/admin/backups/status.json", self.base)
+    }
+
+    /// Whether a backup or restore runs on the forum now (`is_operation_running`).
+    pub fn operation_running(&self) -> Result<bool, ApiError> {
+        let status: OperationsStatus = self.get_json(&self.status_url())?;
+        Ok(status.is_operation_running)
+    }
+
+    /// Waits until no operation runs, bounded by [`ApiClient::timeout`]; `Ok(true)` when one was
+    /// running (its backup, if it made one, is then in the folder or bucket).
+    pub fn wait_until_idle(&self, note: super::Note<'_>) -> Result<bool, ApiError> {
         let started = Instant::now();
-        let joined = self.start_backup(with_uploads)?;
-        if joined {
-            note("a backup or restore was already running on the forum; waiting for it to finish");
-        } else {
-            note("asked the forum to make a backup; waiting for it to finish");
+        if !self.operation_running()? {
+            return Ok(false);
         }
-        let url = format!("{}/admin/backups/status.json", self.base);
+        note(
+            "a backup or restore is already running on the forum (status.json); waiting for it \
+             to end",
+        );
+        loop {
+            if started.elapsed() >= self.timeout {
+                return Err(ApiError::Timeout {
+                    url: self.status_url(),
+                    waited: started.elapsed(),
+                });
+            }
+            std::thread::sleep(self.poll_interval);
+            if !self.operation_running()? {
+                note(&format!(
+                    "the forum's operation ended after {:.0?}",
+                    started.elapsed()
+                ));
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Waits for the backup just started to end, bounded by [`ApiClient::timeout`].
+    pub fn wait_for_backup(&self, note: super::Note<'_>) -> Result<(), ApiError> {
+        let started = Instant::now();
         let mut seen_running = false;
         let mut polls_not_running = 0u32;
         loop {
-            let status: OperationsStatus = self.get_json(&url)?;
-            if status.is_operation_running {
+            if self.operation_running()? {
                 seen_running = true;
             } else {
                 polls_not_running += 1;
@@ -235,7 +290,7 @@ impl ApiClient {
             }
             if started.elapsed() >= self.timeout {
                 return Err(ApiError::Timeout {
-                    url,
+                    url: self.status_url(),
                     waited: started.elapsed(),
                 });
             }
@@ -243,12 +298,12 @@ impl ApiClient {
         }
     }
 
-    /// POSTs the backup request. `Ok(true)` when an operation was already running (Discourse's
-    /// own scheduled backup, say), which we then wait for instead.
-    pub fn start_backup(&self, with_uploads: bool) -> Result<bool, ApiError> {
-        let url = format!("{}/admin/backups.json", self.base);
+    /// POSTs the backup request. Whether a refusal means "an operation is running" is asked of
+    /// `status.json`, never read from the (translated) message.
+    pub fn start_backup(&self, with_uploads: bool) -> Result<Start, ApiError> {
+        let url = self.create_url();
         let body = format!("with_uploads={with_uploads}");
-        let resp = self.send("POST", &url, || {
+        let sent = self.send("POST", &url, || {
             self.http
                 .post(&url)
                 .header(
@@ -256,26 +311,34 @@ impl ApiClient {
                     "application/x-www-form-urlencoded",
                 )
                 .body(body.clone())
-        })?;
-        let answer: CreateAnswer = parse_json(&url, resp)?;
-        match (answer.success, answer.failed) {
-            (Some(_), _) => Ok(false),
-            (None, Some(_)) => {
-                let msg = answer.message.unwrap_or_default();
-                if msg.to_ascii_lowercase().contains("already running") {
-                    Ok(true)
-                } else {
-                    Err(ApiError::Unexpected {
-                        url,
-                        message: format!("backup not started: {msg}"),
-                    })
+        });
+        let message = match sent {
+            Ok(resp) => {
+                let answer: CreateAnswer = parse_json(&url, resp)?;
+                match (answer.success, answer.failed) {
+                    (Some(_), _) => return Ok(Start::Started),
+                    (None, Some(_)) => answer.message.unwrap_or_default(),
+                    (None, None) => {
+                        return Err(ApiError::Unexpected {
+                            url,
+                            message: "neither \"success\" nor \"failed\" in the answer".into(),
+                        })
+                    }
                 }
             }
-            (None, None) => Err(ApiError::Unexpected {
-                url,
-                message: "neither \"success\" nor \"failed\" in the answer".into(),
-            }),
-        }
+            // A conflict status, should a Discourse answer with one: decided like `failed`.
+            Err(ApiError::Refused {
+                status: 409 | 422 | 423,
+                body,
+                ..
+            }) => body,
+            Err(e) => return Err(e),
+        };
+        Ok(if self.operation_running()? {
+            Start::Busy
+        } else {
+            Start::Refused(message)
+        })
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ApiError> {

@@ -1,78 +1,21 @@
 //! The local backups folder of a Discourse host: find the newest complete backup.
 //!
-//! "Complete" is decided from what Discourse itself does while writing (see its
-//! `BackupRestore::Creator`): a format-A backup is first a growing `<name>-v<migration>.tar` in
-//! the backups folder, then `gzip` turns it into a growing `.tar.gz` and removes the `.tar` at the
-//! end. So a `-v<14 digits>.tar` is never a finished backup (format B names carry a version
-//! before the migration), a `.tar.gz` whose `.tar` still exists is not finished, and any file
-//! whose size or mtime changes during the settle wait is still being written. Files are only
-//! listed and stat'ed here; nothing in the folder is ever opened for writing.
+//! Names are judged by [`crate::discourse::classify`]. "Complete" is decided from what Discourse
+//! itself does while writing (its `lib/backup_restore/creator.rb`): current Discourse writes
+//! `<name>.tar.partial` and renames it at the end; older Discourse first grows a
+//! `<name>-v<migration>.tar`, then `gzip` turns it into a growing `.tar.gz` and removes the `.tar`
+//! at the end. So those are never finished backups, a `.tar.gz` whose `.tar` still exists is not
+//! finished, and any file whose size or mtime changes during the settle wait is still being
+//! written. Files named like backups that no Discourse writes are listed as unusable, so the run
+//! can report them instead of passing them over. Files are only listed and stat'ed here;
+//! nothing in the folder is ever opened for writing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use regex::Regex;
-
-use super::SourceError;
-
-/// The three Discourse backup layouts, told by the file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum BackupKind {
-    /// `.tar.gz`: gzip'd tar with `dump.sql.gz` and uploads (also the very old v1.5 layout).
-    TarGz,
-    /// `.sql.gz`: database only.
-    SqlGz,
-    /// `-v<version>-<migration>.tar`: the newest uncompressed layout.
-    Tar,
-}
-
-/// The facts a Discourse backup file name carries.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BackupName {
-    /// The whole file name.
-    pub file_name: String,
-    /// The parameterized site title before the timestamp.
-    pub site: String,
-    /// `YYYY-MM-DD-HHMMSS`, when the backup was started (sorts chronologically).
-    pub timestamp: String,
-    /// Discourse version (format B names only).
-    pub version: Option<String>,
-    /// The 14-digit migration version.
-    pub migration: String,
-    /// The layout.
-    pub kind: BackupKind,
-}
-
-/// Parses a finished Discourse backup's file name; `None` for anything else (temp files,
-/// `.partial`, a format-A `.tar` still being built, unrelated files).
-pub fn parse_backup_name(file_name: &str) -> Option<BackupName> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| {
-        Regex::new(
-            r"^(?P<site>.+)-(?P<ts>\d{4}-\d{2}-\d{2}-\d{6})-v(?:(?P<ver>[0-9][0-9A-Za-z.]*)-)?(?P<mig>\d{14})\.(?P<ext>tar\.gz|sql\.gz|tar)$",
-        )
-        .expect("static regex is valid")
-    });
-    let c = re.captures(file_name)?;
-    let version = c.name("ver").map(|m| m.as_str().to_string());
-    let kind = match &c["ext"] {
-        "tar.gz" if version.is_none() => BackupKind::TarGz,
-        "sql.gz" if version.is_none() => BackupKind::SqlGz,
-        // A format-A archive under construction: `-v<migration>.tar` without a version.
-        "tar" if version.is_some() => BackupKind::Tar,
-        _ => return None,
-    };
-    Some(BackupName {
-        file_name: file_name.to_string(),
-        site: c["site"].to_string(),
-        timestamp: c["ts"].to_string(),
-        version,
-        migration: c["mig"].to_string(),
-        kind,
-    })
-}
+use super::{SourceError, Unusable};
+use crate::discourse::{classify, BackupName, FileKind, Format};
 
 /// One backup file in the folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +46,18 @@ pub struct Selection {
     pub newest: Option<FolderEntry>,
     /// Newer files that were not complete yet.
     pub passed_over: Vec<Passed>,
+    /// Files named like backups that cannot be used, oldest first.
+    pub unusable: Vec<Unusable>,
+}
+
+/// Everything in the folder that concerns backups.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Finished backups, oldest first (by the time in the name, or the mtime for admin-chosen
+    /// names, then the name).
+    pub backups: Vec<FolderEntry>,
+    /// Files named like backups that cannot be used, oldest first (by mtime).
+    pub unusable: Vec<Unusable>,
 }
 
 /// A Discourse backups folder.
@@ -126,24 +81,31 @@ impl FolderSource {
         &self.dir
     }
 
-    /// All files whose names are finished Discourse backups, oldest first (by the timestamp in
-    /// the name, then the name).
+    /// All files whose names are finished Discourse backups, oldest first (by the time in the
+    /// name, or the mtime for admin-chosen names, then the name).
     pub fn list(&self) -> Result<Vec<FolderEntry>, SourceError> {
+        Ok(self.scan()?.backups)
+    }
+
+    /// The finished backups and the files that look like backups but cannot be used.
+    /// Files still being written and unrelated files are left out.
+    pub fn scan(&self) -> Result<Listing, SourceError> {
         let io_err = |e: std::io::Error| SourceError::Io {
             path: self.dir.clone(),
             message: format!("cannot list backups folder: {e}"),
         };
-        let mut out = Vec::new();
+        let mut out = Listing::default();
         for entry in std::fs::read_dir(&self.dir).map_err(io_err)? {
             let entry = entry.map_err(io_err)?;
             let file_name = entry.file_name();
-            let Some(file_name) = file_name.to_str() else {
-                continue;
-            };
-            let Some(name) = parse_backup_name(file_name) else {
-                continue;
-            };
             let path = entry.path();
+            let kind = match file_name.to_str() {
+                Some(n) => classify(n),
+                None => FileKind::Other,
+            };
+            if matches!(kind, FileKind::Other | FileKind::InProgress(_)) {
+                continue;
+            }
             // Follows symlinks on purpose: an admin may link backups in from elsewhere.
             let meta = match std::fs::metadata(&path) {
                 Ok(m) if m.is_file() => m,
@@ -157,16 +119,26 @@ impl FolderSource {
                     })
                 }
             };
-            out.push(FolderEntry {
-                path,
-                name,
-                size: meta.len(),
-                modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            });
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            match kind {
+                FileKind::Backup(name) => out.backups.push(FolderEntry {
+                    path,
+                    name: name.with_mtime(Some(modified)),
+                    size: meta.len(),
+                    modified,
+                }),
+                FileKind::Unusable(reason) => out.unusable.push(Unusable {
+                    origin: path.display().to_string(),
+                    reason,
+                    modified: Some(modified),
+                }),
+                FileKind::Other | FileKind::InProgress(_) => {}
+            }
         }
-        out.sort_by(|a, b| {
-            (&a.name.timestamp, &a.name.file_name).cmp(&(&b.name.timestamp, &b.name.file_name))
-        });
+        out.backups
+            .sort_by(|a, b| a.name.sort_key().cmp(&b.name.sort_key()));
+        out.unusable
+            .sort_by(|a, b| (a.modified, &a.origin).cmp(&(b.modified, &b.origin)));
         Ok(out)
     }
 
@@ -174,8 +146,14 @@ impl FolderSource {
     /// and with size and mtime unchanged over the settle wait. Newer incomplete files are
     /// reported in [`Selection::passed_over`] and picked up by a later run.
     pub fn newest_complete(&self) -> Result<Selection, SourceError> {
-        let before = self.list()?;
-        let mut selection = Selection::default();
+        let Listing {
+            backups: before,
+            unusable,
+        } = self.scan()?;
+        let mut selection = Selection {
+            unusable,
+            ..Selection::default()
+        };
         if before.is_empty() {
             return Ok(selection);
         }
@@ -205,7 +183,7 @@ impl FolderSource {
                 });
                 continue;
             }
-            if entry.name.kind == BackupKind::TarGz {
+            if entry.name.format == Format::TarGz {
                 let tar = entry.path.with_extension(""); // strips ".gz"
                 if tar.exists() {
                     selection.passed_over.push(Passed {

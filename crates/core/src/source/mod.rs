@@ -12,9 +12,10 @@ pub mod s3;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::config::SourceConfig;
+use crate::config::{ApiConfig, SourceConfig};
 
-pub use folder::{parse_backup_name, BackupKind, BackupName, FolderEntry, FolderSource};
+pub use crate::discourse::{BackupName, Format};
+pub use folder::{FolderEntry, FolderSource};
 
 /// Errors of a source; each names the folder, file, URL or key concerned.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +34,45 @@ pub enum SourceError {
     /// No backup file matched.
     #[error("{0}")]
     NothingFound(String),
+    /// The newest file named like a backup cannot be used (see [`Unusable`]).
+    #[error("{message}")]
+    Unusable {
+        /// Names the file and why, and the newest usable backup if any.
+        message: String,
+        /// How many files named like backups cannot be used (for the metric).
+        files: usize,
+    },
     /// The source kind is not available in this build or config.
     #[error("{0}")]
     Unsupported(String),
     /// The S3 bucket refused or failed (names the endpoint, bucket and key).
     #[error("{0}")]
     S3(String),
+}
+
+/// A file in the backups folder or bucket that is named like a Discourse backup (an extension
+/// Discourse lists) but whose name no Discourse writes, so dvault cannot use it. Never passed
+/// over silently: the run warns about each, counts them in a metric, and fails when one is the
+/// newest file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unusable {
+    /// The path, or `s3://bucket/key`.
+    pub origin: String,
+    /// Why it cannot be used.
+    pub reason: String,
+    /// When it was last modified.
+    #[serde(skip)]
+    pub modified: Option<SystemTime>,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is named like a Discourse backup but cannot be used: {}",
+            self.origin, self.reason
+        )
+    }
 }
 
 /// A backup picked from a source, readable at a local path.
@@ -57,6 +91,8 @@ pub struct Picked {
     pub origin: String,
     /// Newer files passed over as incomplete, for the log.
     pub passed_over: Vec<String>,
+    /// Older files named like backups that cannot be used, for warnings.
+    pub unusable: Vec<Unusable>,
     /// Keeps a temporary download alive while the file is used.
     pub _download: Option<tempfile::TempPath>,
 }
@@ -77,43 +113,174 @@ pub fn fetch_newest_in(
     scratch: Option<&Path>,
     note: Note<'_>,
 ) -> Result<Option<Picked>, SourceError> {
-    if cfg.s3.is_some() {
-        return fetch_s3(cfg, scratch, note);
+    let picked = if cfg.s3.is_some() {
+        fetch_s3(cfg, scratch, &mut *note)?
+    } else {
+        fetch_folder(cfg, &mut *note)?
+    };
+    if let Some(p) = &picked {
+        if p.name.time_from_mtime {
+            note(&format!(
+                "{} has an admin-chosen name without a time; its time {} is the file's \
+                 modification time",
+                p.name.file_name,
+                p.name.time.as_deref().unwrap_or("-")
+            ));
+        }
     }
-    let folder = FolderSource::new(cfg.folder_or_default(), cfg.settle);
-    if let Some(api_cfg) = &cfg.api {
-        let before: std::collections::BTreeSet<String> = folder
-            .list()?
-            .into_iter()
-            .map(|e| e.name.file_name)
-            .collect();
-        let client = api::ApiClient::from_config(api_cfg)?;
-        client.trigger_and_wait(api_cfg.with_uploads, note)?;
-        let selection = folder.newest_complete()?;
-        return match selection.newest {
-            Some(e) if !before.contains(&e.name.file_name) => {
-                Ok(Some(picked_from_folder(e, selection.passed_over)))
-            }
-            Some(e) => Err(SourceError::NothingFound(format!(
-                "{}: Discourse reported the backup finished, but no new complete backup appeared \
-                 (newest is still {}); see the backup logs in the forum's admin panel",
-                folder.dir().display(),
-                e.name.file_name
-            ))),
-            None => Err(SourceError::NothingFound(format!(
-                "{}: Discourse reported the backup finished, but the folder holds no complete \
-                 backup; is this the folder of that forum?",
-                folder.dir().display()
-            ))),
-        };
-    }
-    let selection = folder.newest_complete()?;
-    Ok(selection
-        .newest
-        .map(|e| picked_from_folder(e, selection.passed_over)))
+    Ok(picked)
 }
 
-fn picked_from_folder(e: FolderEntry, passed: Vec<folder::Passed>) -> Picked {
+fn fetch_folder(cfg: &SourceConfig, note: Note<'_>) -> Result<Option<Picked>, SourceError> {
+    let folder = FolderSource::new(cfg.folder_or_default(), cfg.settle);
+    let selection = match &cfg.api {
+        Some(api_cfg) => {
+            let before: std::collections::BTreeSet<String> = folder
+                .list()?
+                .into_iter()
+                .map(|e| e.name.file_name)
+                .collect();
+            through_api(api_cfg, note, || {
+                let selection = folder.newest_complete()?;
+                Ok(match &selection.newest {
+                    Some(e) if !before.contains(&e.name.file_name) => Fresh::New(selection),
+                    Some(e) => Fresh::Not(format!(
+                        "{}: no new complete backup appeared (newest is still {}); see the \
+                         backup logs in the forum's admin panel",
+                        folder.dir().display(),
+                        e.name.file_name
+                    )),
+                    None => Fresh::Not(format!(
+                        "{}: the folder holds no complete backup; is this the folder of that \
+                         forum?",
+                        folder.dir().display()
+                    )),
+                })
+            })?
+        }
+        None => folder.newest_complete()?,
+    };
+    let where_ = folder.dir().display().to_string();
+    let newest_modified = selection.newest.as_ref().map(|e| e.modified);
+    let unusable = check_unusable(&where_, newest_modified, selection.unusable)?;
+    Ok(selection
+        .newest
+        .map(|e| picked_from_folder(e, selection.passed_over, unusable)))
+}
+
+/// Whether the backup Discourse was asked for (or was already making) has appeared.
+enum Fresh<T> {
+    /// It has: the selection holding it.
+    New(T),
+    /// It has not: why, for the error.
+    Not(String),
+}
+
+/// The admin-API flow, as Discourse answers (see [`api`]): when an operation already runs (its
+/// own scheduled backup, or a restore), wait for it to end and take the backup it wrote; when it
+/// wrote none, or nothing ran, start a backup and wait for it. `fresh` says whether a complete
+/// backup appeared that was not there before.
+fn through_api<T>(
+    api_cfg: &ApiConfig,
+    note: Note<'_>,
+    mut fresh: impl FnMut() -> Result<Fresh<T>, SourceError>,
+) -> Result<T, SourceError> {
+    let client = api::ApiClient::from_config(api_cfg)?;
+    if client.wait_until_idle(&mut *note)? {
+        match fresh()? {
+            Fresh::New(t) => {
+                note("took the backup that the forum's own operation wrote");
+                return Ok(t);
+            }
+            Fresh::Not(_) => note(
+                "the operation that was running wrote no new backup (a restore, or a backup that \
+                 failed); asking the forum for one",
+            ),
+        }
+    }
+    // Each round either ends with a backup or waits for an operation that ran in between; a
+    // forum that is busy round after round (or refuses while idle) ends the site with an error.
+    let mut last_refusal = String::new();
+    for _ in 0..3 {
+        match client.start_backup(api_cfg.with_uploads)? {
+            api::Start::Started => {
+                note("asked the forum to make a backup; waiting for it to finish");
+                client.wait_for_backup(&mut *note)?;
+                return match fresh()? {
+                    Fresh::New(t) => Ok(t),
+                    Fresh::Not(why) => Err(SourceError::NothingFound(format!(
+                        "Discourse reported the backup finished, but {why}"
+                    ))),
+                };
+            }
+            api::Start::Busy => {
+                note(
+                    "the forum did not start a backup: status.json says an operation is running; \
+                     waiting for it",
+                );
+                client.wait_until_idle(&mut *note)?;
+                if let Fresh::New(t) = fresh()? {
+                    note("took the backup that the forum's own operation wrote");
+                    return Ok(t);
+                }
+            }
+            // Refused although nothing runs: the operation may have ended in between, so the
+            // next round asks again; the forum's words are kept for the error.
+            api::Start::Refused(why) => last_refusal = why,
+        }
+    }
+    Err(SourceError::Api(api::ApiError::Unexpected {
+        url: client.create_url(),
+        message: if last_refusal.is_empty() {
+            "the forum stayed busy with other backups or restores through three attempts".into()
+        } else {
+            format!(
+                "the forum refused to start a backup although no operation is running: \
+                 {last_refusal}"
+            )
+        },
+    }))
+}
+
+/// Fails when a file named like a backup that cannot be used is newer than the newest usable
+/// backup (or there is none): that file is most likely the forum's newest backup, and storing an
+/// older one every day while saying nothing is what must never happen. Otherwise hands the
+/// unusable files back for warnings.
+fn check_unusable(
+    where_: &str,
+    newest: Option<SystemTime>,
+    unusable: Vec<Unusable>,
+) -> Result<Vec<Unusable>, SourceError> {
+    let newer = unusable
+        .iter()
+        .filter(|u| match (u.modified, newest) {
+            (Some(m), Some(n)) => m > n,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        })
+        .max_by_key(|u| u.modified);
+    if let Some(u) = newer {
+        let usable = match newest {
+            Some(_) => "an older usable backup exists, but storing it would miss this one",
+            None => "no usable backup exists",
+        };
+        return Err(SourceError::Unusable {
+            message: format!(
+                "{where_}: the newest file {u}; {usable}. Rename it to the name Discourse gave \
+                 it (<title>-<YYYY-MM-DD-HHMMSS>-v<version>-<migration>.tar or \
+                 ...-v<migration>.tar.gz/.sql.gz) or move it out of the backups folder"
+            ),
+            files: unusable.len(),
+        });
+    }
+    Ok(unusable)
+}
+
+fn picked_from_folder(
+    e: FolderEntry,
+    passed: Vec<folder::Passed>,
+    unusable: Vec<Unusable>,
+) -> Picked {
     Picked {
         origin: e.path.display().to_string(),
         path: e.path,
@@ -124,6 +291,7 @@ fn picked_from_folder(e: FolderEntry, passed: Vec<folder::Passed>) -> Picked {
             .into_iter()
             .map(|p| format!("{}: {}", p.path.display(), p.reason))
             .collect(),
+        unusable,
         _download: None,
     }
 }
@@ -157,31 +325,36 @@ fn fetch_s3(
         Some(api_cfg) => {
             let before: std::collections::BTreeSet<String> =
                 bucket.list()?.into_iter().map(|o| o.key).collect();
-            let client = api::ApiClient::from_config(api_cfg)?;
-            client.trigger_and_wait(api_cfg.with_uploads, note)?;
-            let selection = bucket.newest_complete()?;
-            match &selection.newest {
-                Some(o) if !before.contains(&o.key) => selection,
-                Some(o) => {
-                    return Err(SourceError::NothingFound(format!(
-                        "{}: Discourse reported the backup finished, but no new complete backup \
-                         appeared in the bucket (newest is still {}); see the backup logs in the \
-                         forum's admin panel",
+            through_api(api_cfg, note, || {
+                let selection = bucket.newest_complete()?;
+                Ok(match &selection.newest {
+                    Some(o) if !before.contains(&o.key) => Fresh::New(selection),
+                    Some(o) => Fresh::Not(format!(
+                        "{}: no new complete backup appeared in the bucket (newest is still {}); \
+                         see the backup logs in the forum's admin panel",
                         bucket.describe(),
                         o.name.file_name
-                    )))
-                }
-                None => {
-                    return Err(SourceError::NothingFound(format!(
-                        "{}: Discourse reported the backup finished, but the bucket holds no \
-                         complete backup; is this the bucket and prefix of that forum?",
+                    )),
+                    None => Fresh::Not(format!(
+                        "{}: the bucket holds no complete backup; is this the bucket and prefix \
+                         of that forum?",
                         bucket.describe()
-                    )))
-                }
-            }
+                    )),
+                })
+            })?
         }
         None => bucket.newest_complete()?,
     };
+    // S3 always sends Last-Modified; without it nothing counts as newer than the backup.
+    let newest_modified = selection
+        .newest
+        .as_ref()
+        .map(|o| o.modified.unwrap_or_else(SystemTime::now));
+    let unusable = check_unusable(
+        &bucket.describe(),
+        newest_modified,
+        std::mem::take(&mut selection.unusable),
+    )?;
     let Some(obj) = selection.newest.take() else {
         return Ok(None);
     };
@@ -193,6 +366,7 @@ fn fetch_s3(
         size: obj.size,
         modified: obj.modified,
         passed_over: selection.passed_over,
+        unusable,
         _download: Some(download),
     }))
 }

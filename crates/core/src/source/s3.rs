@@ -1,8 +1,11 @@
 //! Discourse's S3 backup bucket (`backup_location = s3`): find the newest complete backup under
 //! the database's prefix (`default/`) and download it to a temporary file.
 //!
-//! Names are judged by the folder source's [`parse_backup_name`], so both sources agree on what
-//! a finished Discourse backup is and which is newest. An S3 object appears only once its upload
+//! Names are judged by [`crate::discourse::classify`], as in the folder source, so both sources
+//! agree on what a finished Discourse backup is, which is newest, and which objects are named
+//! like backups but cannot be used (reported, never passed over silently). Discourse lists the
+//! bucket's backups by key pattern (`s3_backup_store.rb` `file_regex`) and writes current
+//! backups with a multipart upload, so an object appears only once complete. An S3 object appears only once its upload
 //! is complete, but a key can be overwritten; so, like the folder source, a listing is taken
 //! twice a settle time apart and an object whose size or ETag changed in between is passed over.
 //! The download is streamed to disk (never held in memory), and it is bound to the listed ETag
@@ -16,9 +19,9 @@ use std::time::{Duration, SystemTime};
 
 use opendal::options::{ListOptions, ReaderOptions};
 
-use super::folder::{parse_backup_name, BackupName};
-use super::SourceError;
+use super::{SourceError, Unusable};
 use crate::config::S3SourceConfig;
+use crate::discourse::{classify, BackupName, FileKind};
 use crate::s3::{Credentials, Target};
 
 /// One backup object in the bucket.
@@ -43,6 +46,8 @@ pub struct S3Selection {
     pub newest: Option<S3Object>,
     /// Newer objects passed over, with the reason, for the log.
     pub passed_over: Vec<String>,
+    /// Objects named like backups that cannot be used, oldest first.
+    pub unusable: Vec<Unusable>,
 }
 
 /// A Discourse S3 backup bucket, read-only.
@@ -85,8 +90,14 @@ impl S3Source {
     }
 
     /// Every object directly under the prefix whose name is a finished Discourse backup, oldest
-    /// first (by the timestamp in the name, then the name, as the folder source orders them).
+    /// first (by the time in the name, or Last-Modified for admin-chosen names, then the name,
+    /// as the folder source orders them).
     pub fn list(&self) -> Result<Vec<S3Object>, SourceError> {
+        Ok(self.scan()?.0)
+    }
+
+    /// The finished backups and the objects named like backups that cannot be used.
+    pub fn scan(&self) -> Result<(Vec<S3Object>, Vec<Unusable>), SourceError> {
         let entries = self
             .op
             .list_options("", ListOptions::default())
@@ -97,32 +108,42 @@ impl S3Source {
             format!("{}/", self.target.prefix)
         };
         let mut out = Vec::new();
+        let mut unusable = Vec::new();
         for entry in entries {
             let meta = entry.metadata();
             if !meta.is_file() {
                 continue;
             }
-            let Some(name) = parse_backup_name(entry.name()) else {
-                continue;
-            };
-            out.push(S3Object {
-                key: format!("{prefix}{}", entry.path()),
-                name,
-                size: meta.content_length(),
-                etag: meta.etag().map(str::to_string),
-                modified: meta.last_modified().map(SystemTime::from),
-            });
+            let key = format!("{prefix}{}", entry.path());
+            let modified = meta.last_modified().map(SystemTime::from);
+            match classify(entry.name()) {
+                FileKind::Backup(name) => out.push(S3Object {
+                    key,
+                    name: name.with_mtime(modified),
+                    size: meta.content_length(),
+                    etag: meta.etag().map(str::to_string),
+                    modified,
+                }),
+                FileKind::Unusable(reason) => unusable.push(Unusable {
+                    origin: format!("s3://{}/{key}", self.target.bucket),
+                    reason,
+                    modified,
+                }),
+                FileKind::InProgress(_) | FileKind::Other => {}
+            }
         }
-        out.sort_by(|a, b| {
-            (&a.name.timestamp, &a.name.file_name).cmp(&(&b.name.timestamp, &b.name.file_name))
-        });
-        Ok(out)
+        out.sort_by(|a, b| a.name.sort_key().cmp(&b.name.sort_key()));
+        unusable.sort_by(|a, b| (a.modified, &a.origin).cmp(&(b.modified, &b.origin)));
+        Ok((out, unusable))
     }
 
     /// The newest backup whose size and ETag stayed the same over the settle wait.
     pub fn newest_complete(&self) -> Result<S3Selection, SourceError> {
-        let before = self.list()?;
-        let mut selection = S3Selection::default();
+        let (before, unusable) = self.scan()?;
+        let mut selection = S3Selection {
+            unusable,
+            ..S3Selection::default()
+        };
         if before.is_empty() {
             return Ok(selection);
         }

@@ -9,8 +9,8 @@
 //! zeros.
 
 pub mod header;
+mod links;
 
-use std::collections::HashSet;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,13 @@ use crate::stream::{read_full, CountRead, CountWrite};
 use crate::{EntrySource, Error, Result};
 use header::{Header, Kind, BLOCK};
 
-/// Largest GNU long-name or PAX header data we accept (real ones are a few hundred bytes).
+/// Largest PAX header data we accept (real ones are a few hundred bytes; extended attributes
+/// can take some KB). A GNU long name or link is at most `PATH_MAX` bytes with its NUL.
 const MAX_EXTENSION: u64 = 1 << 20;
+
+/// Largest total of extension headers (with their data) before one member: a chain of them is
+/// held in memory until its member comes.
+const MAX_PENDING: usize = 4 << 20;
 
 /// Everything about a tar archive except its members' data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,8 +102,8 @@ pub(crate) fn expand(
     let mut members = Vec::new();
     let mut pending = Pending::default();
     let mut global = header::PaxFields::default();
-    let mut symlinks: HashSet<String> = HashSet::new();
-    let mut hardlinks: HashSet<String> = HashSet::new();
+    let mut symlinks = links::Links::default();
+    let mut hardlinks = links::Links::default();
     let mut offset: u64 = 0;
     let mut data_bytes: u64 = 0;
     let (end_zeros, after);
@@ -133,6 +138,20 @@ pub(crate) fn expand(
             kind,
             Kind::LongName | Kind::LongLink | Kind::Pax | Kind::PaxGlobal
         ) {
+            // Refused before anything is read or allocated for it.
+            let long = matches!(kind, Kind::LongName | Kind::LongLink);
+            if long && hsize > names::MAX_PATH as u64 + 1 {
+                return Err(fmt_err(format!(
+                    "offset {offset}: GNU long {} of {hsize} bytes is longer than PATH_MAX \
+                     ({} bytes with its NUL)",
+                    if kind == Kind::LongName {
+                        "name"
+                    } else {
+                        "link name"
+                    },
+                    names::MAX_PATH + 1
+                )));
+            }
             if hsize > MAX_EXTENSION {
                 return Err(fmt_err(format!(
                     "offset {offset}: extension header of {hsize} bytes (at most \
@@ -140,6 +159,12 @@ pub(crate) fn expand(
                 )));
             }
             let padded = (hsize + padding(hsize)) as usize;
+            if pending.raw.len() + BLOCK + padded > MAX_PENDING {
+                return Err(fmt_err(format!(
+                    "offset {offset}: extension headers of more than {MAX_PENDING} bytes \
+                     before one member"
+                )));
+            }
             let mut data = vec![0u8; padded];
             let got = read_full(input, &mut data).map_err(|e| io_err("reading", e))?;
             if got != padded {
@@ -156,6 +181,7 @@ pub(crate) fn expand(
                 Kind::Pax => {
                     let f = header::pax_fields(body)
                         .map_err(|why| fmt_err(format!("offset {offset}: {why}")))?;
+                    long_pax_value(&f).map_err(|why| fmt_err(format!("offset {offset}: {why}")))?;
                     pending.pax.path = f.path.or(pending.pax.path.take());
                     pending.pax.linkpath = f.linkpath.or(pending.pax.linkpath.take());
                     pending.pax.size = f.size.or(pending.pax.size);
@@ -164,6 +190,7 @@ pub(crate) fn expand(
                 _ => {
                     let f = header::pax_fields(body)
                         .map_err(|why| fmt_err(format!("offset {offset}: {why}")))?;
+                    long_pax_value(&f).map_err(|why| fmt_err(format!("offset {offset}: {why}")))?;
                     global.path = f.path.or(global.path.take());
                     global.size = f.size.or(global.size);
                     global.sparse |= f.sparse;
@@ -182,7 +209,7 @@ pub(crate) fn expand(
             .or(pending.long_name.take())
             .or(global.path.clone())
             .unwrap_or_else(|| h.path_bytes());
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let shown = names::shorten(&String::from_utf8_lossy(&raw_path));
         let entry_err = |problem: String| Error::Format {
             location: format!("{loc}: entry {shown:?} at offset {offset}"),
             problem,
@@ -217,16 +244,18 @@ pub(crate) fn expand(
             Err("empty path") if kind == Kind::Dir => String::new(),
             other => other.map_err(|why| entry_err(why.into()))?,
         };
-        if let Some(link) = prefix_in(&name, &symlinks) {
+        if let Some(link) = symlinks.prefix_of(&name) {
             return Err(entry_err(format!(
-                "would be written through the symbolic link {link:?}"
+                "would be written through the symbolic link {:?}",
+                names::shorten(link)
             )));
         }
         // A hard link to a directory does not exist in a genuine archive; tar -x would write
         // such a member wherever the link's target is.
-        if let Some(link) = prefix_in(&name, &hardlinks) {
+        if let Some(link) = hardlinks.prefix_of(&name) {
             return Err(entry_err(format!(
-                "would be written through the hard link {link:?}"
+                "would be written through the hard link {:?}",
+                names::shorten(link)
             )));
         }
         if kind != Kind::File && size != 0 {
@@ -250,11 +279,11 @@ pub(crate) fn expand(
         };
         match kind {
             Kind::Symlink => {
-                symlinks.insert(name);
+                symlinks.insert(&name);
                 offset = data_offset;
             }
             Kind::HardLink => {
-                hardlinks.insert(name);
+                hardlinks.insert(&name);
                 offset = data_offset;
             }
             Kind::File => {
@@ -274,7 +303,7 @@ pub(crate) fn expand(
                 });
                 let wanted = names::join(&place.dir, &name);
                 let child = Place {
-                    location: format!("{loc}>{name}"),
+                    location: format!("{loc}>{}", names::shorten(&name)),
                     leaf: wanted.clone(),
                     dir: wanted,
                     steps,
@@ -360,11 +389,19 @@ fn node_size(node: &Node) -> u64 {
     }
 }
 
-/// The first proper prefix of `path` (by components) that is in `links`.
-fn prefix_in<'s>(path: &str, links: &'s HashSet<String>) -> Option<&'s String> {
-    path.match_indices('/')
-        .map(|(i, _)| &path[..i])
-        .find_map(|p| links.get(p))
+/// Refuses a PAX `path` or `linkpath` longer than `PATH_MAX` (its header is at most
+/// [`MAX_EXTENSION`] bytes, so nothing grew for it).
+fn long_pax_value(f: &header::PaxFields) -> Result<(), String> {
+    for (key, value) in [("path", &f.path), ("linkpath", &f.linkpath)] {
+        if let Some(v) = value.as_ref().filter(|v| v.len() > names::MAX_PATH) {
+            return Err(format!(
+                "PAX {key} record of {} bytes is longer than PATH_MAX ({} bytes at most)",
+                v.len(),
+                names::MAX_PATH
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the end of an archive: a run of zero bytes (end-of-archive blocks and record padding),

@@ -164,6 +164,11 @@ impl Forum {
             .context("creating the forum schema")?;
         std::fs::create_dir_all(work.join("public/uploads/default"))
             .with_context(|| format!("creating {}", work.display()))?;
+        if opts.uploads_on_s3 {
+            let bucket = work.join("s3").join(&opts.s3_bucket);
+            std::fs::create_dir_all(&bucket)
+                .with_context(|| format!("creating {}", bucket.display()))?;
+        }
         let mut forum = Forum {
             opts: opts.clone(),
             cluster,
@@ -209,6 +214,33 @@ impl Forum {
         self.work.join("public")
     }
 
+    /// Where the upload files are: `public/uploads/default`, or with uploads on S3 the folder
+    /// standing in for the bucket (keys `original/1X/<sha1>.<ext>`, as a single site's S3
+    /// store writes them: `lib/file_store/s3_store.rb` prefixes `uploads/<db>/` only on
+    /// multisite). [`UploadMeta::path`] is relative to it.
+    pub fn upload_root(&self) -> PathBuf {
+        if self.opts.uploads_on_s3 {
+            self.work.join("s3").join(&self.opts.s3_bucket)
+        } else {
+            self.public_dir().join("uploads/default")
+        }
+    }
+
+    /// The `uploads.url` of an upload: `/uploads/default/<path>` for the local store, or
+    /// `//<bucket>.s3.dualstack.<region>.amazonaws.com/<path>` on S3: Discourse's
+    /// `app/models/site_setting.rb` (`Upload.absolute_base_url`, AWS endpoint outside China),
+    /// joined with the key by `lib/file_store/s3_store.rb` (`store_file`).
+    pub fn upload_url(&self, up: &UploadMeta) -> String {
+        if self.opts.uploads_on_s3 {
+            format!(
+                "//{}.s3.dualstack.{}.amazonaws.com/{}",
+                self.opts.s3_bucket, self.opts.s3_region, up.path
+            )
+        } else {
+            format!("/uploads/default/{}", up.path)
+        }
+    }
+
     /// The simulator's scratch folder.
     pub fn work_dir(&self) -> &Path {
         &self.work
@@ -250,7 +282,7 @@ impl Forum {
             let ext = up.path.rsplit('.').next().unwrap_or("png");
             (
                 format!("upload://{}.{ext}", &up.sha1[..27]),
-                format!("/uploads/default/{}", up.path),
+                self.upload_url(up),
             )
         });
         let mut rng = rng_for(self.opts.seed, S_POST, post_id as u64);

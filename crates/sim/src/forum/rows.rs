@@ -174,7 +174,7 @@ impl Forum {
             .n(up.filesize)
             .n(w)
             .n(h)
-            .s(&format!("/uploads/default/{}", up.path))
+            .s(&self.upload_url(up))
             .ts(at)
             .ts(at)
             .s(&up.sha1)

@@ -11,7 +11,8 @@ use crate::images;
 
 impl Forum {
     /// Makes an image (or, for `dup`, re-uploads an existing file's content as a secure upload
-    /// with a random sha1, as Discourse does), writes it below `uploads/default`, and records it.
+    /// with a random sha1, as Discourse does), writes it below [`Forum::upload_root`] (local
+    /// `uploads/default` or the S3 bucket), and records it.
     pub(super) fn add_upload(
         &mut self,
         id: u32,
@@ -20,7 +21,7 @@ impl Forum {
         dup: bool,
     ) -> Result<()> {
         let mut rng = rng_for(self.opts.seed, S_UPLOAD, id as u64);
-        let root = self.work.join("public/uploads/default");
+        let root = self.upload_root();
         let (bytes, ext, content_sha1, sha1, dims) = if dup && !self.uploads.is_empty() {
             let src = self.uploads[rng.random_range(0..self.uploads.len())].clone();
             let bytes = std::fs::read(root.join(&src.path))
