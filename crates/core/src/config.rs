@@ -55,8 +55,8 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Directory for run state and locks (default `$STATE_DIRECTORY` set by systemd, else
-    /// `/var/lib/dvault`).
+    /// Directory for run state and locks (default: [`default_state_dir`], the same as the
+    /// single commands').
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Repository metadata cache (default `$CACHE_DIRECTORY` set by systemd, else
@@ -681,21 +681,47 @@ impl Config {
         }
     }
 
-    /// The state directory: the config's `state_dir`, else `$STATE_DIRECTORY` (systemd's
-    /// `StateDirectory=`), else `/var/lib/dvault`.
+    /// The state directory: the config's `state_dir`, else [`default_state_dir`].
     pub fn state_dir(&self) -> PathBuf {
-        if let Some(d) = &self.state_dir {
-            return d.clone();
-        }
-        match std::env::var_os("STATE_DIRECTORY") {
-            // systemd may pass several colon-separated directories; the first is ours.
-            Some(v) if !v.is_empty() => {
-                let s = v.to_string_lossy();
-                PathBuf::from(s.split(':').next().unwrap_or(DEFAULT_STATE_DIR))
-            }
-            _ => PathBuf::from(DEFAULT_STATE_DIR),
+        match &self.state_dir {
+            Some(d) => d.clone(),
+            None => default_state_dir(),
         }
     }
+}
+
+/// The one default state folder of the single commands and `dvault run`, so that an admin's
+/// `dvault forget --prune` by hand and the timer's run share this host's locks and ledgers:
+/// `$STATE_DIRECTORY` (systemd's `StateDirectory=`, the first of several), else
+/// `/var/lib/dvault` when this user can write there (root, or the service user that owns it)
+/// or root can create it, else `$XDG_STATE_HOME/dvault` (`~/.local/state/dvault`) for a user
+/// without a system folder, else `/var/lib/dvault`.
+pub fn default_state_dir() -> PathBuf {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(v) = nonempty("STATE_DIRECTORY") {
+        let s = v.to_string_lossy();
+        return PathBuf::from(s.split(':').next().unwrap_or(DEFAULT_STATE_DIR));
+    }
+    let system = Path::new(DEFAULT_STATE_DIR);
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root || writable(system) {
+        return system.to_path_buf();
+    }
+    nonempty("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".local").join("state")))
+        .map_or_else(|| system.to_path_buf(), |d| d.join("dvault"))
+}
+
+/// Whether this process may create files in the folder `dir`.
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path; access only reads it.
+    dir.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
 }
 
 /// restic's `--keep-within` syntax: one or more `<number><unit>` with units y, m, w, d, h.

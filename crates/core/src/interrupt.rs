@@ -29,6 +29,33 @@ static GRACE_MS: AtomicU64 = AtomicU64::new(0);
 /// Folders to search and the name prefix of this process's temporary entries in each.
 static PATTERNS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
+/// A step to run before a signal ends the process.
+type ExitStep = Box<dyn Fn() + Send + Sync>;
+
+/// Steps [`exit_after_cleanup`] runs before the process ends (the repository lock files this
+/// process holds, which only it can remove, and only while it still knows their names).
+static ON_EXIT: Mutex<Vec<(u64, ExitStep)>> = Mutex::new(Vec::new());
+static NEXT_STEP: AtomicU64 = AtomicU64::new(1);
+
+/// Registers `step` to run when a signal ends the process; returns a number for
+/// [`cancel_on_exit`].
+pub fn on_exit(step: ExitStep) -> u64 {
+    let n = NEXT_STEP.fetch_add(1, Ordering::SeqCst);
+    ON_EXIT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((n, step));
+    n
+}
+
+/// Forgets a step registered with [`on_exit`] (its work was done the ordinary way).
+pub fn cancel_on_exit(n: u64) {
+    ON_EXIT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(k, _)| *k != n);
+}
+
 /// Lets the process finish its bookkeeping for up to `d` after a signal (used by `dvault run`:
 /// the site it was working on stops at its next step and still records its failure, sends its
 /// failure ping and updates the metrics). Without it the process ends at once.
@@ -108,6 +135,12 @@ pub fn registered_entries() -> Vec<PathBuf> {
 /// (by a detached `sh` in its own session, so a closing terminal does not stop it). Returns
 /// only if that helper could not be started; the entries are then removed here first.
 pub fn exit_after_cleanup(code: i32) -> ! {
+    // Taken out of the list first: a step must not wait for a thread that is itself waiting
+    // for this list.
+    let steps = std::mem::take(&mut *ON_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
+    for (_, step) in &steps {
+        step();
+    }
     let paths = registered_entries();
     if !paths.is_empty() {
         let pid = std::process::id().to_string();

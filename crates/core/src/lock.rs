@@ -7,6 +7,9 @@
 //! finds such a record left behind, the previous holder died without cleaning up: that record is
 //! reported as stale and replaced.
 //!
+//! Callers key the lock by [`location_key`] (one spelling per repository), and the CLI and
+//! `dvault run` share one default state folder ([`crate::config::default_state_dir`]).
+//!
 //! This lock only orders runs on one host; the repository's own lock files (restic format) guard
 //! against other hosts.
 
@@ -40,10 +43,16 @@ impl std::fmt::Display for Holder {
     }
 }
 
-/// Whether `e` is (or wraps) a lock held by another process, the case that exits with 11.
+/// Whether `e` is (or wraps) a lock held by another process, this host's lock or the
+/// repository's own (restic's lock files), the case that exits with 11.
 pub fn is_held(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<LockError>()
-        .is_some_and(|l| matches!(l, LockError::Held { .. }))
+    e.chain().any(|c| {
+        c.downcast_ref::<LockError>()
+            .is_some_and(|l| matches!(l, LockError::Held { .. }))
+            || c.downcast_ref::<crate::repo::repo_lock::Locked>().is_some()
+            || c.downcast_ref::<crate::repo::RepoError>()
+                .is_some_and(|r| matches!(r, crate::repo::RepoError::Locked(_)))
+    })
 }
 
 /// Lock errors.
@@ -152,6 +161,18 @@ impl Drop for RepoLock {
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
+}
+
+/// What a store is keyed by on this host: a repository location in its canonical spelling
+/// (see [`crate::repo::Location::canonical`]), a `tarsnap:KEYFILE` with the key file's path
+/// made absolute and resolved. Everything that names a lock goes through here, so that two
+/// spellings of one repository take one lock.
+pub fn location_key(store: &str) -> String {
+    if let Some(keyfile) = store.strip_prefix("tarsnap:") {
+        let p = crate::repo::backend::canonical_path(Path::new(keyfile));
+        return format!("tarsnap:{}", p.display());
+    }
+    crate::repo::Location::parse(store).map_or_else(|_| store.to_string(), |l| l.canonical())
 }
 
 /// The lock file for a repository location.

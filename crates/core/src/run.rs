@@ -508,10 +508,14 @@ fn site_steps(
     // The site's own files (password file, source folder, ...) are checked here rather than
     // when the config is loaded: a problem with them fails this site only.
     config.check_site_files(name)?;
-    // The lock file records the location: with any password hidden (which also keys one lock
-    // for a location whatever login it is given with).
+    // The lock file records the location: with any password hidden. It is keyed by the
+    // location in one spelling (see `lock::location_key`, which also drops any login).
     let location = &crate::redact::string(&site.store_id());
-    let lock = RepoLock::acquire(state_dir, location, config.lock_wait.unwrap_or_default())?;
+    let lock = RepoLock::acquire(
+        state_dir,
+        &crate::lock::location_key(&site.store_id()),
+        config.lock_wait.unwrap_or_default(),
+    )?;
     if let Some(stale) = &lock.stale {
         log.say(
             "warn",
@@ -691,6 +695,7 @@ pub struct RepoOpener {
     cache_dir: PathBuf,
     scratch_dir: Option<PathBuf>,
     state_dir: PathBuf,
+    lock_wait: Duration,
 }
 
 impl RepoOpener {
@@ -700,6 +705,7 @@ impl RepoOpener {
             cache_dir: config.cache_dir(),
             scratch_dir: config.scratch_dir.clone(),
             state_dir: config.state_dir(),
+            lock_wait: config.lock_wait.unwrap_or_default(),
         }
     }
 }
@@ -718,7 +724,8 @@ impl StoreOpener for RepoOpener {
             .as_ref()
             .ok_or_else(|| anyhow!("site {name} has no [repository]"))?;
         let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?
-            .with_state_dir(self.state_dir.clone());
+            .with_state_dir(self.state_dir.clone())
+            .with_lock_wait(self.lock_wait);
         Ok(Box::new(RepoStore { repo }))
     }
 }

@@ -264,7 +264,7 @@ fn a_failing_site_pings_fail_with_the_cause_and_is_retried_next_run() {
 fn a_held_repository_lock_gives_exit_code_11_and_a_fail_ping_naming_the_holder() {
     let w = World::new("");
     w.backup("forum1", "2024-03-01-033000", 100);
-    let repo1 = &w.config.sites["forum1"].store_id();
+    let repo1 = &dvault_core::lock::location_key(&w.config.sites["forum1"].store_id());
     let held = RepoLock::acquire(&w.config.state_dir(), repo1, Duration::ZERO).unwrap();
     let (r, _) = w.run(Some("forum1"));
     assert_eq!(r.exit_code, exit::LOCKED, "{r:#?}");

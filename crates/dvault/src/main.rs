@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             "cache_dir",
             "scratch_dir",
             "state_dir",
+            "retry_lock",
         ]
         .into_iter()
         .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))

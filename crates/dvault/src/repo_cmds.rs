@@ -34,10 +34,15 @@ pub struct RepoArgs {
     #[arg(long, env = "DVAULT_SCRATCH_DIR", global = true)]
     pub scratch_dir: Option<PathBuf>,
     /// Folder for this host's state: the ledger of the snapshots it wrote to each repository,
-    /// which lets `check` notice a deleted snapshot (default: $XDG_STATE_HOME/dvault or
-    /// ~/.local/state/dvault).
+    /// which lets `check` notice a deleted snapshot, and this host's locks (default, as for
+    /// `dvault run`: $STATE_DIRECTORY, else /var/lib/dvault for root or a user who can write
+    /// there, else $XDG_STATE_HOME/dvault or ~/.local/state/dvault).
     #[arg(long, env = "DVAULT_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+    /// How long to wait when another process (dvault or restic, on any host) holds a
+    /// conflicting lock of the repository, e.g. 10m (default: fail at once with exit code 11).
+    #[arg(long, env = "DVAULT_RETRY_LOCK", global = true, value_parser = parse_wait)]
+    pub retry_lock: Option<std::time::Duration>,
 }
 
 /// The repository subcommands.
@@ -169,6 +174,10 @@ fn parse_chunker(s: &str) -> Result<ChunkerSizes, String> {
     Ok(c)
 }
 
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    dvault_core::config::parse_duration(s)
+}
+
 fn parse_percent(s: &str) -> Result<f64, String> {
     let n = s.strip_suffix('%').unwrap_or(s);
     let p: f64 = n
@@ -188,24 +197,29 @@ impl RepoArgs {
         let mut cfg = RepoConfig::new(Location::parse(r)?);
         cfg.cache_dir.clone_from(&self.cache_dir);
         cfg.scratch_dir.clone_from(&self.scratch_dir);
-        cfg.state_dir = self.state_dir.clone().or_else(default_state_dir);
+        cfg.state_dir = Some(
+            self.state_dir
+                .clone()
+                .unwrap_or_else(dvault_core::config::default_state_dir),
+        );
+        cfg.lock_wait = self.retry_lock.unwrap_or_default();
         Ok(cfg)
     }
 
     /// Takes this host's lock of the repository (the one `dvault run` takes), for a command
     /// that writes: two backups of the same file at once would both store it. Without a state
-    /// folder (no HOME) there is no lock.
+    /// folder there is no lock.
     fn lock(&self) -> Result<Option<dvault_core::lock::RepoLock>> {
         let cfg = self.config()?;
         let Some(dir) = &cfg.state_dir else {
             return Ok(None);
         };
-        // The lock file records the location: with any password hidden.
-        let repository = &dvault_core::redact::string(self.repo.as_deref().unwrap_or_default());
+        // One spelling per repository, without any login (see `location_key`).
+        let repository = dvault_core::lock::location_key(self.repo.as_deref().unwrap_or_default());
         Ok(Some(dvault_core::lock::RepoLock::acquire(
             dir,
-            repository,
-            std::time::Duration::ZERO,
+            &repository,
+            cfg.lock_wait,
         )?))
     }
 
@@ -215,18 +229,6 @@ impl RepoArgs {
         let pw = repo::password::resolve(self.password_file.as_deref())?;
         Ok(Repo::open(&cfg, &pw, bars())?)
     }
-}
-
-/// The XDG state folder of dvault (`$XDG_STATE_HOME/dvault`, else `~/.local/state/dvault`).
-fn default_state_dir() -> Option<PathBuf> {
-    let nonempty = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    nonempty("XDG_STATE_HOME")
-        .or_else(|| nonempty("HOME").map(|h| h.join(".local").join("state")))
-        .map(|d| d.join("dvault"))
 }
 
 /// Runs one repository command; errors are returned for `main` to print.

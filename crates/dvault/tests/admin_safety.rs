@@ -123,8 +123,9 @@ fn a_backup_while_another_dvault_holds_the_repository_stops_with_exit_11() {
     let (env, repo) = with_repo();
     let files = make_backups(env.path(), 1, 4096);
     // The same lock `dvault run` and every writing command take (flock: held by this process).
+    let key = dvault_core::lock::location_key(&repo);
     let held =
-        dvault_core::lock::RepoLock::acquire(&env.path().join("state"), &repo, Default::default())
+        dvault_core::lock::RepoLock::acquire(&env.path().join("state"), &key, Default::default())
             .unwrap();
     let out = env
         .dvault(&repo)

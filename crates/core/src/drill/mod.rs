@@ -28,9 +28,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-pub use bomb::ExpansionLimit;
 /// The one format type ([`crate::discourse::Format`]) under the name the drill's callers know.
 pub use crate::discourse::Format as BackupFormat;
+pub use bomb::ExpansionLimit;
 pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
 pub use snapshot::{drill_snapshot, RepoDrillHook};

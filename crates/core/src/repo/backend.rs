@@ -81,6 +81,29 @@ impl Location {
         Ok(Self::Local(PathBuf::from(s)))
     }
 
+    /// The location in one spelling, for what is keyed by it (this host's lock): a folder
+    /// made absolute with symbolic links resolved (as far as it exists), a URL with lower-case
+    /// scheme and host, no default port, no user name or password and no trailing `/`. So
+    /// `--repo prepo`, `--repo ./prepo/` and `--repo /abs/prepo` are one repository.
+    pub fn canonical(&self) -> String {
+        match self {
+            Self::Local(p) => canonical_path(p).display().to_string(),
+            Self::Rest(u) => format!("rest:{}", canonical_url(u)),
+            Self::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => {
+                let mut s = format!("s3:{}/{bucket}", canonical_url(endpoint));
+                if !prefix.is_empty() {
+                    s.push('/');
+                    s.push_str(prefix);
+                }
+                s
+            }
+        }
+    }
+
     /// Turns the location into rustic's backends, with every credential source of `cfg`: S3
     /// keys from `s3_credentials_file` when given, else from the environment; a REST login
     /// from the URL, `rest_password_file` or the environment (see [`super::rest_auth`]).
@@ -175,6 +198,38 @@ impl Location {
     }
 }
 
+/// `p` absolute, with symbolic links resolved in the part that exists (a repository that
+/// `init` has not created yet keeps its missing tail as written).
+pub fn canonical_path(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut missing = Vec::new();
+    let mut cur = abs.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(cur) {
+            return missing.iter().rev().fold(real, |acc, c| acc.join(c));
+        }
+        match (cur.parent(), cur.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                cur = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// A URL in one spelling (see [`Location::canonical`]); unparsable text stays as it is.
+fn canonical_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => u.trim_end_matches('/').to_string(),
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -238,5 +293,37 @@ mod tests {
         assert!(!format!("{l:?}").contains("hunter2"));
         let err = Location::parse("rest:ftp://u:hunter2@x/").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn one_repository_has_one_canonical_spelling() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("prepo");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, d.path().join("link")).unwrap();
+        let canon = |s: &str| Location::parse(s).unwrap().canonical();
+        let want = std::fs::canonicalize(&real).unwrap().display().to_string();
+        for s in ["prepo", "prepo/", "./prepo", "link", "link/"] {
+            assert_eq!(canon(&d.path().join(s).display().to_string()), want, "{s}");
+        }
+        // Relative to the working folder.
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            canon("not-yet-made"),
+            std::fs::canonicalize(&cwd)
+                .unwrap()
+                .join("not-yet-made")
+                .display()
+                .to_string()
+        );
+        assert_eq!(
+            canon("rest:http://user:secret@LocalHost:80/r/"),
+            canon("rest:http://localhost/r")
+        );
+        assert_eq!(canon("rest:http://localhost/r"), "rest:http://localhost/r");
+        assert_eq!(
+            canon("s3:http://localhost:3900/bkt/p/"),
+            canon("s3:http://LOCALHOST:3900/bkt/p")
+        );
     }
 }

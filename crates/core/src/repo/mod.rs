@@ -6,9 +6,11 @@
 
 pub mod backend;
 mod damage;
+mod lock_store;
 pub mod password;
 mod peeled;
 pub mod prune;
+pub mod repo_lock;
 pub mod rest_auth;
 pub mod restic;
 pub mod snapshot_ledger;
@@ -69,6 +71,9 @@ pub struct RepoConfig {
     pub max_expansion_ratio: Option<u64>,
     /// Bytes allowed on top of the ratio (peel's `expansion_slack`); `None`: peel's default.
     pub expansion_slack: Option<u64>,
+    /// How long to wait for another process's conflicting repository lock (restic's lock
+    /// files, see [`repo_lock`]) before failing with exit code 11; zero fails at once.
+    pub lock_wait: std::time::Duration,
 }
 
 impl RepoConfig {
@@ -83,6 +88,7 @@ impl RepoConfig {
             state_dir: None,
             max_expansion_ratio: None,
             expansion_slack: None,
+            lock_wait: std::time::Duration::ZERO,
         }
     }
 }
@@ -399,6 +405,9 @@ pub enum RepoError {
     /// The dedup layout could not be written or undone.
     #[error("dedup layout: {0}")]
     Layout(#[from] crate::layout::LayoutError),
+    /// Another process holds a conflicting lock of the repository.
+    #[error(transparent)]
+    Locked(#[from] repo_lock::Locked),
     /// An error from the repository engine.
     #[error("repository {location}: {action}: {message}")]
     Engine {

@@ -18,6 +18,7 @@ use rustic_core::{
 };
 
 use super::peeled;
+use super::repo_lock::{self, HeldLock, LockKind};
 use super::snapshot_ledger::{LedgerSnapshot, SnapshotLedger};
 use super::stable_source::StableSource;
 use super::wrapped_backend::{SkipSet, WrappedBackend};
@@ -150,6 +151,13 @@ impl Repo {
         self
     }
 
+    /// Waits up to `wait` for another process's conflicting repository lock (see
+    /// [`RepoConfig::lock_wait`]).
+    pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.cfg.lock_wait = wait;
+        self
+    }
+
     /// Sets the decompression-bomb cap of backups (see [`RepoConfig::max_expansion_ratio`]).
     pub fn with_expansion_cap(mut self, ratio: Option<u64>, slack: Option<u64>) -> Self {
         self.cfg.max_expansion_ratio = ratio;
@@ -166,6 +174,14 @@ impl Repo {
         self.repo
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the repository's own lock (restic's lock files, see repo_lock.rs); held until
+    /// the returned guard is dropped.
+    fn lock(&self, kind: LockKind) -> Result<Option<HeldLock>, RepoError> {
+        let (key, version) = self.with_open(|r| Ok((r.key(), r.config().version)))?;
+        let parts = (&key.encrypt[..], &key.mac.k[..], &key.mac.r[..]);
+        repo_lock::take(&self.cfg, parts, version, kind)
     }
 
     /// Runs `f` on the open repository.
@@ -369,6 +385,7 @@ impl Repo {
     /// snapshot of its peeled tree. Does nothing when a snapshot of the same SHA-256 exists.
     pub fn backup_file(&self, path: &Path, meta: &BackupMeta) -> Result<BackupOutcome, RepoError> {
         let started = Instant::now();
+        let _lock = self.lock(LockKind::Append)?;
         if let Some(existing) = self.find_by_sha256(&meta.sha256)? {
             return Ok(BackupOutcome::AlreadyStored { snapshot: existing });
         }
@@ -530,6 +547,7 @@ impl Repo {
     /// Writes the snapshot's peeled tree (dump, uploads, `.peel/recipe.json`) into `dir`, which
     /// must not exist or be empty.
     pub fn restore_expanded(&self, id: &str, dir: &Path) -> Result<SnapshotInfo, RepoError> {
+        let _lock = self.lock(LockKind::Read)?;
         let (snap, info) = self.find_snapshot(id)?;
         if dir.exists()
             && fs::read_dir(dir)
@@ -643,6 +661,7 @@ impl Repo {
     /// Rebuilds the original file of snapshot `id` at `out`, checks its SHA-256 against the
     /// snapshot record and only then moves it into place (a failed restore leaves no file).
     pub fn restore_file(&self, id: &str, out: &Path) -> Result<SnapshotInfo, RepoError> {
+        let _lock = self.lock(LockKind::Read)?;
         let (snap, info) = self.find_snapshot(id)?;
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -705,6 +724,7 @@ impl Repo {
                 opts.read_data_subset = ReadSubsetOption::Percentage(p);
             }
         }
+        let _lock = self.lock(LockKind::Read)?;
         let mut report = CheckReport {
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -999,6 +1019,11 @@ impl Repo {
             ));
         }
         let keep = keep_options(rule)?;
+        // Exclusive before the snapshots are read: no backup may add packs meanwhile.
+        let _lock = match dry_run {
+            true => None,
+            false => self.lock(LockKind::Exclusive)?,
+        };
         let now = jiff::Zoned::now();
         let mut groups: BTreeMap<String, Vec<SnapshotFile>> = BTreeMap::new();
         for s in self.dvault_snapshots()? {
