@@ -320,7 +320,7 @@ fn into_folder(
 /// name has one (repo/restic.rs sets it so), else when it was stored.
 fn backup_time(info: &SnapshotInfo) -> Option<SystemTime> {
     let ts: jiff::Timestamp = info.time.parse().ok()?;
-    SystemTime::try_from(ts).ok()
+    Some(SystemTime::from(ts))
 }
 
 /// Gives `path` the owner and group of the folder (`meta`), when they differ.
