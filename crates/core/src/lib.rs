@@ -12,5 +12,6 @@ pub mod postgres;
 pub mod repo;
 pub mod run;
 pub mod s3;
+pub mod secret_file;
 pub mod snapshot;
 pub mod source;
