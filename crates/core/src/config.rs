@@ -71,6 +71,10 @@ pub struct Config {
     /// give up at once, so a timer never piles up runs).
     #[serde(default, deserialize_with = "de_duration_opt")]
     pub lock_wait: Option<Duration>,
+    /// A secret file (this config, a password, key or credentials file) that its group or
+    /// other users can read is an error instead of a warning (as `dvault --strict`).
+    #[serde(default)]
+    pub strict_permissions: bool,
     /// Settings shared by all sites.
     #[serde(default)]
     pub monitoring: GlobalMonitoring,
@@ -376,13 +380,25 @@ impl Config {
     /// folders, ...) are not checked here: they belong to one site's environment, and `dvault
     /// run` checks them per site ([`Config::check_site_files`]) so that one site's missing
     /// folder fails that site, not every site.
+    ///
+    /// `strict_permissions = true` turns strict mode on for the whole process
+    /// ([`crate::secret_file::set_strict`]); the config file itself is then checked as a secret
+    /// file: every site names its repository password file or Tarsnap key, and URLs in it may
+    /// carry credentials.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let err = |message: String| ConfigError {
             file: path.to_path_buf(),
             key: String::new(),
-            message: format!("cannot read config file: {e}"),
-        })?;
-        Config::parse(&text, path)
+            message,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("cannot read config file: {e}")))?;
+        let config = Config::parse(&text, path)?;
+        if config.strict_permissions {
+            crate::secret_file::set_strict(true);
+        }
+        crate::secret_file::check(path, "config file").map_err(|e| err(e.to_string()))?;
+        Ok(config)
     }
 
     /// Parses and validates config text; `origin` is only used in error messages. Does not touch
@@ -616,9 +632,11 @@ impl Config {
             .get(name)
             .ok_or_else(|| self.error(format!("sites.{name}"), "no such site"))?;
         let key = |k: &str| format!("sites.{name}.{k}");
+        // Each of these holds a secret: also refused or warned about when others can read it.
         let readable = |k: &str, p: &Path| -> Result<(), ConfigError> {
             std::fs::File::open(p)
                 .map(drop)
+                .and_then(|()| crate::secret_file::check(p, &key(k)))
                 .map_err(|e| self.error(key(k), format!("{}: {e}", p.display())))
         };
         if let Some(r) = &site.repository {

@@ -16,5 +16,6 @@ pub mod redact;
 pub mod repo;
 pub mod run;
 pub mod s3;
+pub mod secret_file;
 pub mod snapshot;
 pub mod source;

@@ -51,7 +51,8 @@ impl Credentials {
     /// Reads a credentials file: the first non-empty line is the access key id, the next one
     /// the secret (surrounding blanks ignored).
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::secret_file::check(path, "S3 credentials file")
+            .and_then(|()| std::fs::read_to_string(path))
             .map_err(|e| format!("S3 credentials file {}: {e}", path.display()))?;
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         match (lines.next(), lines.next()) {

@@ -23,6 +23,10 @@ struct Cli {
     /// Print the version, and the versions of the compressors exactness depends on.
     #[arg(short = 'V', long)]
     version: bool,
+    /// A secret file (password, key or credentials file, config) that its group or other
+    /// users can read is an error (exit code 1) instead of a warning.
+    #[arg(long, global = true)]
+    strict: bool,
     #[command(flatten)]
     repo: repo_cmds::RepoArgs,
     #[command(subcommand)]
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     };
     let json_logs = matches!(&cli.command, Some(Command::Run(a)) if a.json);
     init_logging(cli.verbose, json_logs);
+    dvault_core::secret_file::set_strict(cli.strict);
     if let Some(Command::Run(_)) = &cli.command {
         // `run` reads every site's repository, password and folders from its config file;
         // silently ignoring these would run against something else than the admin meant.

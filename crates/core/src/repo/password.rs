@@ -81,10 +81,12 @@ pub fn resolve_for_new_repository(password_file: Option<&Path>) -> Result<Passwo
 }
 
 fn read_text(file: &Path) -> Result<String, RepoError> {
-    fs::read_to_string(file).map_err(|source| RepoError::PasswordFile {
+    let err = |source| RepoError::PasswordFile {
         path: file.to_path_buf(),
         source,
-    })
+    };
+    crate::secret_file::check(file, "password file").map_err(err)?;
+    fs::read_to_string(file).map_err(err)
 }
 
 /// The password in a password file's `text`: its first line.

@@ -171,10 +171,12 @@ impl ApiClient {
     pub fn from_config(cfg: &ApiConfig) -> Result<Self, ApiError> {
         let key = match &cfg.key_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ApiError::KeyFile {
+                let key_file_err = |e: std::io::Error| ApiError::KeyFile {
                     path: path.display().to_string(),
                     message: e.to_string(),
-                })?;
+                };
+                crate::secret_file::check(path, "Discourse API key file").map_err(key_file_err)?;
+                let text = std::fs::read_to_string(path).map_err(key_file_err)?;
                 let key = text.lines().next().unwrap_or("").trim().to_string();
                 if key.is_empty() {
                     return Err(ApiError::KeyFile {
