@@ -216,7 +216,12 @@ impl EntrySink for DirSink {
         let (dir, name) = resolve(&self.root, path, true)?;
         // O_EXCL: never replaces or follows whatever is there; O_NOFOLLOW for good measure.
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
-        let fd = rfs::openat(&dir, name, flags | OFlags::CLOEXEC, Mode::from_raw_mode(0o666))?;
+        let fd = rfs::openat(
+            &dir,
+            name,
+            flags | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )?;
         let mut w = BufWriter::with_capacity(256 * 1024, File::from(fd));
         let written = io::copy(data, &mut w).and_then(|n| w.flush().map(|()| n));
         if written.is_err() {
@@ -259,6 +264,9 @@ impl EntrySource for DirSource {
             io::ErrorKind::InvalidInput => e,
             kind => io::Error::new(kind, format!("{}: {e}", shown().display())),
         })?;
-        Ok(Box::new(io::BufReader::with_capacity(256 * 1024, File::from(fd))))
+        Ok(Box::new(io::BufReader::with_capacity(
+            256 * 1024,
+            File::from(fd),
+        )))
     }
 }

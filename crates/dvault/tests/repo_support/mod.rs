@@ -132,6 +132,10 @@ impl Env {
         let password_file = tmp.path().join("password");
         let mut f = fs::File::create(&password_file).unwrap();
         writeln!(f, "correct horse battery staple").unwrap();
+        // Private, as an admin keeps it: a readable one gets a warning on every command.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .unwrap();
         let cache = tmp.path().join("cache");
         Self {
             tmp,
