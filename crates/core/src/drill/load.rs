@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::bomb::ExpansionBudget;
 use super::database::{DrillDatabase, Login};
 use super::dump::{DumpFacts, DumpScanner};
+use super::extensions;
 use crate::postgres::{self, TempCluster};
 
 /// Where a drill loads the dump.
@@ -314,7 +315,12 @@ impl Server {
         })?;
         let stderr = child.stderr.take().map(drain);
         let stdin = child.stdin.take().expect("piped stdin");
-        let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin));
+        let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin)).on_extension(
+            Box::new(|name| {
+                self.create_extension(db.name(), name)
+                    .map_err(|e| format!("{e:#}"))
+            }),
+        );
         let copied = copy_until_write_fails(input, &mut scanner);
         let facts_so_far = scanner.facts().clone();
         if let Some(refusal) = scanner.refusal() {
@@ -389,6 +395,14 @@ impl Server {
                 })
             }
         }
+    }
+
+    /// Creates extension `name` in database `db` as the administrator, if it is on the
+    /// allow-list (see `extensions.rs`) and the server has it; the error names it otherwise.
+    pub(crate) fn create_extension(&self, db: &str, name: &str) -> Result<()> {
+        extensions::check_allowed(name)?;
+        self.execute(db, &extensions::create_sql(name))
+            .with_context(|| format!("creating extension {name:?} as the administrator"))
     }
 
     /// Loads a directory-format dump: `pg_restore -f -` turns it into the plain script, which

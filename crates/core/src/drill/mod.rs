@@ -15,6 +15,7 @@ pub mod archive;
 pub mod bomb;
 mod database;
 pub mod dump;
+mod extensions;
 pub mod load;
 mod meta;
 pub mod snapshot;
@@ -455,24 +456,23 @@ pub(crate) fn drill_file_into(
     result
 }
 
-/// Extensions a Discourse database has: its dump (`--schema=public`) uses them (hstore columns,
-/// trigram indexes) but does not create them, because Discourse restores into a database its
-/// migrations already set up. A fresh drill database needs them first. (plpgsql is in every
-/// database already.)
-const DISCOURSE_EXTENSIONS: &[&str] = &["hstore", "pg_trgm"];
-
-/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database as the administrator, before the dump
-/// goes in (the dump's role may not create extensions, and the dump's own `CREATE EXTENSION`
-/// lines are dropped); a server without them (no contrib package) gets a warning, and the load
-/// then names what is missing.
+/// Creates the extensions every Discourse database has ([`extensions::BASELINE`]) in the drill
+/// database as the administrator, before the dump goes in: a dump made with `--schema=public`
+/// uses them (hstore columns, trigram indexes, embeddings) without creating them. A server
+/// without hstore or pg_trgm (no contrib package) gets a warning, and the load then names what
+/// is missing; vector (pgvector) is only there when installed, and only discourse-ai needs it.
+/// Extensions the dump's own `CREATE EXTENSION` lines name are created during the load (see
+/// [`Server::create_extension`]).
 fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
-    for ext in DISCOURSE_EXTENSIONS {
-        let sql = format!("CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public");
-        if let Err(e) = server.execute(db, &sql) {
-            report.warnings.push(format!(
-                "extension {ext} could not be created on {} (a Discourse dump may need it): {e:#}",
-                server.describe()
-            ));
+    for ext in extensions::BASELINE {
+        if let Err(e) = server.create_extension(db, ext) {
+            if *ext != "vector" {
+                report.warnings.push(format!(
+                    "extension {ext} could not be created on {} (a Discourse dump may need it): \
+                     {e:#}",
+                    server.describe()
+                ));
+            }
         }
     }
 }
