@@ -224,6 +224,17 @@ fn a_harmless_dump_still_passes_and_leaves_no_role_behind() {
     assert!(report.ok, "{}", report.summary());
     assert_eq!(report.tables[0].db_rows, Some(2));
     assert_eq!(fingerprint(c), before);
+    // The restore time is the database's creation plus the load, inside the whole drill.
+    let t = &report.timings;
+    assert!(
+        t.restore_secs > t.load_secs && t.restore_secs < t.total_secs,
+        "{t:?}"
+    );
+    assert!(
+        report.summary().contains("restore "),
+        "{}",
+        report.summary()
+    );
 }
 
 #[test]
@@ -377,5 +388,54 @@ fn an_allowed_extension_the_server_lacks_fails_naming_it() {
     refused_on_server(
         "CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;",
         "extension vector is not available on this server",
+    );
+}
+
+#[test]
+fn a_damaged_directory_dump_is_refused_by_pg_restore_list_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = server();
+    {
+        let _one = serial();
+        c.create_database("src2").unwrap();
+        c.psql(
+            "src2",
+            "CREATE TABLE t (id integer); INSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+        let db = dir.path().join("db");
+        c.pg_dump([
+            "--format=directory".as_ref(),
+            "--no-owner".as_ref(),
+            "-f".as_ref(),
+            db.as_os_str(),
+            "src2".as_ref(),
+        ])
+        .unwrap();
+        c.drop_database("src2").unwrap();
+    }
+    let toc = dir.path().join("db/toc.dat");
+    let bytes = std::fs::read(&toc).unwrap();
+    std::fs::write(&toc, &bytes[..bytes.len() / 2]).unwrap();
+    let backup = dir
+        .path()
+        .join("forum-2026-01-01-000000-v2026-1-0-20260101000000.tar");
+    let tar = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&backup)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("db")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let _one = serial();
+    let report = drill_file(&backup, PostgresTarget::Url(c.url("postgres")));
+    assert!(!report.ok, "{}", report.summary());
+    let failures = report.failures.join("\n");
+    assert!(
+        failures.contains("pg_restore --list") && failures.contains("could not read"),
+        "{}",
+        report.summary()
     );
 }

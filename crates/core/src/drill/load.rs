@@ -415,6 +415,7 @@ impl Server {
         dir: &Path,
         cap: &ExpansionBudget,
     ) -> Result<DumpFacts, LoadError> {
+        self.list_directory(dir)?;
         let mut cmd = Command::new(self.bindir.join("pg_restore"));
         cmd.args(["--no-owner", "--no-privileges", "-f", "-"])
             .arg(dir)
@@ -456,6 +457,37 @@ impl Server {
                 Err(LoadError::Read { message, facts })
             }
         }
+    }
+}
+
+impl Server {
+    /// Validates a directory dump with `pg_restore --list` before anything is loaded, as
+    /// Discourse's restore of a directory dump does first (issue 17): a `toc.dat` this
+    /// pg_restore cannot read (damaged, or written by a newer pg_dump) fails here, naming
+    /// pg_restore's reason, with nothing loaded.
+    fn list_directory(&self, dir: &Path) -> Result<(), LoadError> {
+        let program = self.bindir.join("pg_restore");
+        let out = Command::new(&program)
+            .arg("--list")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| LoadError::Read {
+                message: format!("starting {}: {e}", program.display()),
+                facts: DumpFacts::default(),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(LoadError::Read {
+            message: format!(
+                "pg_restore --list {} failed ({}): {}",
+                dir.display(),
+                out.status,
+                tail(&String::from_utf8_lossy(&out.stderr), 8)
+            ),
+            facts: DumpFacts::default(),
+        })
     }
 }
 
