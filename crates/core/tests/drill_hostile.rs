@@ -175,13 +175,13 @@ fn set_role_to_the_superuser_is_denied() {
 
 #[test]
 fn an_untrusted_language_cannot_be_created() {
-    // The dump's CREATE EXTENSION lines are dropped (as Discourse does), so the function that
-    // needs the language fails.
+    // plperlu is off the allow-list: dvault does not create it, and the drill stops at that
+    // line, naming it, before the function that needs it reaches psql.
     refused_on_server(
         "CREATE EXTENSION IF NOT EXISTS plperlu;\n\
          CREATE FUNCTION public.f() RETURNS integer LANGUAGE plperlu AS $$ system('id > MARKER'); return 1; $$;\n\
          SELECT public.f();",
-        "language \"plperlu\" does not exist",
+        "line 6: the dump creates extension \"plperlu\", which no Discourse database uses",
     );
     // Spelled so that the filter keeps it, it runs as the drill role and fails too.
     refused_on_server("create extension plpython3u;", "plpython3u");
@@ -224,6 +224,17 @@ fn a_harmless_dump_still_passes_and_leaves_no_role_behind() {
     assert!(report.ok, "{}", report.summary());
     assert_eq!(report.tables[0].db_rows, Some(2));
     assert_eq!(fingerprint(c), before);
+    // The restore time is the database's creation plus the load, inside the whole drill.
+    let t = &report.timings;
+    assert!(
+        t.restore_secs > t.load_secs && t.restore_secs < t.total_secs,
+        "{t:?}"
+    );
+    assert!(
+        report.summary().contains("restore "),
+        "{}",
+        report.summary()
+    );
 }
 
 #[test]
@@ -316,4 +327,115 @@ fn a_crafted_toc_of_a_directory_dump_cannot_run_a_meta_command() {
     );
     assert!(!marker.exists(), "the crafted toc ran a shell command");
     assert_eq!(fingerprint(c), before);
+}
+
+#[test]
+fn an_extension_off_the_allow_list_is_never_created() {
+    // file_fdw is on this server (contrib) and would read server files: it is not created,
+    // and the drill fails naming it.
+    refused_on_server(
+        "CREATE EXTENSION IF NOT EXISTS file_fdw WITH SCHEMA public;\n\
+         CREATE SERVER f FOREIGN DATA WRAPPER file_fdw;",
+        "extension \"file_fdw\", which no Discourse database uses (allowed: hstore",
+    );
+    refused_on_server(
+        "CREATE EXTENSION IF NOT EXISTS \"adminpack\" WITH SCHEMA pg_catalog;",
+        "extension \"adminpack\", which no Discourse database uses",
+    );
+}
+
+#[test]
+fn an_allowed_extension_the_dump_names_is_created_before_its_first_use() {
+    // citext is no baseline extension: the table's column type exists only because dvault
+    // created the extension, as the administrator, when the dump's line named it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = backup(
+        dir.path(),
+        "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;\n\
+         COMMENT ON EXTENSION citext IS 'data type for case-insensitive character strings';\n\
+         CREATE TABLE public.names (n public.citext);\n\
+         COPY public.names (n) FROM stdin;\nAbc\n\\.\n\
+         CREATE INDEX names_trgm ON public.names USING gin ((n::text) public.gin_trgm_ops);",
+    );
+    let c = server();
+    let _one = serial();
+    let before = fingerprint(c);
+    let report = drill_file(&file, PostgresTarget::Url(c.url("postgres")));
+    assert!(report.ok, "{}", report.summary());
+    let names = report.tables.iter().find(|t| t.name == "public.names");
+    assert_eq!(
+        names.and_then(|t| t.db_rows),
+        Some(1),
+        "{:?}",
+        report.tables
+    );
+    assert_eq!(fingerprint(c), before);
+}
+
+#[test]
+fn an_allowed_extension_the_server_lacks_fails_naming_it() {
+    let c = server();
+    let available = c
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector';",
+        )
+        .unwrap();
+    if available.trim() != "0" {
+        eprintln!("SKIPPED: this server has pgvector; the test needs a server without it");
+        return;
+    }
+    refused_on_server(
+        "CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;",
+        "extension vector is not available on this server",
+    );
+}
+
+#[test]
+fn a_damaged_directory_dump_is_refused_by_pg_restore_list_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = server();
+    {
+        let _one = serial();
+        c.create_database("src2").unwrap();
+        c.psql(
+            "src2",
+            "CREATE TABLE t (id integer); INSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+        let db = dir.path().join("db");
+        c.pg_dump([
+            "--format=directory".as_ref(),
+            "--no-owner".as_ref(),
+            "-f".as_ref(),
+            db.as_os_str(),
+            "src2".as_ref(),
+        ])
+        .unwrap();
+        c.drop_database("src2").unwrap();
+    }
+    let toc = dir.path().join("db/toc.dat");
+    let bytes = std::fs::read(&toc).unwrap();
+    std::fs::write(&toc, &bytes[..bytes.len() / 2]).unwrap();
+    let backup = dir
+        .path()
+        .join("forum-2026-01-01-000000-v2026-1-0-20260101000000.tar");
+    let tar = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&backup)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("db")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let _one = serial();
+    let report = drill_file(&backup, PostgresTarget::Url(c.url("postgres")));
+    assert!(!report.ok, "{}", report.summary());
+    let failures = report.failures.join("\n");
+    assert!(
+        failures.contains("pg_restore --list") && failures.contains("could not read"),
+        "{}",
+        report.summary()
+    );
 }

@@ -23,7 +23,8 @@ use super::meta::MetaScan;
 /// older servers. `CREATE EXTENSION` and `COMMENT ON EXTENSION` go too (issue 17 reports newer
 /// Discourse removing them; the stored copy of that file, commit 3a481af, predates it): the
 /// drill's database gets its extensions from dvault itself, as the server's administrator,
-/// before the load, and the load runs as a role that may not create or comment on them.
+/// before the load (each one the dump names, if allowed: see `extensions.rs`), and the load
+/// runs as a role that may not create or comment on them.
 /// `SET transaction_timeout` (pg_dump 17 and later) is unknown to older servers, and issue 17
 /// lists it among Discourse's filters too.
 const DROPPED_PREFIXES: [&[u8]; 7] = [
@@ -137,6 +138,15 @@ pub enum DumpError {
         /// The command, shortened.
         text: String,
     },
+    /// A `CREATE EXTENSION` line whose extension is not created (not allowed, not on the
+    /// server, or its name unreadable).
+    #[error("line {line}: {message}")]
+    Extension {
+        /// The line.
+        line: u64,
+        /// Why.
+        message: String,
+    },
     /// A line outside `COPY` data longer than [`MAX_SQL_LINE`].
     #[error(
         "line {line}: more than {MAX_SQL_LINE} bytes without a line break outside COPY data: \
@@ -154,8 +164,11 @@ pub enum DumpError {
 /// Line numbers stay those of the dump: a dropped line becomes an empty line, and the
 /// definitions of missing readonly functions go on the same line as the trigger that needs
 /// them, so `psql`'s error messages point at the right line of the dump.
-pub struct DumpScanner<W: Write> {
+pub struct DumpScanner<'h, W: Write> {
     out: W,
+    /// Called with the name of each extension a `CREATE EXTENSION` line names, before the
+    /// lines after it are passed on; an error refuses the dump.
+    on_extension: Option<ExtensionHook<'h>>,
     facts: DumpFacts,
     line: Vec<u8>,
     /// Inside a `COPY` block: the table and the rows so far.
@@ -172,11 +185,15 @@ pub struct DumpScanner<W: Write> {
     refused: bool,
 }
 
-impl<W: Write> DumpScanner<W> {
+/// See [`DumpScanner::on_extension`].
+pub type ExtensionHook<'h> = Box<dyn FnMut(&str) -> Result<(), String> + 'h>;
+
+impl<'h, W: Write> DumpScanner<'h, W> {
     /// A scanner passing the edited dump on to `out`.
     pub fn new(out: W) -> Self {
         DumpScanner {
             out,
+            on_extension: None,
             facts: DumpFacts::default(),
             line: Vec::with_capacity(8192),
             copying: None,
@@ -211,6 +228,14 @@ impl<W: Write> DumpScanner<W> {
             return Ok((Err(DumpError::Truncated { table, line }), self.out));
         }
         Ok((Ok(self.facts), self.out))
+    }
+
+    /// Calls `hook` with each extension the dump's `CREATE EXTENSION` lines name (the line
+    /// itself is still dropped), before anything after that line is passed on, so `hook` can
+    /// create it elsewhere in time; an `Err` refuses the dump with that reason.
+    pub fn on_extension(mut self, hook: ExtensionHook<'h>) -> Self {
+        self.on_extension = Some(hook);
+        self
     }
 
     /// The facts gathered so far.
@@ -289,6 +314,20 @@ impl<W: Write> DumpScanner<W> {
             self.meta.line(b"\n");
             return self.out.write_all(b"\n");
         }
+        if statement_start && body.starts_with(b"CREATE EXTENSION") {
+            let name = super::extensions::named_in(body);
+            if let Some(hook) = self.on_extension.as_mut() {
+                let verdict = match &name {
+                    Some(name) => hook(name),
+                    None => {
+                        Err("a CREATE EXTENSION line whose extension name cannot be read".into())
+                    }
+                };
+                if let Err(message) = verdict {
+                    return Err(self.refuse(DumpError::Extension { line: n, message }));
+                }
+            }
+        }
         if DROPPED_PREFIXES.iter().any(|p| body.starts_with(p))
             || (statement_start && RESTRICT_LINES.iter().any(|p| body.starts_with(p)))
         {
@@ -352,7 +391,7 @@ impl<W: Write> DumpScanner<W> {
     }
 }
 
-impl<W: Write> Write for DumpScanner<W> {
+impl<W: Write> Write for DumpScanner<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.refused {
             return Err(io::Error::other("the dump was refused"));
@@ -677,5 +716,35 @@ mod tests {
         let dump = "CREATE FUNCTION public.f() RETURNS integer\n    LANGUAGE sql\n    AS $$ SELECT 1 $$;\n";
         let (_, out) = scan(dump);
         assert_eq!(out, dump);
+    }
+
+    #[test]
+    fn the_extension_hook_runs_before_later_lines_and_can_refuse() {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let mut s = DumpScanner::new(Vec::new()).on_extension(Box::new(|name| {
+            seen.borrow_mut().push(name.to_string());
+            if name == "file_fdw" {
+                Err(format!("{name} not allowed"))
+            } else {
+                Ok(())
+            }
+        }));
+        s.write_all(b"CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" WITH SCHEMA public;\n")
+            .unwrap();
+        assert_eq!(
+            *seen.borrow(),
+            ["pg_trgm"],
+            "called at its line, before more input"
+        );
+        let err = s
+            .write_all(b"SELECT 1;\nCREATE EXTENSION file_fdw;\nSELECT 2;\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("line 3: file_fdw not allowed"),
+            "{err}"
+        );
+        let (facts, out) = s.finish().unwrap();
+        assert!(facts.is_err());
+        assert_eq!(out, b"\nSELECT 1;\n", "nothing from the refused line on");
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::bomb::ExpansionBudget;
 use super::database::{DrillDatabase, Login};
 use super::dump::{DumpFacts, DumpScanner};
+use super::extensions;
 use crate::postgres::{self, TempCluster};
 
 /// Where a drill loads the dump.
@@ -314,7 +315,12 @@ impl Server {
         })?;
         let stderr = child.stderr.take().map(drain);
         let stdin = child.stdin.take().expect("piped stdin");
-        let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin));
+        let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin)).on_extension(
+            Box::new(|name| {
+                self.create_extension(db.name(), name)
+                    .map_err(|e| format!("{e:#}"))
+            }),
+        );
         let copied = copy_until_write_fails(input, &mut scanner);
         let facts_so_far = scanner.facts().clone();
         if let Some(refusal) = scanner.refusal() {
@@ -391,6 +397,14 @@ impl Server {
         }
     }
 
+    /// Creates extension `name` in database `db` as the administrator, if it is on the
+    /// allow-list (see `extensions.rs`) and the server has it; the error names it otherwise.
+    pub(crate) fn create_extension(&self, db: &str, name: &str) -> Result<()> {
+        extensions::check_allowed(name)?;
+        self.execute(db, &extensions::create_sql(name))
+            .with_context(|| format!("creating extension {name:?} as the administrator"))
+    }
+
     /// Loads a directory-format dump: `pg_restore -f -` turns it into the plain script, which
     /// is loaded as in [`Server::load_plain`] (so a crafted `toc.dat` that puts meta-commands
     /// into the script is refused the same way). `cap` bounds the script's size: pg_restore
@@ -401,6 +415,7 @@ impl Server {
         dir: &Path,
         cap: &ExpansionBudget,
     ) -> Result<DumpFacts, LoadError> {
+        self.list_directory(dir)?;
         let mut cmd = Command::new(self.bindir.join("pg_restore"));
         cmd.args(["--no-owner", "--no-privileges", "-f", "-"])
             .arg(dir)
@@ -442,6 +457,37 @@ impl Server {
                 Err(LoadError::Read { message, facts })
             }
         }
+    }
+}
+
+impl Server {
+    /// Validates a directory dump with `pg_restore --list` before anything is loaded, as
+    /// Discourse's restore of a directory dump does first (issue 17): a `toc.dat` this
+    /// pg_restore cannot read (damaged, or written by a newer pg_dump) fails here, naming
+    /// pg_restore's reason, with nothing loaded.
+    fn list_directory(&self, dir: &Path) -> Result<(), LoadError> {
+        let program = self.bindir.join("pg_restore");
+        let out = Command::new(&program)
+            .arg("--list")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| LoadError::Read {
+                message: format!("starting {}: {e}", program.display()),
+                facts: DumpFacts::default(),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(LoadError::Read {
+            message: format!(
+                "pg_restore --list {} failed ({}): {}",
+                dir.display(),
+                out.status,
+                tail(&String::from_utf8_lossy(&out.stderr), 8)
+            ),
+            facts: DumpFacts::default(),
+        })
     }
 }
 

@@ -15,6 +15,7 @@ pub mod archive;
 pub mod bomb;
 mod database;
 pub mod dump;
+mod extensions;
 pub mod load;
 mod meta;
 pub mod snapshot;
@@ -114,6 +115,10 @@ pub struct Timings {
     pub load_secs: f64,
     /// The checks against the backup.
     pub check_secs: f64,
+    /// The restore itself: creating the database and its extensions, then loading the dump
+    /// (`server_secs` without starting a throwaway cluster, plus `load_secs`); roughly the
+    /// time a forum's database takes to come back on this server.
+    pub restore_secs: f64,
     /// The whole drill.
     pub total_secs: f64,
 }
@@ -245,8 +250,9 @@ impl DrillReport {
         }
         let t = &self.timings;
         s.push_str(&format!(
-            "  time        {:.1}s (rebuild {:.1}s, server {:.1}s, load {:.1}s, checks {:.1}s)\n",
-            t.total_secs, t.rebuild_secs, t.server_secs, t.load_secs, t.check_secs
+            "  time        {:.1}s (rebuild {:.1}s, server {:.1}s, load {:.1}s, checks {:.1}s); \
+             restore {:.1}s\n",
+            t.total_secs, t.rebuild_secs, t.server_secs, t.load_secs, t.check_secs, t.restore_secs
         ));
         for f in &self.failures {
             s.push_str(&format!("FAIL: {f}\n"));
@@ -436,12 +442,15 @@ pub(crate) fn drill_file_into(
         );
     }
     let result = (|| -> Result<()> {
+        let restore_started = Instant::now();
         let db = DrillDatabase::create(&server)?;
         report.database = db.name().to_string();
         prepare_extensions(&server, db.name(), report);
+        let database_secs = restore_started.elapsed().as_secs_f64();
         report.timings.server_secs = t.elapsed().as_secs_f64();
         let budget = ExpansionBudget::new(opts.cap);
         let result = load_and_check(&server, &db, path, work, &budget, report);
+        report.timings.restore_secs = database_secs + report.timings.load_secs;
         if let Err(e) = db.drop_now() {
             report.warnings.push(format!("{e:#}"));
         }
@@ -455,24 +464,23 @@ pub(crate) fn drill_file_into(
     result
 }
 
-/// Extensions a Discourse database has: its dump (`--schema=public`) uses them (hstore columns,
-/// trigram indexes) but does not create them, because Discourse restores into a database its
-/// migrations already set up. A fresh drill database needs them first. (plpgsql is in every
-/// database already.)
-const DISCOURSE_EXTENSIONS: &[&str] = &["hstore", "pg_trgm"];
-
-/// Creates [`DISCOURSE_EXTENSIONS`] in the drill database as the administrator, before the dump
-/// goes in (the dump's role may not create extensions, and the dump's own `CREATE EXTENSION`
-/// lines are dropped); a server without them (no contrib package) gets a warning, and the load
-/// then names what is missing.
+/// Creates the extensions every Discourse database has ([`extensions::BASELINE`]) in the drill
+/// database as the administrator, before the dump goes in: a dump made with `--schema=public`
+/// uses them (hstore columns, trigram indexes, embeddings) without creating them. A server
+/// without hstore or pg_trgm (no contrib package) gets a warning, and the load then names what
+/// is missing; vector (pgvector) is only there when installed, and only discourse-ai needs it.
+/// Extensions the dump's own `CREATE EXTENSION` lines name are created during the load (see
+/// [`Server::create_extension`]).
 fn prepare_extensions(server: &Server, db: &str, report: &mut DrillReport) {
-    for ext in DISCOURSE_EXTENSIONS {
-        let sql = format!("CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public");
-        if let Err(e) = server.execute(db, &sql) {
-            report.warnings.push(format!(
-                "extension {ext} could not be created on {} (a Discourse dump may need it): {e:#}",
-                server.describe()
-            ));
+    for ext in extensions::BASELINE {
+        if let Err(e) = server.create_extension(db, ext) {
+            if *ext != "vector" {
+                report.warnings.push(format!(
+                    "extension {ext} could not be created on {} (a Discourse dump may need it): \
+                     {e:#}",
+                    server.describe()
+                ));
+            }
         }
     }
 }
