@@ -379,12 +379,25 @@ fn work_dir(opts: &DrillOptions) -> Result<tempfile::TempDir> {
 pub fn one_line(report: &DrillReport) -> String {
     if report.ok {
         let rows: u64 = report.tables.iter().filter_map(|t| t.db_rows).sum();
+        let u = &report.uploads;
+        // An S3 forum's admin wants to see that its S3-stored uploads were checked too, and
+        // how many could not be (their files are not in the backup).
+        let s3 = if u.remote_rows > 0 {
+            format!(
+                " ({} S3-stored ones among them; {} S3-stored rows not checked, their files are \
+                 not in the backup)",
+                u.remote_in_backup, u.not_checked
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} restored: {} tables, {rows} rows, {} sequences, {} upload files verified in {:.1}s",
+            "{} restored: {} tables, {rows} rows, {} sequences, {} upload files verified in \
+             {:.1}s{s3}",
             report.backup,
             report.tables.len(),
             report.sequences.len(),
-            report.uploads.sha1_verified + report.uploads.present_without_sha1,
+            u.sha1_verified + u.present_without_sha1,
             report.timings.total_secs
         )
     } else {
