@@ -3,6 +3,7 @@
 //! [`Command`] and one arm in [`run`].
 
 mod drill_cmds;
+mod json_log;
 mod peel_cmds;
 mod putback_cmd;
 mod repo_cmds;
@@ -247,7 +248,7 @@ fn init_logging(verbose: u8, json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        fmt.json().flatten_event(true).init();
+        fmt.event_format(json_log::RunJson).init();
     } else {
         fmt.with_ansi(std::io::stderr().is_terminal()).init();
     }

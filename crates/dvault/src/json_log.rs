@@ -1,0 +1,74 @@
+//! Log lines of `run --json` from tracing events (dvault's own warnings, rustic_core's) in the
+//! same shape as the run's own JSON lines (`time`, `level`, `message`), so a log shipper reads
+//! one kind of line. tracing-subscriber's JSON formatter names the time `timestamp` and writes
+//! levels in capitals, and cannot be told otherwise: hence this small formatter.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Formats each event as one JSON object: `time`, `level` (lower case), `message`, `target`.
+pub struct RunJson;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = text;
+        } else {
+            self.extra.insert(field.name().into(), text.into());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        } else {
+            self.extra.insert(field.name().into(), value.into());
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for RunJson
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let time = jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let mut v = serde_json::Map::new();
+        v.insert("time".into(), time.to_string().into());
+        v.insert(
+            "level".into(),
+            event
+                .metadata()
+                .level()
+                .as_str()
+                .to_ascii_lowercase()
+                .into(),
+        );
+        v.insert("message".into(), fields.message.into());
+        v.insert("target".into(), event.metadata().target().into());
+        v.extend(fields.extra);
+        writeln!(writer, "{}", serde_json::Value::Object(v))
+    }
+}
