@@ -189,6 +189,9 @@ pub struct SiteMetrics {
     /// Files in the backups folder or bucket named like backups that the last run could not
     /// use (each is also a warning in the run's log and report).
     pub unusable_files: Option<u64>,
+    /// How long the last restore drill's restore took (database, pre-data, data, post-data),
+    /// in seconds: the time to get the forum's database back.
+    pub last_drill_restore_seconds: Option<f64>,
 }
 
 const METRICS: &[(&str, &str, &str)] = &[
@@ -247,6 +250,11 @@ const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "Files named like Discourse backups that the last run could not use.",
     ),
+    (
+        "dvault_last_drill_restore_seconds",
+        "gauge",
+        "How long the restore of the last restore drill took (database, pre-data, data, post-data).",
+    ),
 ];
 
 /// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
@@ -267,7 +275,8 @@ pub fn render_metrics(sites: &[SiteMetrics]) -> String {
                     7 => s.dedup_ratio,
                     8 => s.last_check_success_time,
                     9 => s.last_drill_success_time,
-                    _ => s.unusable_files.map(|n| n as f64),
+                    10 => s.unusable_files.map(|n| n as f64),
+                    _ => s.last_drill_restore_seconds,
                 }?;
                 Some((s.site.clone(), v))
             })

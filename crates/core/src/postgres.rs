@@ -46,7 +46,12 @@ pub struct TempCluster {
 impl TempCluster {
     /// Initialises and starts a new cluster on a free 127.0.0.1 port.
     pub fn start() -> Result<TempCluster> {
-        let bindir = find_bindir()?;
+        Self::start_in(find_bindir()?)
+    }
+
+    /// Like [`TempCluster::start`], with the programs of the installation in `bindir` (a test
+    /// that needs a server of another major version than the default).
+    pub fn start_in(bindir: PathBuf) -> Result<TempCluster> {
         let run_as = if is_root() {
             Some(service_user()?)
         } else {
@@ -117,7 +122,13 @@ impl TempCluster {
     /// A command for the program `name` with the connection set up through the environment
     /// (`PGHOST`, `PGPORT`, `PGUSER`); stray libpq settings of the caller are removed.
     pub fn command(&self, name: &str) -> Command {
-        let mut cmd = Command::new(self.bin(name));
+        self.command_for(&self.bin(name))
+    }
+
+    /// Like [`TempCluster::command`] for a client program of another installation (a
+    /// `pg_restore` chosen for the server's version).
+    pub fn command_for(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
         for var in [
             "PGPASSWORD",
             "PGPASSFILE",

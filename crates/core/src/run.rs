@@ -77,7 +77,16 @@ pub trait DrillHook {
         drill: &DrillConfig,
         snapshot: &str,
         log: &mut dyn FnMut(&str),
-    ) -> anyhow::Result<String>;
+    ) -> anyhow::Result<DrillDone>;
+}
+
+/// What a drill that passed says: its one-line summary and how long the restore took.
+#[derive(Debug, Clone)]
+pub struct DrillDone {
+    /// The one-line summary.
+    pub summary: String,
+    /// The restore's time in seconds (`dvault_last_drill_restore_seconds`).
+    pub restore_secs: f64,
 }
 
 /// Figures of one stored backup.
@@ -211,6 +220,9 @@ pub struct SiteState {
     /// Files named like backups that the last run could not use.
     #[serde(default)]
     pub unusable_files: Option<u64>,
+    /// How long the last successful drill's restore took.
+    #[serde(default)]
+    pub last_drill_restore_seconds: Option<f64>,
 }
 
 impl SiteState {
@@ -265,6 +277,7 @@ impl SiteState {
             last_check_success_time: self.last_check_success_time,
             last_drill_success_time: self.last_drill_success_time,
             unusable_files: self.unusable_files,
+            last_drill_restore_seconds: self.last_drill_restore_seconds,
         }
     }
 }
@@ -655,11 +668,13 @@ fn site_steps(
                         &format!("running a restore drill of snapshot {snapshot}"),
                     );
                     let mut say = |m: &str| log.say("info", m);
-                    let summary = hook
+                    let done = hook
                         .drill(name, site, d, &snapshot, &mut say)
                         .with_context(|| format!("restore drill of snapshot {snapshot}"))?;
+                    let summary = done.summary;
                     log.say("info", &format!("drill: {summary}"));
                     state.last_drill_success_time = Some(now_secs());
+                    state.last_drill_restore_seconds = Some(done.restore_secs);
                     report.drill = Some(summary);
                 }
                 None => {

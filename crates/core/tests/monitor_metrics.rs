@@ -53,6 +53,7 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
             last_check_success_time: Some(1_699_000_000.0),
             last_drill_success_time: Some(1_698_000_000.0),
             unusable_files: Some(1),
+            last_drill_restore_seconds: Some(42.5),
         },
         SiteMetrics {
             site: "we\"ird\\site".into(),
@@ -69,6 +70,10 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
     );
     assert!(
         text.contains("dvault_dedup_ratio{site=\"forum1\"} 25\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvault_last_drill_restore_seconds{site=\"forum1\"} 42.5\n"),
         "{text}"
     );
     assert!(

@@ -238,6 +238,11 @@ impl<'h, W: Write> DumpScanner<'h, W> {
         self
     }
 
+    /// The writer the edited dump goes to.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     /// The facts gathered so far.
     pub fn facts(&self) -> &DumpFacts {
         &self.facts
@@ -530,7 +535,7 @@ fn readonly_function(body: &[u8]) -> Option<String> {
 }
 
 /// The SQL Discourse runs to create a readonly trigger function, on one line.
-fn readonly_function_sql(name: &str) -> String {
+pub(crate) fn readonly_function_sql(name: &str) -> String {
     // Discourse's message names the table or column; the name carries both.
     let what = name
         .strip_prefix("raise_")

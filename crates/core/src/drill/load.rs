@@ -5,14 +5,16 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use super::bomb::ExpansionBudget;
 use super::database::{DrillDatabase, Login};
 use super::dump::{DumpFacts, DumpScanner};
 use super::extensions;
+use super::phases::{PhaseClock, Phases};
+use super::tools::{self, Tool};
 use crate::postgres::{self, TempCluster};
 
 /// Where a drill loads the dump.
@@ -42,6 +44,12 @@ pub struct TempClusterInfo {
 pub(crate) struct Server {
     kind: Kind,
     bindir: PathBuf,
+    /// The server's major version (`server_version_num` / 10000).
+    major: u32,
+    /// The psql that loads and queries: no newer than the server (see `tools.rs`).
+    psql: Tool,
+    /// The pg_restore for directory dumps, chosen the same way; why none fits otherwise.
+    pg_restore: Result<Tool, String>,
     /// Whether this psql has `\restrict` (see [`psql_has_restrict`]).
     psql_restrict: bool,
 }
@@ -63,11 +71,7 @@ impl Server {
                 let cluster =
                     TempCluster::start().context("starting a temporary PostgreSQL cluster")?;
                 let bindir = cluster.bindir().to_path_buf();
-                Ok(Server {
-                    psql_restrict: psql_has_restrict(&bindir),
-                    kind: Kind::Temp(cluster),
-                    bindir,
-                })
+                Server::with_tools(Kind::Temp(cluster), bindir)
             }
             PostgresTarget::Url(raw) => {
                 let mut url = url::Url::parse(raw).map_err(|e| {
@@ -89,13 +93,79 @@ impl Server {
                     url.set_path("/postgres");
                 }
                 let bindir = client_bindir()?;
-                Ok(Server {
-                    psql_restrict: psql_has_restrict(&bindir),
-                    kind: Kind::Url { url, password },
-                    bindir,
-                })
+                Server::with_tools(Kind::Url { url, password }, bindir)
             }
         }
+    }
+
+    /// Asks the server its version (with the psql of `bindir`), then chooses the psql and
+    /// pg_restore no newer than it, as Discourse's restore does (`tools.rs`). A throwaway
+    /// cluster's own installation is looked at first: it always fits.
+    fn with_tools(kind: Kind, bindir: PathBuf) -> Result<Server> {
+        let first = Tool {
+            path: bindir.join("psql"),
+            major: 0,
+        };
+        let mut server = Server {
+            kind,
+            bindir,
+            major: 0,
+            psql: first,
+            pg_restore: Err(String::new()),
+            psql_restrict: false,
+        };
+        let mut num = String::new();
+        server
+            .query_as(
+                &server.maintenance_db(),
+                None,
+                "SHOW server_version_num;\n",
+                &mut |f| {
+                    num = f.first().copied().flatten().unwrap_or("").to_string();
+                    Ok(())
+                },
+            )
+            .with_context(|| format!("asking {} its version", server.describe()))?;
+        server.major = tools::major_of_version_num(&num).ok_or_else(|| {
+            anyhow!(
+                "{}: server_version_num {num:?} is no version",
+                server.describe()
+            )
+        })?;
+        let preferred = matches!(server.kind, Kind::Temp(_)).then(|| server.bindir.clone());
+        server.psql =
+            tools::find("psql", server.major, preferred.as_deref()).map_err(|e| anyhow!(e))?;
+        server.pg_restore = tools::find("pg_restore", server.major, preferred.as_deref());
+        server.psql_restrict = psql_has_restrict(&server.psql.path);
+        Ok(server)
+    }
+
+    /// The server's major version.
+    pub(crate) fn major(&self) -> u32 {
+        self.major
+    }
+
+    /// The psql used, and the pg_restore for directory dumps (or why none fits), for reports.
+    pub(crate) fn programs(&self) -> (&Path, Result<&Path, &str>) {
+        (
+            &self.psql.path,
+            self.pg_restore
+                .as_ref()
+                .map(|t| t.path.as_path())
+                .map_err(String::as_str),
+        )
+    }
+
+    /// The pg_restore chosen for this server, or why none fits (a load error naming the
+    /// version wanted).
+    pub(crate) fn pg_restore(&self) -> Result<&Path, LoadError> {
+        self.pg_restore
+            .as_ref()
+            .map(|t| t.path.as_path())
+            .map_err(|e| LoadError::Read {
+                message: e.clone(),
+                facts: DumpFacts::default(),
+            })
     }
 
     /// A short description for reports (no password).
@@ -138,11 +208,11 @@ impl Server {
     }
 
     /// A command for a PostgreSQL client program, with connection settings in its environment.
-    fn command(&self, program: &str) -> Command {
+    fn command(&self, program: &Path) -> Command {
         match &self.kind {
-            Kind::Temp(c) => c.command(program),
+            Kind::Temp(c) => c.command_for(program),
             Kind::Url { password, .. } => {
-                let mut cmd = Command::new(self.bindir.join(program));
+                let mut cmd = Command::new(program);
                 cmd.env_remove("PGDATABASE");
                 if let Some(p) = password {
                     cmd.env("PGPASSWORD", p);
@@ -156,7 +226,7 @@ impl Server {
     }
 
     /// A command for a client program logging in as `login` (the administrator when `None`).
-    fn command_as(&self, program: &str, login: Option<&Login>) -> Command {
+    pub(crate) fn command_as(&self, program: &Path, login: Option<&Login>) -> Command {
         let mut cmd = self.command(program);
         if let Some(login) = login {
             // The URL names the user for a given server; the throwaway cluster trusts local
@@ -170,7 +240,7 @@ impl Server {
     }
 
     /// The `-d` argument for database `db` as `login`.
-    fn conninfo_as(&self, db: &str, login: Option<&Login>) -> String {
+    pub(crate) fn conninfo_as(&self, db: &str, login: Option<&Login>) -> String {
         match (&self.kind, login) {
             (Kind::Url { url, .. }, Some(login)) => {
                 let mut u = url.clone();
@@ -233,7 +303,7 @@ impl Server {
     ) -> Result<()> {
         const SEP: &str = "\x1f";
         const NULL: &str = "\x1e";
-        let mut cmd = self.command_as("psql", login);
+        let mut cmd = self.command_as(&self.psql.path, login);
         cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .args(["-F", SEP, "-P", &format!("null={NULL}")])
             .arg("-d")
@@ -243,7 +313,7 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .with_context(|| format!("starting {}", self.bindir.join("psql").display()))?;
+            .with_context(|| format!("starting {}", self.psql.path.display()))?;
         let stderr = child.stderr.take().map(drain);
         let mut stdin = child.stdin.take().context("psql stdin")?;
         let sql = sql.to_string();
@@ -290,12 +360,17 @@ impl Server {
     /// unprivileged role, the scanner refuses any meta-command line before psql sees it, and
     /// psql runs in `\restrict` mode with a fresh random key (when this psql has it), so even a
     /// meta-command the scanner missed is refused by psql itself.
+    ///
+    /// `phases` gets how long the pre-data, data and post-data parts of the stream took
+    /// (see [`PhaseClock`]).
     pub(crate) fn load_plain(
         &self,
         db: &DrillDatabase<'_>,
         input: &mut dyn Read,
+        phases: &mut Phases,
     ) -> Result<DumpFacts, LoadError> {
-        let mut cmd = self.command_as("psql", Some(db.login()));
+        let start = Instant::now();
+        let mut cmd = self.command_as(&self.psql.path, Some(db.login()));
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]);
         if self.psql_restrict {
             // The key only has to be unknown to whoever wrote the dump, which was written
@@ -310,18 +385,18 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| LoadError::Psql {
-            message: format!("starting {}: {e}", self.bindir.join("psql").display()),
+            message: format!("starting {}: {e}", self.psql.path.display()),
             facts: None,
         })?;
         let stderr = child.stderr.take().map(drain);
         let stdin = child.stdin.take().expect("piped stdin");
-        let mut scanner = DumpScanner::new(BufWriter::with_capacity(1 << 16, stdin)).on_extension(
-            Box::new(|name| {
-                self.create_extension(db.name(), name)
-                    .map_err(|e| format!("{e:#}"))
-            }),
-        );
+        let out = PhaseClock::new(BufWriter::with_capacity(1 << 16, stdin));
+        let mut scanner = DumpScanner::new(out).on_extension(Box::new(|name| {
+            self.create_extension(db.name(), name)
+                .map_err(|e| format!("{e:#}"))
+        }));
         let copied = copy_until_write_fails(input, &mut scanner);
+        let (data_at, post_at) = scanner.get_ref().marks();
         let facts_so_far = scanner.facts().clone();
         if let Some(refusal) = scanner.refusal() {
             // Nothing from the refused line on reached psql; stop it before it commits the
@@ -329,6 +404,7 @@ impl Server {
             let message = refusal.to_string();
             let _ = child.kill();
             let _ = child.wait();
+            *phases = Phases::split(start, data_at, post_at, Instant::now());
             return Err(LoadError::Dump {
                 message,
                 facts: facts_so_far,
@@ -361,7 +437,7 @@ impl Server {
                 )),
             }
         };
-        match finished {
+        let result = match finished {
             Ok(Ok(facts)) => match psql_failed(&mut child, stderr) {
                 None => Ok(facts),
                 Some(message) => Err(LoadError::Psql {
@@ -394,7 +470,9 @@ impl Server {
                     facts: facts_so_far,
                 })
             }
-        }
+        };
+        *phases = Phases::split(start, data_at, post_at, Instant::now());
+        result
     }
 
     /// Creates extension `name` in database `db` as the administrator, if it is on the
@@ -403,91 +481,6 @@ impl Server {
         extensions::check_allowed(name)?;
         self.execute(db, &extensions::create_sql(name))
             .with_context(|| format!("creating extension {name:?} as the administrator"))
-    }
-
-    /// Loads a directory-format dump: `pg_restore -f -` turns it into the plain script, which
-    /// is loaded as in [`Server::load_plain`] (so a crafted `toc.dat` that puts meta-commands
-    /// into the script is refused the same way). `cap` bounds the script's size: pg_restore
-    /// decompresses the `.dat.gz` files.
-    pub(crate) fn load_directory(
-        &self,
-        db: &DrillDatabase<'_>,
-        dir: &Path,
-        cap: &ExpansionBudget,
-    ) -> Result<DumpFacts, LoadError> {
-        self.list_directory(dir)?;
-        let mut cmd = Command::new(self.bindir.join("pg_restore"));
-        cmd.args(["--no-owner", "--no-privileges", "-f", "-"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| LoadError::Read {
-            message: format!("starting {}: {e}", self.bindir.join("pg_restore").display()),
-            facts: DumpFacts::default(),
-        })?;
-        let stderr = child.stderr.take().map(drain);
-        let out = child.stdout.take().expect("piped stdout");
-        let mut out = cap.reader(out, "the script pg_restore prints of db/".to_string());
-        let loaded = self.load_plain(db, &mut out);
-        if matches!(loaded, Err(LoadError::Read { .. })) {
-            // Over the cap: stop pg_restore rather than read the rest.
-            let _ = child.kill();
-        }
-        // Read to the end so pg_restore is not stopped by a closed pipe.
-        let _ = io::copy(&mut out, &mut io::sink());
-        drop(out);
-        let status = child.wait();
-        let err = stderr
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        match status {
-            Ok(s) if s.success() => loaded,
-            s => {
-                let message = format!(
-                    "pg_restore -f - {} failed ({}): {}",
-                    dir.display(),
-                    s.map_or_else(|e| e.to_string(), |s| s.to_string()),
-                    tail(&String::from_utf8_lossy(&err), 8)
-                );
-                let facts = match loaded {
-                    Ok(f) => f,
-                    Err(e) => e.facts().cloned().unwrap_or_default(),
-                };
-                Err(LoadError::Read { message, facts })
-            }
-        }
-    }
-}
-
-impl Server {
-    /// Validates a directory dump with `pg_restore --list` before anything is loaded, as
-    /// Discourse's restore of a directory dump does first (issue 17): a `toc.dat` this
-    /// pg_restore cannot read (damaged, or written by a newer pg_dump) fails here, naming
-    /// pg_restore's reason, with nothing loaded.
-    fn list_directory(&self, dir: &Path) -> Result<(), LoadError> {
-        let program = self.bindir.join("pg_restore");
-        let out = Command::new(&program)
-            .arg("--list")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| LoadError::Read {
-                message: format!("starting {}: {e}", program.display()),
-                facts: DumpFacts::default(),
-            })?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(LoadError::Read {
-            message: format!(
-                "pg_restore --list {} failed ({}): {}",
-                dir.display(),
-                out.status,
-                tail(&String::from_utf8_lossy(&out.stderr), 8)
-            ),
-            facts: DumpFacts::default(),
-        })
     }
 }
 
@@ -536,7 +529,7 @@ fn copy_until_write_fails(input: &mut dyn Read, out: &mut dyn Write) -> Result<(
     }
 }
 
-fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
+pub(crate) fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = r.read_to_end(&mut buf);
@@ -544,7 +537,7 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
     })
 }
 
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim().lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -569,10 +562,10 @@ fn client_bindir() -> Result<PathBuf> {
     bail!("psql and pg_restore not found (install the PostgreSQL client programs)")
 }
 
-/// Whether the psql in `bindir` has `\restrict`: added in the minor releases of August 2025
+/// Whether the psql `psql` has `\restrict`: added in the minor releases of August 2025
 /// (13.22, 14.19, 15.14, 16.10, 17.6; CVE-2025-8714) and in every 18.
-fn psql_has_restrict(bindir: &Path) -> bool {
-    let out = Command::new(bindir.join("psql"))
+fn psql_has_restrict(psql: &Path) -> bool {
+    let out = Command::new(psql)
         .arg("--version")
         .stdin(Stdio::null())
         .output();

@@ -13,12 +13,16 @@
 
 pub mod archive;
 pub mod bomb;
+mod checks;
 mod database;
 pub mod dump;
 mod extensions;
 pub mod load;
 mod meta;
+pub mod phases;
+mod sections;
 pub mod snapshot;
+mod tools;
 pub mod uploads;
 
 use std::fs::File;
@@ -34,13 +38,15 @@ pub use crate::discourse::Format as BackupFormat;
 pub use bomb::ExpansionLimit;
 pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
+pub use phases::Phases;
 pub use snapshot::{drill_snapshot, RepoDrillHook};
 pub use uploads::{UploadProblem, UploadsCheck};
 
 use bomb::ExpansionBudget;
+use checks::{check_sequences, check_tables, check_uploads};
 use database::DrillDatabase;
 use load::{LoadError, Server};
-use uploads::UploadIndex;
+use sections::DirectoryTimes;
 
 /// How many failures of one kind the report spells out before it summarises the rest.
 const MAX_LISTED: usize = 25;
@@ -111,13 +117,26 @@ pub struct Timings {
     pub rebuild_secs: f64,
     /// Starting PostgreSQL and creating the database.
     pub server_secs: f64,
-    /// Reading the backup and loading the dump (one pass).
+    /// Reading the backup and loading the dump: `read_secs`, `list_secs`, the three phases
+    /// and `scan_secs` together.
     pub load_secs: f64,
+    /// Reading the backup apart from the load: its SHA-256, the upload files, unpacking a
+    /// directory dump.
+    pub read_secs: f64,
+    /// `pg_restore --list` of a directory dump (0 for a plain dump).
+    pub list_secs: f64,
+    /// The restore's pre-data, data and post-data phases (see [`Phases`]).
+    #[serde(flatten)]
+    pub phases: Phases,
+    /// Counting the rows of a directory dump's data section before it is loaded: drill-only
+    /// work, not part of a restore (0 for a plain dump, whose rows are counted as they pass).
+    pub scan_secs: f64,
     /// The checks against the backup.
     pub check_secs: f64,
-    /// The restore itself: creating the database and its extensions, then loading the dump
-    /// (`server_secs` without starting a throwaway cluster, plus `load_secs`); roughly the
-    /// time a forum's database takes to come back on this server.
+    /// The restore itself, as Discourse's restore runs it: creating the database and its
+    /// extensions, `pg_restore --list` (directory dumps), then the pre-data, data and
+    /// post-data phases; roughly the time a forum's database takes to come back on this
+    /// server (Discourse adds its migrations and, for a full backup, copying the uploads).
     pub restore_secs: f64,
     /// The whole drill.
     pub total_secs: f64,
@@ -150,6 +169,12 @@ pub struct DrillReport {
     pub dump_lines: u64,
     /// The PostgreSQL server used.
     pub server: String,
+    /// Its major version.
+    pub server_major: Option<u32>,
+    /// The psql that loaded the dump, chosen no newer than the server as Discourse does.
+    pub psql: Option<String>,
+    /// The pg_restore for directory dumps chosen the same way, or why none fits.
+    pub pg_restore: Option<String>,
     /// The database loaded (dropped afterwards).
     pub database: String,
     /// The throwaway cluster, when one was used.
@@ -179,6 +204,9 @@ impl DrillReport {
             dump: None,
             dump_lines: 0,
             server: String::new(),
+            server_major: None,
+            psql: None,
+            pg_restore: None,
             database: String::new(),
             temp_cluster: None,
             tables: Vec::new(),
@@ -248,11 +276,31 @@ impl DrillReport {
                 u.note.as_deref().unwrap_or("-")
             ));
         }
+        if let (Some(major), Some(psql)) = (self.server_major, &self.psql) {
+            s.push_str(&format!(
+                "  programs    PostgreSQL {major}: {psql}, {}\n",
+                self.pg_restore.as_deref().unwrap_or("-")
+            ));
+        }
         let t = &self.timings;
+        let p = &t.phases;
         s.push_str(&format!(
-            "  time        {:.1}s (rebuild {:.1}s, server {:.1}s, load {:.1}s, checks {:.1}s); \
-             restore {:.1}s\n",
-            t.total_secs, t.rebuild_secs, t.server_secs, t.load_secs, t.check_secs, t.restore_secs
+            "  time        {:.2}s: rebuild {:.2}s, server {:.2}s, read {:.2}s, list {:.2}s, \
+             pre-data {:.2}s, data {:.2}s, post-data {:.2}s, row scan {:.2}s, checks {:.2}s\n",
+            t.total_secs,
+            t.rebuild_secs,
+            t.server_secs,
+            t.read_secs,
+            t.list_secs,
+            p.pre_data_secs,
+            p.data_secs,
+            p.post_data_secs,
+            t.scan_secs,
+            t.check_secs
+        ));
+        s.push_str(&format!(
+            "  restore     {:.2}s (database and extensions, list, pre-data, data, post-data)\n",
+            t.restore_secs
         ));
         for f in &self.failures {
             s.push_str(&format!("FAIL: {f}\n"));
@@ -447,6 +495,13 @@ pub(crate) fn drill_file_into(
     let server = Server::open(&opts.target)?;
     report.server = server.describe();
     report.temp_cluster = server.temp_info();
+    report.server_major = Some(server.major());
+    let (psql, pg_restore) = server.programs();
+    report.psql = Some(psql.display().to_string());
+    report.pg_restore = Some(match pg_restore {
+        Ok(p) => p.display().to_string(),
+        Err(why) => why.to_string(),
+    });
     if !server.psql_restrict() {
         report.warnings.push(
             "this psql has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later \
@@ -463,7 +518,9 @@ pub(crate) fn drill_file_into(
         report.timings.server_secs = t.elapsed().as_secs_f64();
         let budget = ExpansionBudget::new(opts.cap);
         let result = load_and_check(&server, &db, path, work, &budget, report);
-        report.timings.restore_secs = database_secs + report.timings.load_secs;
+        let t = &mut report.timings;
+        t.restore_secs = database_secs + t.list_secs + t.phases.total();
+        t.read_secs = (t.load_secs - t.list_secs - t.phases.total() - t.scan_secs).max(0.0);
         if let Err(e) = db.drop_now() {
             report.warnings.push(format!("{e:#}"));
         }
@@ -512,7 +569,7 @@ fn load_and_check(
         if loaded.is_some() {
             anyhow::bail!("a second database dump {name} in the backup");
         }
-        let result = server.load_plain(db, input);
+        let result = server.load_plain(db, input, &mut report.timings.phases);
         // Read the rest so the pass goes on (the SHA-256 and the uploads need all of it).
         io::copy(input, &mut io::sink()).with_context(|| format!("reading {name}"))?;
         loaded = Some((name.to_string(), result));
@@ -544,10 +601,12 @@ fn load_and_check(
     }
     if loaded.is_none() {
         if let Some(dir) = &walked.directory_dump {
-            loaded = Some((
-                "db/ (directory dump)".into(),
-                server.load_directory(db, dir, budget),
-            ));
+            let mut times = DirectoryTimes::default();
+            let result = server.load_directory(db, dir, budget, &mut times);
+            report.timings.phases = times.phases;
+            report.timings.list_secs = times.list_secs;
+            report.timings.scan_secs = times.scan_secs;
+            loaded = Some(("db/ (directory dump)".into(), result));
         }
     }
     report.timings.load_secs = t.elapsed().as_secs_f64();
@@ -644,249 +703,6 @@ fn unquoted_last_part(name: &str) -> String {
     match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
         Some(inner) => inner.replace("\"\"", "\""),
         None => part.to_string(),
-    }
-}
-
-fn sql_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// Which of these relations exist (by `to_regclass`).
-fn existing(server: &Server, db: &DrillDatabase<'_>, names: &[&str]) -> Result<Vec<bool>> {
-    let mut exists = vec![false; names.len()];
-    if names.is_empty() {
-        return Ok(exists);
-    }
-    let values: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("({i}, {})", sql_literal(n)))
-        .collect();
-    let sql = format!(
-        "SELECT i, to_regclass(n) IS NOT NULL FROM (VALUES {}) AS v(i, n);\n",
-        values.join(", ")
-    );
-    server.query_each(db, &sql, &mut |f| {
-        let i: usize = field(f, 0)?.parse()?;
-        if let Some(slot) = exists.get_mut(i) {
-            *slot = field(f, 1)? == "t";
-        }
-        Ok(())
-    })?;
-    Ok(exists)
-}
-
-fn field<'a>(f: &[Option<&'a str>], i: usize) -> Result<&'a str> {
-    f.get(i)
-        .copied()
-        .flatten()
-        .ok_or_else(|| anyhow::anyhow!("psql returned a row without field {i}: {f:?}"))
-}
-
-fn check_tables(
-    server: &Server,
-    db: &DrillDatabase<'_>,
-    facts: &DumpFacts,
-    report: &mut DrillReport,
-) -> Result<()> {
-    let names: Vec<&str> = facts.tables.keys().map(String::as_str).collect();
-    let exists = existing(server, db, &names)?;
-    let mut counts: Vec<Option<u64>> = vec![None; names.len()];
-    let selects: Vec<String> = names
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| exists[*i])
-        .map(|(i, n)| format!("SELECT {i}, count(*) FROM ONLY {n}"))
-        .collect();
-    for chunk in selects.chunks(200) {
-        let sql = format!("{};\n", chunk.join(" UNION ALL "));
-        server.query_each(db, &sql, &mut |f| {
-            let i: usize = field(f, 0)?.parse()?;
-            if let Some(slot) = counts.get_mut(i) {
-                *slot = Some(field(f, 1)?.parse()?);
-            }
-            Ok(())
-        })?;
-    }
-    let mut failures = Vec::new();
-    for (i, (name, t)) in facts.tables.iter().enumerate() {
-        let expected = t.copy_rows.unwrap_or(0);
-        let ok = exists[i] && counts[i] == Some(expected);
-        if !exists[i] {
-            failures.push(format!(
-                "table {name}: missing from the database (the dump creates it at line {})",
-                t.line
-            ));
-        } else if !ok {
-            failures.push(match t.copy_rows {
-                Some(n) => format!(
-                    "table {name}: {} rows in the database, the dump's COPY block (line {}) has {n}",
-                    counts[i].map_or("?".into(), |c| c.to_string()),
-                    t.copy_line
-                ),
-                None => format!(
-                    "table {name}: {} rows in the database, the dump has no data for it",
-                    counts[i].map_or("?".into(), |c| c.to_string())
-                ),
-            });
-        }
-        report.tables.push(TableCheck {
-            name: name.clone(),
-            dump_rows: t.copy_rows,
-            exists: exists[i],
-            db_rows: counts[i],
-            ok,
-        });
-    }
-    push_capped(&mut report.failures, failures, "tables");
-    Ok(())
-}
-
-fn check_sequences(
-    server: &Server,
-    db: &DrillDatabase<'_>,
-    facts: &DumpFacts,
-    report: &mut DrillReport,
-) -> Result<()> {
-    let names: Vec<&str> = facts.sequences.keys().map(String::as_str).collect();
-    let exists = existing(server, db, &names)?;
-    let mut values: Vec<Option<(i64, bool)>> = vec![None; names.len()];
-    let selects: Vec<String> = names
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| exists[*i])
-        .map(|(i, n)| {
-            format!(
-                "SELECT {i}, last_value, is_called FROM {}",
-                // setval names the sequence as a regclass text; it is valid SQL as it is.
-                n
-            )
-        })
-        .collect();
-    for chunk in selects.chunks(200) {
-        let sql = format!("{};\n", chunk.join(" UNION ALL "));
-        server.query_each(db, &sql, &mut |f| {
-            let i: usize = field(f, 0)?.parse()?;
-            if let Some(slot) = values.get_mut(i) {
-                *slot = Some((field(f, 1)?.parse()?, field(f, 2)? == "t"));
-            }
-            Ok(())
-        })?;
-    }
-    let mut failures = Vec::new();
-    for (i, (name, s)) in facts.sequences.iter().enumerate() {
-        let got = values[i];
-        let ok = got == Some((s.value, s.is_called));
-        if !ok {
-            failures.push(match got {
-                None => format!(
-                    "sequence {name}: missing from the database (the dump sets it at line {})",
-                    s.line
-                ),
-                Some((v, c)) => format!(
-                    "sequence {name}: last_value {v} (is_called {c}) in the database, the dump \
-                     sets {} (is_called {}) at line {}",
-                    s.value, s.is_called, s.line
-                ),
-            });
-        }
-        report.sequences.push(SequenceCheck {
-            name: name.clone(),
-            dump_value: s.value,
-            dump_is_called: s.is_called,
-            db_value: got.map(|g| g.0),
-            db_is_called: got.map(|g| g.1),
-            ok,
-        });
-    }
-    push_capped(&mut report.failures, failures, "sequences");
-    Ok(())
-}
-
-fn check_uploads(
-    server: &Server,
-    db: &DrillDatabase<'_>,
-    facts: &DumpFacts,
-    index: &UploadIndex,
-    has_uploads_dir: bool,
-    report: &mut DrillReport,
-) -> Result<()> {
-    let mut check = UploadsCheck {
-        files_in_backup: index.len() as u64,
-        ..UploadsCheck::default()
-    };
-    let table = "public.uploads";
-    if !facts.tables.contains_key(table) {
-        check.note = Some("the dump has no public.uploads table".into());
-        report.uploads = check;
-        return Ok(());
-    }
-    if !has_uploads_dir {
-        check.note = Some(
-            "the backup holds no uploads (a database-only backup); upload rows not checked".into(),
-        );
-        report.uploads = check;
-        return Ok(());
-    }
-    let mut columns = Vec::new();
-    server.query_each(
-        db,
-        "SELECT column_name FROM information_schema.columns \
-         WHERE table_schema = 'public' AND table_name = 'uploads';\n",
-        &mut |f| {
-            columns.push(field(f, 0)?.to_string());
-            Ok(())
-        },
-    )?;
-    let has = |c: &str| columns.iter().any(|x| x == c);
-    if !has("id") || !has("url") {
-        report.failures.push(format!(
-            "table {table}: has no id or url column (columns: {})",
-            columns.join(", ")
-        ));
-        report.uploads = check;
-        return Ok(());
-    }
-    let sha1 = if has("sha1") { "sha1" } else { "NULL" };
-    let original = if has("original_sha1") {
-        "original_sha1"
-    } else {
-        "NULL"
-    };
-    let extension = if has("extension") {
-        "extension"
-    } else {
-        "NULL"
-    };
-    let sql =
-        format!("SELECT id, url, {sha1}, {original}, {extension} FROM {table} ORDER BY id;\n");
-    server.query_each(db, &sql, &mut |f| {
-        let row = uploads::UploadRow {
-            id: field(f, 0)?.parse()?,
-            url: f.get(1).copied().flatten().unwrap_or(""),
-            sha1: f.get(2).copied().flatten(),
-            original_sha1: f.get(3).copied().flatten(),
-            extension: f.get(4).copied().flatten(),
-        };
-        check.check(index, &row);
-        Ok(())
-    })?;
-    check.checked = true;
-    let failures: Vec<String> = check.problems.iter().map(|p| p.to_string()).collect();
-    push_capped(&mut report.failures, failures, "uploads");
-    check.problems.truncate(1000);
-    report.uploads = check;
-    Ok(())
-}
-
-fn push_capped(out: &mut Vec<String>, failures: Vec<String>, what: &str) {
-    let n = failures.len();
-    out.extend(failures.into_iter().take(MAX_LISTED));
-    if n > MAX_LISTED {
-        out.push(format!(
-            "... and {} more failures of {what}",
-            n - MAX_LISTED
-        ));
     }
 }
 

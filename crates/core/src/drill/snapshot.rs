@@ -10,7 +10,7 @@ use crate::config::{DrillConfig, SiteConfig};
 use crate::repo::tarsnap::{TarsnapConfig, TarsnapStore};
 use crate::repo::tarsnap_ledger::Ledger;
 use crate::repo::Repo;
-use crate::run::DrillHook;
+use crate::run::{DrillDone, DrillHook};
 
 /// Takes snapshot `id` (the newest dvault snapshot when `None`) out of `repo`, rebuilds the
 /// original file (the repository checks its SHA-256 against the snapshot's record) and drills
@@ -89,7 +89,7 @@ impl DrillHook for RepoDrillHook {
         drill: &DrillConfig,
         snapshot: &str,
         log: &mut dyn FnMut(&str),
-    ) -> Result<String> {
+    ) -> Result<DrillDone> {
         let opts = DrillOptions {
             target: match &drill.postgres_url {
                 Some(url) => PostgresTarget::Url(url.clone()),
@@ -126,7 +126,10 @@ impl DrillHook for RepoDrillHook {
         }
         let line = super::one_line(&report);
         if report.ok {
-            Ok(line)
+            Ok(DrillDone {
+                summary: line,
+                restore_secs: report.timings.restore_secs,
+            })
         } else {
             Err(anyhow!(line))
         }
