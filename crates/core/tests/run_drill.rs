@@ -173,6 +173,12 @@ fn each_site_drills_its_own_snapshot_in_a_shared_repository() {
         "{log}"
     );
     assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 1, "{log}");
+    // The restore's time is kept for the dvault_last_drill_restore_seconds metric.
+    for name in ["community", "forum"] {
+        let state = dvault_core::run::SiteState::load(&config.state_dir(), name).unwrap();
+        let secs = state.last_drill_restore_seconds;
+        assert!(secs.is_some_and(|s| s > 0.0), "{name}: {secs:?}");
+    }
     // The log names each site's own file in its drill line.
     assert!(
         log.contains(&format!("[community] drill: {community_name} restored"))
