@@ -11,6 +11,7 @@
 
 mod format;
 mod name;
+pub mod restore_api;
 
 pub use format::Format;
 pub use name::{classify, BackupName, FileKind};
