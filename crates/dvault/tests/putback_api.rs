@@ -556,3 +556,104 @@ fn the_key_comes_from_the_environment_when_no_file_is_given() {
     );
     assert_eq!(fs::read_dir(&s.backups).unwrap().count(), 0);
 }
+
+/// `dvault run` with `[sites.NAME.drill] put_back` and `[...drill.put_back_restore]`: after the
+/// drill passes, the backup lands in the staging forum's folder and the staging forum restores
+/// it through its API; a restore the staging forum fails fails the run's drill.
+#[test]
+fn run_drill_puts_back_and_the_staging_forum_restores_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let opts = dvault_sim::Options {
+        formats: vec![dvault_sim::Format::A],
+        ..dvault_sim::Options::small(31)
+    };
+    let files = dvault_sim::generate(&opts, &d.join("backups")).unwrap();
+    let original = files[0].path.clone();
+    let name = original.file_name().unwrap().to_str().unwrap().to_string();
+    fs::write(d.join("password"), "drill password\n").unwrap();
+    fs::write(d.join("api-key"), format!("{KEY}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["password", "api-key"] {
+        fs::set_permissions(d.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let staging = d.join("staging");
+    fs::create_dir(&staging).unwrap();
+    let dvault = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_dvault"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("DVAULT_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("DVAULT_REPOSITORY", d.join("repo"))
+            .env("DVAULT_PASSWORD_FILE", d.join("password"))
+            .env(
+                "PATH",
+                format!(
+                    "/usr/lib/postgresql/15/bin:{}",
+                    std::env::var("PATH").unwrap()
+                ),
+            );
+        c
+    };
+    assert!(dvault().arg("init").status().unwrap().success());
+    let config = |url: &str| {
+        let path = d.join("dvault.toml");
+        fs::write(
+            &path,
+            format!(
+                "state_dir = \"{d}/state\"\ncache_dir = \"{d}/cache\"\n\
+                 [sites.forum.source]\nfolder = \"{d}/backups\"\nsettle = \"0s\"\n\
+                 [sites.forum.repository]\nlocation = \"{d}/repo\"\npassword_file = \"{d}/password\"\n\
+                 [sites.forum.drill]\nevery = \"1s\"\nput_back = \"{d}/staging\"\n\
+                 [sites.forum.drill.put_back_restore]\nurl = \"{url}\"\nkey_file = \"{d}/api-key\"\n\
+                 poll_interval = \"50ms\"\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+
+    // Staging's schema is newer than the backup's: it restores it.
+    let server = serve(Forum::new(&staging, 99_990_101_000_000));
+    let out = dvault()
+        .args(["run", "--config"])
+        .arg(config(&server.url))
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("restored it ([SUCCESS])"), "{log}");
+    assert_eq!(sha256(&staging.join(&name)), sha256(&original));
+    assert_eq!(
+        server.forum.lock().unwrap().restored,
+        [(name.clone(), sha256(&original))]
+    );
+
+    // A staging forum whose schema is older fails the restore: the run's drill fails, saying
+    // why. The file is there from the first run and is restored again.
+    let server = serve(Forum::new(&staging, 20_000_101_000_000));
+    let out = dvault()
+        .args(["run", "--config"])
+        .arg(config(&server.url))
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("is there already, left as it is")
+            && log.contains("[FAILED]")
+            && log.contains("more recent version of the schema"),
+        "{log}"
+    );
+}
