@@ -55,6 +55,12 @@ struct Forum {
     allow_restore: bool,
     readonly: bool,
     running: bool,
+    /// Status polls a backup already running before dvault came still takes.
+    other_polls: u32,
+    /// Another operation starts between dvault's status request and its POST.
+    busy_on_post: bool,
+    /// The restored database does not hold the key: refused once the restore runs.
+    key_lost: bool,
     restore: Option<Restore>,
     /// MessageBus backlog of the channel: id, client id ("" = any client), line.
     bus: Vec<(i64, String, String)>,
@@ -71,6 +77,9 @@ impl Forum {
             allow_restore: true,
             readonly: false,
             running: false,
+            other_polls: 0,
+            busy_on_post: false,
+            key_lost: false,
             restore: None,
             // An older restore's log, published (as older Discourse did) to every client of its
             // user: dvault must not take its verdict for the new restore's.
@@ -142,6 +151,11 @@ impl Forum {
     /// One status poll: the restore runs a few polls, is marked finished, and only a poll
     /// later logs its verdict (as `Restorer#run`'s `ensure` does).
     fn tick(&mut self) {
+        if self.other_polls > 0 {
+            self.other_polls -= 1;
+            self.running = self.other_polls > 0;
+            return;
+        }
         let Some(r) = self.restore.as_mut() else {
             return;
         };
@@ -237,7 +251,7 @@ fn route(
     let mut f = forum.lock().unwrap();
     f.seen
         .push((method.into(), path.into(), key.into(), body.into()));
-    if key != KEY {
+    if key != KEY || (f.key_lost && f.restored.len() == 1 && f.running) {
         return (
             403,
             String::new(),
@@ -272,6 +286,9 @@ fn route(
                 r#"{"errors":["param is missing or the value is empty: client_id"]}"#.into(),
             );
         };
+        if f.busy_on_post {
+            f.running = true;
+        }
         if f.running {
             return (
                 200,
@@ -597,7 +614,7 @@ fn run_drill_puts_back_and_the_staging_forum_restores_it() {
             );
         c
     };
-    assert!(dvault().arg("init").status().unwrap().success());
+    assert!(dvault().arg("init").output().unwrap().status.success());
     let config = |url: &str| {
         let path = d.join("dvault.toml");
         fs::write(
@@ -655,5 +672,67 @@ fn run_drill_puts_back_and_the_staging_forum_restores_it() {
             && log.contains("[FAILED]")
             && log.contains("more recent version of the schema"),
         "{log}"
+    );
+}
+
+/// A backup already running on the forum is waited for (status.json), then the restore runs;
+/// an operation that starts between the status request and the POST gets Discourse's HTTP 200
+/// `failed` answer, which is an error quoting the forum's message.
+#[test]
+fn a_running_operation_is_waited_for_and_a_failed_answer_is_an_error() {
+    let s = setup();
+    let server = serve(Forum {
+        running: true,
+        other_polls: 4,
+        ..Forum::new(&s.backups, 20_260_101_000_000)
+    });
+    let out = s.env.ok(&s.repo, &s.args(&server.url, &s.key_file));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("restored it ([SUCCESS])"), "{text}");
+    assert!(text.contains("waiting for it to end"), "{text}");
+    {
+        let f = server.forum.lock().unwrap();
+        let post = f
+            .seen
+            .iter()
+            .position(|r| r.0 == "POST" && r.1.ends_with("/restore"));
+        let polls_before = f.seen[..post.unwrap()]
+            .iter()
+            .filter(|r| r.1 == "/admin/backups/status.json")
+            .count();
+        // The backup ended on the 4th status poll; the POST came only after it.
+        assert!(
+            polls_before >= 4,
+            "the POST waited for the backup: {polls_before} polls"
+        );
+    }
+
+    let s = setup();
+    let server = serve(Forum {
+        busy_on_post: true,
+        ..Forum::new(&s.backups, 20_260_101_000_000)
+    });
+    let err = s.env.fails(&s.repo, &s.args(&server.url, &s.key_file));
+    assert!(
+        err.contains("Discourse did not start the restore: Es läuft bereits ein Vorgang."),
+        "{err}"
+    );
+    assert!(server.forum.lock().unwrap().restored.is_empty());
+}
+
+/// The restore replaces the forum's database, API keys included: when the restored database
+/// does not hold the key, the forum refuses it mid-restore, and the outcome is reported as
+/// unknown with the reason (exit 1), never guessed.
+#[test]
+fn a_key_the_restored_database_lacks_gives_an_unknown_outcome_saying_why() {
+    let s = setup();
+    let server = serve(Forum {
+        key_lost: true,
+        ..Forum::new(&s.backups, 20_260_101_000_000)
+    });
+    let err = s.env.fails(&s.repo, &s.args(&server.url, &s.key_file));
+    assert!(
+        err.contains("unknown outcome") && err.contains("does not hold this key"),
+        "{err}"
     );
 }
