@@ -736,3 +736,42 @@ fn a_key_the_restored_database_lacks_gives_an_unknown_outcome_saying_why() {
         "{err}"
     );
 }
+
+/// `put_back_restore` without `put_back`, or with a URL that is not http(s), is a config error
+/// (exit 2) naming the key.
+#[test]
+fn put_back_restore_config_errors_name_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for (drill, key, why) in [
+        (
+            "[sites.forum.drill]\nevery = \"7d\"\n[sites.forum.drill.put_back_restore]\nurl = \"https://staging.example.com\"\n",
+            "sites.forum.drill.put_back_restore",
+            "needs drill.put_back",
+        ),
+        (
+            "[sites.forum.drill]\nevery = \"7d\"\nput_back = \"/srv/staging\"\n[sites.forum.drill.put_back_restore]\nurl = \"staging.example.com\"\n",
+            "sites.forum.drill.put_back_restore.url",
+            "http(s)://",
+        ),
+    ] {
+        let config = d.join("dvault.toml");
+        fs::write(
+            &config,
+            format!(
+                "[sites.forum.source]\nfolder = \"{d}\"\n\
+                 [sites.forum.repository]\nlocation = \"{d}/repo\"\npassword_file = \"{d}/pw\"\n{drill}",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dvault"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(key) && err.contains(why), "{err}");
+    }
+}
