@@ -12,6 +12,7 @@
 mod format;
 mod name;
 pub mod restore_api;
+mod restore_log;
 
 pub use format::Format;
 pub use name::{classify, BackupName, FileKind};

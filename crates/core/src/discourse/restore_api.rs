@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::restore_log::LogReader;
 use crate::source::api::{parse_json, ApiClient, ApiError};
 
 /// The MessageBus channel of backup and restore logs (`BackupRestore::LOGS_CHANNEL`).
@@ -176,13 +177,6 @@ struct StartAnswer {
     failed: Option<String>,
     #[serde(default)]
     message: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BusMessage {
-    message_id: i64,
-    channel: String,
-    data: serde_json::Value,
 }
 
 /// Starts and follows restores on one forum.
@@ -435,113 +429,4 @@ fn new_client_id() -> String {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).expect("the system's random source");
     hex::encode(b)
-}
-
-/// Reads the restore's log from MessageBus; failures are kept, not fatal (the outcome is then
-/// unknown, never guessed).
-struct LogReader {
-    url: String,
-    last_id: i64,
-    lines: Vec<String>,
-    broken: Option<String>,
-}
-
-impl LogReader {
-    fn new(client: &ApiClient, client_id: &str) -> Self {
-        LogReader {
-            url: client.url(&format!("/message-bus/{client_id}/poll?dlp=t")),
-            last_id: -1,
-            lines: Vec::new(),
-            broken: None,
-        }
-    }
-
-    /// Before the POST: the channel's current id, so that no older restore's lines are read.
-    fn start(&mut self, client: &ApiClient) {
-        self.poll(client);
-    }
-
-    fn poll(&mut self, client: &ApiClient) {
-        // Form field `<channel>=<last id>`, the channel name percent-encoded.
-        let body = format!(
-            "{}={}",
-            percent_encoding::utf8_percent_encode(LOGS_CHANNEL, percent_encoding::NON_ALPHANUMERIC),
-            self.last_id
-        );
-        let sent = client.send("POST", &self.url, || {
-            client
-                .http
-                .post(&self.url)
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .header("Dont-Chunk", "true")
-                .body(body.clone())
-        });
-        let messages: Vec<BusMessage> = match sent.and_then(|r| parse_json(&self.url, r)) {
-            Ok(m) => m,
-            Err(e) => {
-                self.broken = Some(crate::redact::string(&e.to_string()));
-                return;
-            }
-        };
-        self.broken = None;
-        for m in messages {
-            if m.channel == "/__status" {
-                if let Some(id) = m.data.get(LOGS_CHANNEL).and_then(|v| v.as_i64()) {
-                    self.last_id = self.last_id.max(id);
-                }
-                continue;
-            }
-            if m.channel != LOGS_CHANNEL || m.message_id <= self.last_id {
-                continue;
-            }
-            self.last_id = m.message_id;
-            if m.data.get("operation").and_then(|v| v.as_str()) == Some("backup") {
-                continue;
-            }
-            if let Some(line) = m.data.get("message").and_then(|v| v.as_str()) {
-                self.lines.push(line.to_string());
-            }
-        }
-        if self.last_id < 0 {
-            // Nothing on the channel yet: everything from now on is new.
-            self.last_id = 0;
-        }
-    }
-
-    /// `[SUCCESS]` / `[FAILED]`, with the failure's reason.
-    fn verdict(&self) -> Option<(Outcome, Option<String>)> {
-        let i = self
-            .lines
-            .iter()
-            .rposition(|l| l == "[SUCCESS]" || l == "[FAILED]")?;
-        if self.lines[i] == "[SUCCESS]" {
-            return Some((Outcome::Succeeded, None));
-        }
-        let reason = self.lines[..i]
-            .iter()
-            .rev()
-            .find(|l| {
-                l.starts_with("EXCEPTION: ")
-                    || l.starts_with("ERROR: ")
-                    || l.starts_with("Restore process was cancelled")
-            })
-            .cloned()
-            .unwrap_or_else(|| "Discourse logged [FAILED]; see the log below".into());
-        Some((Outcome::Failed, Some(reason)))
-    }
-
-    fn tail(&self) -> Vec<String> {
-        let from = self.lines.len().saturating_sub(20);
-        self.lines[from..].to_vec()
-    }
-
-    fn last_line_hint(&self) -> String {
-        match self.lines.last() {
-            Some(l) => format!(" (its last log line: {l:?})"),
-            None => String::new(),
-        }
-    }
 }
