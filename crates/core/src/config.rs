@@ -328,6 +328,44 @@ pub struct DrillConfig {
     /// restore there (the full end-to-end drill, docs/operations.md).
     #[serde(default)]
     pub put_back: Option<String>,
+    /// After the put-back, have the staging forum restore it through its admin API and follow
+    /// it to its end (`discourse::restore_api`); needs `put_back`.
+    #[serde(default)]
+    pub put_back_restore: Option<RestoreApiConfig>,
+}
+
+/// The staging forum's admin API for the drill's restore (`[sites.NAME.drill.put_back_restore]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreApiConfig {
+    /// The staging forum's base URL, e.g. `https://staging.example.com`.
+    pub url: String,
+    /// File holding an admin API key; absent: `DVAULT_DISCOURSE_API_KEY`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// API username; absent: `DVAULT_DISCOURSE_API_USERNAME`, else `system`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Give up waiting for the restore after this long.
+    #[serde(default = "default_api_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// How often to ask how the restore is going.
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+}
+
+impl RestoreApiConfig {
+    /// As the admin-API settings the API client takes.
+    pub fn api(&self) -> ApiConfig {
+        ApiConfig {
+            url: self.url.clone(),
+            key_file: self.key_file.clone(),
+            username: self.username.clone(),
+            with_uploads: false,
+            timeout: self.timeout,
+            poll_interval: self.poll_interval,
+        }
+    }
 }
 
 /// healthchecks.io-style ping URLs for one site.
@@ -585,6 +623,20 @@ impl Config {
                     }
                     crate::putback::Target::parse(t)
                         .map_err(|e| self.error(key("drill.put_back"), e.to_string()))?;
+                }
+                if let Some(r) = &d.put_back_restore {
+                    if d.put_back.is_none() {
+                        return Err(self.error(
+                            key("drill.put_back_restore"),
+                            "needs drill.put_back (the staging forum's backups folder or bucket)",
+                        ));
+                    }
+                    if !(r.url.starts_with("https://") || r.url.starts_with("http://")) {
+                        return Err(self.error(
+                            key("drill.put_back_restore.url"),
+                            "expected the staging forum's http(s):// URL",
+                        ));
+                    }
                 }
                 if let Some(url) = &d.postgres_url {
                     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

@@ -440,6 +440,54 @@ fn key_of(prefix: &str, name: &str) -> String {
     }
 }
 
+/// The drill's put-back (`[sites.NAME.drill] put_back`): the drilled snapshot into the staging
+/// forum's backups; a file already there under that name (a drill of the same backup before)
+/// is left as it is. With `restore` (`put_back_restore`), the staging forum then restores it
+/// through its admin API: a failed or unknown outcome fails the drill step.
+pub fn after_drill(
+    repo: &Repo,
+    snapshot: &str,
+    target: &str,
+    restore: Option<&crate::config::RestoreApiConfig>,
+    scratch: &Option<PathBuf>,
+) -> anyhow::Result<String> {
+    use anyhow::{anyhow, bail, Context};
+    let target = Target::parse(target)?;
+    let opts = Options {
+        scratch: scratch.clone(),
+        ..Default::default()
+    };
+    let (name, mut line) = match put_back(repo, snapshot, &target, &opts) {
+        Ok(done) => {
+            let line = format!(
+                "put {} back into {} for Discourse's restore",
+                done.name,
+                target.describe()
+            );
+            (done.name, line)
+        }
+        Err(PutBackError::Exists(at)) => (
+            repo.find(snapshot)?.meta.file_name,
+            format!("{at} is there already, left as it is"),
+        ),
+        Err(e) => {
+            return Err(anyhow!(e).context(format!("putting it back into {}", target.describe())))
+        }
+    };
+    let Some(cfg) = restore else {
+        return Ok(line);
+    };
+    let mut api = crate::discourse::restore_api::RestoreApi::from_config(&cfg.api())?;
+    let done = api
+        .restore(&name, &mut |n| tracing::info!("{n}"))
+        .with_context(|| format!("{line}; the staging forum's restore"))?;
+    line = format!("{line}; {}", done.summary());
+    match done.outcome {
+        crate::discourse::restore_api::Outcome::Succeeded => Ok(line),
+        _ => bail!("{line}; log: {}", done.log_tail.join(" | ")),
+    }
+}
+
 /// Discourse's own steps to restore `name` once it is in the backups folder.
 pub fn restore_steps(name: &str, s3: bool) -> Vec<String> {
     let location = if s3 { " --location s3" } else { "" };

@@ -11,6 +11,8 @@
 
 mod format;
 mod name;
+pub mod restore_api;
+mod restore_log;
 
 pub use format::Format;
 pub use name::{classify, BackupName, FileKind};

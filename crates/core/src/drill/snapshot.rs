@@ -110,10 +110,11 @@ impl DrillHook for RepoDrillHook {
                 .with_context(|| format!("site {name}: opening {}", r.location))?;
                 let report = drill_snapshot(&repo, Some(snapshot), &opts)?;
                 if let (true, Some(t)) = (report.ok, &drill.put_back) {
-                    log(&put_back_after_drill(
+                    log(&crate::putback::after_drill(
                         &repo,
                         snapshot,
                         t,
+                        drill.put_back_restore.as_ref(),
                         &self.scratch_dir,
                     )?);
                 }
@@ -133,31 +134,6 @@ impl DrillHook for RepoDrillHook {
         } else {
             Err(anyhow!(line))
         }
-    }
-}
-
-/// Puts the drilled snapshot into the staging forum's backups (`put_back`); a file already
-/// there under that name (a drill of the same backup before) is left as it is.
-fn put_back_after_drill(
-    repo: &crate::repo::Repo,
-    snapshot: &str,
-    target: &str,
-    scratch: &Option<PathBuf>,
-) -> Result<String> {
-    use crate::putback::{self, PutBackError, Target};
-    let target = Target::parse(target)?;
-    let opts = putback::Options {
-        scratch: scratch.clone(),
-        ..Default::default()
-    };
-    match putback::put_back(repo, snapshot, &target, &opts) {
-        Ok(done) => Ok(format!(
-            "put {} back into {} for Discourse's restore",
-            done.name,
-            target.describe()
-        )),
-        Err(PutBackError::Exists(at)) => Ok(format!("{at} is there already, left as it is")),
-        Err(e) => Err(anyhow!(e).context(format!("putting it back into {}", target.describe()))),
     }
 }
 

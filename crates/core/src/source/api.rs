@@ -142,7 +142,7 @@ struct CreateAnswer {
 
 /// A client for one forum's admin backup API.
 pub struct ApiClient {
-    http: Client,
+    pub(crate) http: Client,
     base: String,
     key: String,
     username: String,
@@ -231,7 +231,12 @@ impl ApiClient {
     }
 
     fn status_url(&self) -> String {
-        format!("{}/admin/backups/status.json", self.base)
+        self.url("/admin/backups/status.json")
+    }
+
+    /// The forum's URL for `path` (which starts with `/`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     /// Whether a backup or restore runs on the forum now (`is_operation_running`).
@@ -350,7 +355,7 @@ impl ApiClient {
 
     /// Sends with the API headers, retrying 429 (after Retry-After), 5xx and network errors with
     /// exponential backoff; any other non-2xx status is a clear error at once.
-    fn send(
+    pub(crate) fn send(
         &self,
         method: &'static str,
         url: &str,
@@ -415,7 +420,10 @@ impl ApiClient {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(url: &str, resp: Response) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    resp: Response,
+) -> Result<T, ApiError> {
     let text = resp.text().map_err(|e| ApiError::Unexpected {
         url: url.to_string(),
         message: format!("reading the body: {}", error_chain(&e)),
