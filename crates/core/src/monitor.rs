@@ -189,6 +189,10 @@ pub struct SiteMetrics {
     /// Files in the backups folder or bucket named like backups that the last run could not
     /// use (each is also a warning in the run's log and report).
     pub unusable_files: Option<u64>,
+    /// Bytes the last copy over SSH (`source.ssh`) moved across the network.
+    pub transfer_bytes: Option<u64>,
+    /// Seconds that copy took.
+    pub transfer_seconds: Option<f64>,
 }
 
 const METRICS: &[(&str, &str, &str)] = &[
@@ -247,6 +251,16 @@ const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "Files named like Discourse backups that the last run could not use.",
     ),
+    (
+        "dvault_last_transfer_bytes",
+        "gauge",
+        "Bytes the last copy of a backup over SSH moved across the network.",
+    ),
+    (
+        "dvault_last_transfer_duration_seconds",
+        "gauge",
+        "How long the last copy of a backup over SSH took.",
+    ),
 ];
 
 /// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
@@ -267,7 +281,9 @@ pub fn render_metrics(sites: &[SiteMetrics]) -> String {
                     7 => s.dedup_ratio,
                     8 => s.last_check_success_time,
                     9 => s.last_drill_success_time,
-                    _ => s.unusable_files.map(|n| n as f64),
+                    10 => s.unusable_files.map(|n| n as f64),
+                    11 => s.transfer_bytes.map(|n| n as f64),
+                    _ => s.transfer_seconds,
                 }?;
                 Some((s.site.clone(), v))
             })

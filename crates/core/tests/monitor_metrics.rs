@@ -53,6 +53,8 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
             last_check_success_time: Some(1_699_000_000.0),
             last_drill_success_time: Some(1_698_000_000.0),
             unusable_files: Some(1),
+            transfer_bytes: Some(5_000),
+            transfer_seconds: Some(2.5),
         },
         SiteMetrics {
             site: "we\"ird\\site".into(),
@@ -69,6 +71,11 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
     );
     assert!(
         text.contains("dvault_dedup_ratio{site=\"forum1\"} 25\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvault_last_transfer_bytes{site=\"forum1\"} 5000\n")
+            && text.contains("dvault_last_transfer_duration_seconds{site=\"forum1\"} 2.5\n"),
         "{text}"
     );
     assert!(
