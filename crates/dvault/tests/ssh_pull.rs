@@ -74,7 +74,8 @@ fn sim_backup(seed: u64, date: (i64, u32, u32)) -> (String, Vec<u8>) {
 fn the_account_can_read_but_not_write_as_the_contrib_check_proves() {
     let s = Sshd::start();
     s.put("forum-2026-01-01-000000-v20260101000000.sql.gz", b"x");
-    let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/ssh-pull/check-read-only");
+    let check =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/ssh-pull/check-read-only");
     let out = Command::new("bash")
         .arg(&check)
         .arg(s.location())
@@ -90,9 +91,15 @@ fn the_account_can_read_but_not_write_as_the_contrib_check_proves() {
     );
     assert!(out.status.success(), "{text}");
     for what in ["upload", "mkdir", "rename", "remove", "chmod", "symlink"] {
-        assert!(text.contains(&format!("ok: {what} refused")), "{what}: {text}");
+        assert!(
+            text.contains(&format!("ok: {what} refused")),
+            "{what}: {text}"
+        );
     }
-    assert!(text.contains("ok: no shell") && text.contains("read-only: OK"), "{text}");
+    assert!(
+        text.contains("ok: no shell") && text.contains("read-only: OK"),
+        "{text}"
+    );
     // Nothing appeared in or left the folder.
     let names: Vec<_> = std::fs::read_dir(&s.backups).unwrap().collect();
     assert_eq!(names.len(), 1, "{text}");
@@ -142,18 +149,29 @@ fn a_backup_still_being_written_is_not_taken() {
     s.put(done, b"finished backup");
     // Current Discourse writes NAME.tar.partial; older Discourse grows NAME.tar, then gzip grows
     // NAME.tar.gz beside it.
-    s.put("forum-2026-01-03-000000-v2026-1-0-latest-20260101000000.tar.partial", b"half");
+    s.put(
+        "forum-2026-01-03-000000-v2026-1-0-latest-20260101000000.tar.partial",
+        b"half",
+    );
     s.put("forum-2026-01-02-000000-v20260101000000.tar", b"tar");
-    s.put("forum-2026-01-02-000000-v20260101000000.tar.gz", b"gz so far");
+    s.put(
+        "forum-2026-01-02-000000-v20260101000000.tar.gz",
+        b"gz so far",
+    );
     // And the newest file grows during the settle wait.
-    let growing = s.backups.join("forum-2026-01-04-000000-v2026-1-0-latest-20260101000000.tar");
+    let growing = s
+        .backups
+        .join("forum-2026-01-04-000000-v2026-1-0-latest-20260101000000.tar");
     std::fs::write(&growing, b"start").unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (growing, stop) = (growing.clone(), stop.clone());
         std::thread::spawn(move || {
             use std::io::Write as _;
-            let mut f = std::fs::OpenOptions::new().append(true).open(&growing).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&growing)
+                .unwrap();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 f.write_all(&[7u8; 1000]).unwrap();
                 std::thread::sleep(Duration::from_millis(100));
@@ -168,7 +186,11 @@ fn a_backup_still_being_written_is_not_taken() {
     .unwrap();
     let mut notes = Vec::new();
     let picked = src
-        .fetch_newest(Some(scratch.path()), &mut |m: &str| notes.push(m.to_string()), None)
+        .fetch_newest(
+            Some(scratch.path()),
+            &mut |m: &str| notes.push(m.to_string()),
+            None,
+        )
         .unwrap_or_else(|e| panic!("{e}\nsshd: {}", s.log()))
         .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -176,9 +198,15 @@ fn a_backup_still_being_written_is_not_taken() {
     assert_eq!(picked.name.file_name, done, "{:?}", picked.passed_over);
     assert_eq!(std::fs::read(&picked.path).unwrap(), b"finished backup");
     let passed = picked.passed_over.join("\n");
-    assert!(passed.contains("2026-01-04") && passed.contains("still growing"), "{passed}");
+    assert!(
+        passed.contains("2026-01-04") && passed.contains("still growing"),
+        "{passed}"
+    );
     assert!(passed.contains("gzip is still running"), "{passed}");
-    assert!(!passed.contains(".partial"), "never even a candidate: {passed}");
+    assert!(
+        !passed.contains(".partial"),
+        "never even a candidate: {passed}"
+    );
     assert_eq!(
         picked.transfer.as_ref().unwrap().sha256,
         sha256(b"finished backup")
@@ -203,7 +231,11 @@ fn backup_machine(s: &Sshd, extra_source: &str, extra_site: &str) -> Site {
         .env("DVAULT_CACHE_DIR", d.join("cache"))
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let config = d.join("dvault.toml");
     std::fs::write(
         &config,
@@ -260,14 +292,24 @@ fn a_copy_killed_half_way_is_resumed_and_the_whole_file_hashed() {
             .map_or(0, |m| m.len())
     };
     while part_len() < bytes.len() as u64 / 3 {
-        assert!(Instant::now() < deadline, "the copy never got a third of the way");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+        assert!(
+            Instant::now() < deadline,
+            "the copy never got a third of the way"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL: no cleanup of any kind
     child.wait().unwrap();
     let had = part_len();
-    assert!(had > 0 && had < bytes.len() as u64, "{had} of {}", bytes.len());
+    assert!(
+        had > 0 && had < bytes.len() as u64,
+        "{had} of {}",
+        bytes.len()
+    );
 
     // The next run (no limit now) continues where the killed one stopped.
     std::fs::write(
@@ -286,7 +328,10 @@ fn a_copy_killed_half_way_is_resumed_and_the_whole_file_hashed() {
     assert_eq!(r["sha256"], sha256(&bytes).as_str(), "{report}");
     let t = &r["transfer"];
     let resumed = t["resumed_from"].as_u64().unwrap();
-    assert!(resumed >= had.min(bytes.len() as u64 / 3), "{t} (had {had})");
+    assert!(
+        resumed >= had.min(bytes.len() as u64 / 3),
+        "{t} (had {had})"
+    );
     assert_eq!(
         t["bytes_transferred"].as_u64().unwrap(),
         bytes.len() as u64 - resumed,
@@ -296,7 +341,11 @@ fn a_copy_killed_half_way_is_resumed_and_the_whole_file_hashed() {
 
     // A third run transfers nothing and finds it stored; the metrics carry the figures.
     let (out, report) = run_json(&site.config);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(report["sites"][0]["outcome"], "already_stored", "{report}");
     assert_eq!(report["sites"][0]["transfer"]["bytes_transferred"], 0);
 }
@@ -333,7 +382,10 @@ fn dvault_run_over_ssh_stores_and_drills_the_forums_newest_backup() {
     assert_eq!(r["sha256"], sha256(&new).as_str());
     assert_eq!(r["transfer"]["bytes_transferred"], new.len() as u64);
     let drill = r["drill"].as_str().unwrap_or_default();
-    assert!(drill.starts_with(&format!("{new_name} restored: ")), "{drill}\n{stderr}");
+    assert!(
+        drill.starts_with(&format!("{new_name} restored: ")),
+        "{drill}\n{stderr}"
+    );
     // The snapshot records where the file came from.
     let snaps = dvault()
         .args(["snapshots", "--json"])
@@ -344,7 +396,11 @@ fn dvault_run_over_ssh_stores_and_drills_the_forums_newest_backup() {
         .unwrap();
     let text = String::from_utf8_lossy(&snaps.stdout);
     assert!(
-        text.contains(&format!("sftp://{}@127.0.0.1:{}/backups/{new_name}", sshd::USER, s.port)),
+        text.contains(&format!(
+            "sftp://{}@127.0.0.1:{}/backups/{new_name}",
+            sshd::USER,
+            s.port
+        )),
         "{text}{}",
         String::from_utf8_lossy(&snaps.stderr)
     );

@@ -342,7 +342,11 @@ fn fetch_ssh(
 
 /// Where a site's backups come from, for messages (`/var/discourse/...`, `s3://bucket/default/`).
 pub fn describe(cfg: &SourceConfig) -> String {
-    if let Some(s) = cfg.ssh.as_ref().and_then(|s| ssh::SshSource::from_config(s, cfg.settle).ok()) {
+    if let Some(s) = cfg
+        .ssh
+        .as_ref()
+        .and_then(|s| ssh::SshSource::from_config(s, cfg.settle).ok())
+    {
         return s.describe();
     }
     match &cfg.s3 {

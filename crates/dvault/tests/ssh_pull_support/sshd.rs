@@ -45,9 +45,8 @@ fn run(cmd: &mut Command) -> String {
 fn safe_base() -> PathBuf {
     use std::os::unix::fs::MetadataExt as _;
     let ok = |p: &Path| {
-        p.ancestors().all(|a| {
-            std::fs::metadata(a).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0)
-        })
+        p.ancestors()
+            .all(|a| std::fs::metadata(a).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0))
     };
     let candidates = [
         option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from),
@@ -71,7 +70,13 @@ fn ensure_user() {
     if !exists {
         // Another test may create it at the same moment: "already exists" (9) is fine.
         let s = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                USER,
+            ])
             .status()
             .expect("useradd");
         assert!(s.success() || s.code() == Some(9), "useradd {USER}: {s}");

@@ -49,6 +49,11 @@ pub struct Connection {
 impl Connection {
     /// Starts `ssh` and the SFTP session. Must run inside a Tokio runtime.
     pub async fn open(cfg: &SshSourceConfig, loc: &Location) -> Result<Connection, String> {
+        // Else ssh only says "Host key verification failed", as for a changed key.
+        if let Some(kh) = &cfg.known_hosts {
+            std::fs::File::open(kh)
+                .map_err(|e| format!("source.ssh.known_hosts {}: {e}", kh.display()))?;
+        }
         let pinned = match &cfg.host_key_fingerprint {
             Some(fp) => Some(hostkey::pin(loc, fp, cfg.connect_timeout.as_secs())?),
             None => None,
@@ -70,8 +75,10 @@ impl Connection {
         ] {
             cmd.arg("-o").arg(opt);
         }
-        cmd.arg("-o")
-            .arg(format!("ConnectTimeout={}", cfg.connect_timeout.as_secs().max(1)));
+        cmd.arg("-o").arg(format!(
+            "ConnectTimeout={}",
+            cfg.connect_timeout.as_secs().max(1)
+        ));
         match (&pinned, &cfg.known_hosts) {
             (Some(file), _) => {
                 cmd.arg("-o")
@@ -136,9 +143,10 @@ impl Connection {
                 let status = child.wait().await.ok();
                 // Let the stderr reader catch ssh's last words.
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let said = String::from_utf8_lossy(&stderr.lock().unwrap_or_else(|e| e.into_inner()))
-                    .trim()
-                    .to_string();
+                let said =
+                    String::from_utf8_lossy(&stderr.lock().unwrap_or_else(|e| e.into_inner()))
+                        .trim()
+                        .to_string();
                 return Err(explain_failure(&what, cfg, &said, status, &e.to_string()));
             }
         };
@@ -179,7 +187,10 @@ fn explain_failure(
     sftp_error: &str,
 ) -> String {
     let said = if said.is_empty() {
-        format!("ssh ended ({}) : {sftp_error}", status.map_or("?".into(), |s| s.to_string()))
+        format!(
+            "ssh ended ({}) : {sftp_error}",
+            status.map_or("?".into(), |s| s.to_string())
+        )
     } else {
         said.lines()
             .filter(|l| !l.trim().is_empty() && !l.contains("@@@@@@@@"))

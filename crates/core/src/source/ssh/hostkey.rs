@@ -125,7 +125,11 @@ mod tests {
         let fp = fingerprint_of(key).unwrap();
         assert_eq!(fp, "SHA256:K5SMpKhzVskpgl/RZtQBNj8/HaHiQaAIDbsYNyUVSEQ");
         assert_eq!(parse_fingerprint(&fp).unwrap().len(), 32);
-        assert!(parse_fingerprint("MD5:aa:bb").unwrap_err().contains("SHA256"));
-        assert!(parse_fingerprint("SHA256:abc").unwrap_err().contains("32 bytes"));
+        assert!(parse_fingerprint("MD5:aa:bb")
+            .unwrap_err()
+            .contains("SHA256"));
+        assert!(parse_fingerprint("SHA256:abc")
+            .unwrap_err()
+            .contains("32 bytes"));
     }
 }

@@ -76,7 +76,9 @@ impl SshSource {
     /// The source of `cfg`; `settle`: how long sizes and mtimes must stay unchanged. Nothing is
     /// contacted yet.
     pub fn from_config(cfg: &SshSourceConfig, settle: Duration) -> Result<Self, SourceError> {
-        let loc = cfg.location().map_err(|m| SourceError::Ssh(format!("source.ssh.location {m}")))?;
+        let loc = cfg
+            .location()
+            .map_err(|m| SourceError::Ssh(format!("source.ssh.location {m}")))?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -105,7 +107,9 @@ impl SshSource {
     /// The finished backups and the unusable files, as [`super::folder::FolderSource::scan`].
     pub fn scan(&self) -> Result<Listing, SourceError> {
         self.rt.block_on(async {
-            let conn = Connection::open(&self.cfg, &self.loc).await.map_err(SourceError::Ssh)?;
+            let conn = Connection::open(&self.cfg, &self.loc)
+                .await
+                .map_err(SourceError::Ssh)?;
             let r = self.scan_on(&conn).await;
             conn.close().await;
             Ok(r?.0)
@@ -115,7 +119,9 @@ impl SshSource {
     /// The newest complete backup, applying the folder source's settle rule.
     pub fn newest_complete(&self) -> Result<Selection, SourceError> {
         self.rt.block_on(async {
-            let conn = Connection::open(&self.cfg, &self.loc).await.map_err(SourceError::Ssh)?;
+            let conn = Connection::open(&self.cfg, &self.loc)
+                .await
+                .map_err(SourceError::Ssh)?;
             let r = self.newest_on(&conn).await;
             conn.close().await;
             r
@@ -130,7 +136,11 @@ impl SshSource {
             let said = conn.ssh_said();
             self.err(format!(
                 "cannot list the backups folder: {e}{}",
-                if said.is_empty() { String::new() } else { format!(" ({said})") }
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({said})")
+                }
             ))
         };
         let mut fs = conn.sftp.fs();
@@ -138,8 +148,7 @@ impl SshSource {
         let mut rd = Box::pin(dir.read_dir());
         let mut out = Listing::default();
         let mut names = BTreeSet::new();
-        while let Some(entry) =
-            std::future::poll_fn(|cx| Stream::poll_next(rd.as_mut(), cx)).await
+        while let Some(entry) = std::future::poll_fn(|cx| Stream::poll_next(rd.as_mut(), cx)).await
         {
             let entry = entry.map_err(|e| list_err(&e))?;
             let Some(name) = entry.filename().to_str().map(str::to_string) else {
@@ -264,7 +273,9 @@ impl SshSource {
     ) -> Result<Option<super::Picked>, SourceError> {
         let dir = self.scratch_dir(scratch);
         self.rt.block_on(async {
-            let conn = Connection::open(&self.cfg, &self.loc).await.map_err(SourceError::Ssh)?;
+            let conn = Connection::open(&self.cfg, &self.loc)
+                .await
+                .map_err(SourceError::Ssh)?;
             let r = self.pick_and_copy(&conn, &dir, note, fresh_only).await;
             conn.close().await;
             r
@@ -316,7 +327,11 @@ impl SshSource {
         };
         let (path, figures) = transfer::fetch(file, &job, &mut *note).await.map_err(|m| {
             let said = conn.ssh_said();
-            SourceError::Ssh(if said.is_empty() { m } else { format!("{m} (ssh: {said})") })
+            SourceError::Ssh(if said.is_empty() {
+                m
+            } else {
+                format!("{m} (ssh: {said})")
+            })
         })?;
         Ok(Some(super::Picked {
             path,

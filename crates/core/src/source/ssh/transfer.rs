@@ -36,6 +36,9 @@ const OVERLAP: u64 = 64 * 1024;
 /// How often a progress note is given.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
+/// A read in flight: offset, length, and the task reading it.
+type Pending = (u64, u64, tokio::task::JoinHandle<Result<Vec<u8>, String>>);
+
 /// Which remote file a partial or finished copy belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
@@ -242,9 +245,10 @@ pub async fn fetch(
 
     // Small limits get small requests and no pipeline, so the rate stays even.
     let chunk = job.limit.map_or(CHUNK, |l| (l / 4).clamp(4096, CHUNK));
-    let in_flight = job.limit.map_or(IN_FLIGHT, |l| ((l / chunk) as usize).clamp(1, IN_FLIGHT));
-    let mut queue: VecDeque<(u64, u64, tokio::task::JoinHandle<Result<Vec<u8>, String>>)> =
-        VecDeque::new();
+    let in_flight = job
+        .limit
+        .map_or(IN_FLIGHT, |l| ((l / chunk) as usize).clamp(1, IN_FLIGHT));
+    let mut queue: VecDeque<Pending> = VecDeque::new();
     let mut next = start;
     let mut pos = start;
     let copy_started = Instant::now();
@@ -255,7 +259,11 @@ pub async fn fetch(
             let len = chunk.min(job.size - next);
             let f = file.clone();
             let at = next;
-            queue.push_back((at, len, tokio::spawn(async move { read_at(&f, at, len).await })));
+            queue.push_back((
+                at,
+                len,
+                tokio::spawn(async move { read_at(&f, at, len).await }),
+            ));
             next += len;
         }
         let Some((at, len, task)) = queue.pop_front() else {
@@ -308,7 +316,9 @@ pub async fn fetch(
     if now.len() != Some(job.size) {
         return Err(format!(
             "{} changed while copying ({} bytes listed, now {:?}); the next run tries again",
-            job.origin, job.size, now.len()
+            job.origin,
+            job.size,
+            now.len()
         ));
     }
     std::fs::rename(&part, &done).map_err(|e| io_err(&part, "cannot rename", e))?;
