@@ -337,7 +337,7 @@ fn a_copy_killed_half_way_is_resumed_and_the_whole_file_hashed() {
         bytes.len() as u64 - resumed,
         "{t}"
     );
-    assert!(stderr.contains(&format!("resuming sftp://")), "{stderr}");
+    assert!(stderr.contains("resuming sftp://"), "{stderr}");
 
     // A third run transfers nothing and finds it stored; the metrics carry the figures.
     let (out, report) = run_json(&site.config);
@@ -348,6 +348,32 @@ fn a_copy_killed_half_way_is_resumed_and_the_whole_file_hashed() {
     );
     assert_eq!(report["sites"][0]["outcome"], "already_stored", "{report}");
     assert_eq!(report["sites"][0]["transfer"]["bytes_transferred"], 0);
+}
+
+#[test]
+fn a_copy_shows_a_progress_bar_on_a_terminal() {
+    let s = Sshd::start();
+    let (name, bytes) = sim_backup(12, (2026, 1, 6));
+    s.put(&name, &bytes);
+    let limit = (bytes.len() / 2).max(4096);
+    let site = backup_machine(&s, &format!("bandwidth_limit = \"{limit} B\"\n"), "");
+    // `script` (util-linux) gives the run a terminal and prints what it showed there.
+    let cmd = format!(
+        "{} run --config {}",
+        env!("CARGO_BIN_EXE_dvault"),
+        site.config.display()
+    );
+    let out = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains(&format!("copying {name}")) && screen.contains("B/s"),
+        "{screen}"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -44,6 +44,7 @@ use super::{SourceError, Unusable};
 use crate::discourse::{classify, FileKind, Format};
 use command::Connection;
 pub use config::{Location, SshSourceConfig};
+pub use transfer::show_progress;
 
 /// Figures of one copy over SSH, for the run report and metrics.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

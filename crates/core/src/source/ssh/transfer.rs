@@ -26,6 +26,16 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncSeek as _;
 
 use super::Transfer;
+use crate::repo::{ProgressBars, ProgressKind};
+
+/// The command line's progress display, when it has one (stderr is a terminal).
+static BARS: std::sync::OnceLock<std::sync::Arc<dyn ProgressBars>> = std::sync::OnceLock::new();
+
+/// Shows copies as a progress bar from now on (the command line calls this when stderr is a
+/// terminal; without it, progress is a log line every few seconds).
+pub fn show_progress(bars: std::sync::Arc<dyn ProgressBars>) {
+    let _ = BARS.set(bars);
+}
 
 /// Bytes asked for in one SFTP read request (below every server's limit).
 const CHUNK: u64 = 64 * 1024;
@@ -254,6 +264,12 @@ pub async fn fetch(
     let copy_started = Instant::now();
     let mut last_note = Instant::now();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut local);
+    let bar = BARS.get().map(|b| {
+        let bar = b.start(ProgressKind::Bytes, &format!("copying {}", job.file_name));
+        bar.set_length(job.size);
+        bar.inc(start);
+        bar
+    });
     while pos < job.size {
         while queue.len() < in_flight && next < job.size {
             let len = chunk.min(job.size - next);
@@ -286,6 +302,9 @@ pub async fn fetch(
             .map_err(|e| io_err(&part, "cannot write", e))?;
         hash.update(&data);
         pos += len;
+        if let Some(bar) = &bar {
+            bar.inc(len);
+        }
         let moved = pos - start;
         if let Some(limit) = job.limit {
             let due = Duration::from_secs_f64(moved as f64 / limit as f64);
@@ -296,13 +315,16 @@ pub async fn fetch(
                 tokio::time::sleep(due - spent).await;
             }
         }
-        if last_note.elapsed() >= PROGRESS_EVERY && pos < job.size {
+        if bar.is_none() && last_note.elapsed() >= PROGRESS_EVERY && pos < job.size {
             last_note = Instant::now();
             note(&progress(pos, job.size, moved, copy_started.elapsed()));
         }
     }
     out.flush().map_err(|e| io_err(&part, "cannot write", e))?;
     drop(out);
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
     local
         .sync_all()
         .map_err(|e| io_err(&part, "cannot sync", e))?;
