@@ -440,3 +440,55 @@ fn dvault_run_over_ssh_stores_and_drills_the_forums_newest_backup() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_bad_ssh_source_config_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (source, key, why) in [
+        (
+            "[sites.forum.source.ssh]\nlocation = \"sftp://forum.example.com/backups\"\n",
+            "sites.forum.source.ssh.location",
+            "user name is missing",
+        ),
+        (
+            "[sites.forum.source]\nfolder = \"/x\"\n[sites.forum.source.ssh]\n\
+             location = \"sftp://u@h/b\"\n",
+            "sites.forum.source.ssh",
+            "only one of",
+        ),
+        (
+            "[sites.forum.source.ssh]\nlocation = \"sftp://u@h/b\"\n\
+             host_key_fingerprint = \"MD5:00\"\n",
+            "sites.forum.source.ssh.host_key_fingerprint",
+            "SHA256",
+        ),
+        (
+            "[sites.forum.source.ssh]\nlocation = \"sftp://u@h/b\"\nbandwidth_limit = \"fast\"\n",
+            "bandwidth_limit",
+            "invalid bandwidth",
+        ),
+    ] {
+        let config = d.join("dvault.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{d}/state\"\n{source}[sites.forum.repository]\n\
+                 location = \"{d}/repo\"\npassword_file = \"{d}/password\"\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let out = dvault()
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(why),
+            "{source}: {stderr}"
+        );
+    }
+}
