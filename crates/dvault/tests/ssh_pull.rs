@@ -338,6 +338,12 @@ fn a_copy_killed_half_way_is_resumed_and_the_whole_file_hashed() {
         "{t}"
     );
     assert!(stderr.contains("resuming sftp://"), "{stderr}");
+    // The copy (the forum's backup in plain) is private to dvault's user.
+    for d in std::fs::read_dir(&scratch).unwrap() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = d.unwrap().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 
     // A third run transfers nothing and finds it stored; the metrics carry the figures.
     let (out, report) = run_json(&site.config);

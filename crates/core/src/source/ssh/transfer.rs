@@ -158,6 +158,13 @@ pub async fn fetch(
     note: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, Transfer), String> {
     std::fs::create_dir_all(job.dir).map_err(|e| io_err(job.dir, "cannot create", e))?;
+    // The copy is the forum's backup in plain (private messages, e-mail addresses): this
+    // process's user only. It stays on purpose after a signal or a kill, for the resume.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(job.dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_err(job.dir, "cannot make private", e))?;
+    }
     clear_others(job.dir, job.file_name)?;
     let stamp = Stamp {
         origin: job.origin.to_string(),
