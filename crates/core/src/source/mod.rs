@@ -1,6 +1,7 @@
 //! Sources of Discourse backups: the local backups folder, the same folder on another host over
-//! SFTP ([`ssh`], the pull topology), Discourse's S3 backup bucket, and the admin API that makes a fresh backup first (the API cannot hand the file out: Discourse
-//! e-mails a download token, so the file is always read from the folder or the bucket).
+//! SFTP ([`ssh`], the pull topology), Discourse's S3 backup bucket, and the admin API that makes
+//! a fresh backup first (the API cannot hand the file out: Discourse e-mails a download token,
+//! so the file is always read from the folder or the bucket).
 //!
 //! A source only reads: no file in the backups folder or bucket is ever changed or deleted.
 
@@ -342,12 +343,8 @@ fn fetch_ssh(
 
 /// Where a site's backups come from, for messages (`/var/discourse/...`, `s3://bucket/default/`).
 pub fn describe(cfg: &SourceConfig) -> String {
-    if let Some(s) = cfg
-        .ssh
-        .as_ref()
-        .and_then(|s| ssh::SshSource::from_config(s, cfg.settle).ok())
-    {
-        return s.describe();
+    if let Some(loc) = cfg.ssh.as_ref().and_then(|s| s.location().ok()) {
+        return format!("sftp://{}{}", loc.describe(), loc.folder);
     }
     match &cfg.s3 {
         Some(s3) => format!(
