@@ -145,6 +145,10 @@ pub struct SourceConfig {
     /// Discourse's S3 backup bucket. Mutually exclusive with `folder`.
     #[serde(default)]
     pub s3: Option<S3SourceConfig>,
+    /// The backups folder on another host, over SFTP (the pull topology). Mutually exclusive
+    /// with `folder` and `s3`.
+    #[serde(default)]
+    pub ssh: Option<crate::source::ssh::SshSourceConfig>,
     /// How long a file's size and mtime must stay unchanged before it counts as complete.
     #[serde(default = "default_settle", deserialize_with = "de_duration")]
     pub settle: Duration,
@@ -162,6 +166,7 @@ impl Default for SourceConfig {
         SourceConfig {
             folder: None,
             s3: None,
+            ssh: None,
             settle: default_settle(),
             max_age: None,
             api: None,
@@ -386,7 +391,7 @@ pub struct SiteMonitoring {
     pub ping_fail: Option<String>,
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
@@ -487,6 +492,18 @@ impl Config {
             let src = &site.source;
             if src.folder.is_some() && src.s3.is_some() {
                 return Err(self.error(key("source"), "give either `folder` or `s3`, not both"));
+            }
+            if let Some(ssh) = &src.ssh {
+                if src.folder.is_some() || src.s3.is_some() {
+                    return Err(self.error(
+                        key("source.ssh"),
+                        "give only one of `folder`, `s3` and `ssh` (the remote folder is the \
+                         path in source.ssh.location)",
+                    ));
+                }
+                if let Err((k, m)) = ssh.validate() {
+                    return Err(self.error(key(&format!("source.ssh.{k}")), m));
+                }
             }
             if let Some(folder) = &src.folder {
                 if !folder.is_absolute() {
@@ -716,7 +733,12 @@ impl Config {
                 readable("source.s3.credentials_file", f)?;
             }
         }
-        if site.source.s3.is_none() {
+        if let Some(ssh) = &site.source.ssh {
+            if let Some(f) = &ssh.identity_file {
+                readable("source.ssh.identity_file", f)?;
+            }
+        }
+        if site.source.s3.is_none() && site.source.ssh.is_none() {
             let folder = site.source.folder_or_default();
             match std::fs::metadata(&folder) {
                 Ok(m) if m.is_dir() => {}

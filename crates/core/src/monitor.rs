@@ -192,6 +192,10 @@ pub struct SiteMetrics {
     /// How long the last restore drill's restore took (database, pre-data, data, post-data),
     /// in seconds: the time to get the forum's database back.
     pub last_drill_restore_seconds: Option<f64>,
+    /// Bytes the last copy over SSH (`source.ssh`) moved across the network.
+    pub transfer_bytes: Option<u64>,
+    /// Seconds that copy took.
+    pub transfer_seconds: Option<f64>,
 }
 
 const METRICS: &[(&str, &str, &str)] = &[
@@ -254,6 +258,14 @@ const METRICS: &[(&str, &str, &str)] = &[
         "dvault_last_drill_restore_seconds",
         "gauge",
         "How long the restore of the last restore drill took (database, pre-data, data, post-data).",
+        "dvault_last_transfer_bytes",
+        "gauge",
+        "Bytes the last copy of a backup over SSH moved across the network.",
+    ),
+    (
+        "dvault_last_transfer_duration_seconds",
+        "gauge",
+        "How long the last copy of a backup over SSH took.",
     ),
 ];
 
@@ -276,7 +288,9 @@ pub fn render_metrics(sites: &[SiteMetrics]) -> String {
                     8 => s.last_check_success_time,
                     9 => s.last_drill_success_time,
                     10 => s.unusable_files.map(|n| n as f64),
-                    _ => s.last_drill_restore_seconds,
+                    11 => s.last_drill_restore_seconds,
+                    12 => s.transfer_bytes.map(|n| n as f64),
+                    _ => s.transfer_seconds,
                 }?;
                 Some((s.site.clone(), v))
             })

@@ -141,6 +141,9 @@ pub struct SiteReport {
     pub error: Option<String>,
     /// Warnings: files named like backups that cannot be used.
     pub warnings: Vec<String>,
+    /// The copy over SSH, when the source is `ssh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<crate::source::ssh::Transfer>,
     /// Seconds the site took.
     pub seconds: f64,
 }
@@ -223,6 +226,12 @@ pub struct SiteState {
     /// How long the last successful drill's restore took.
     #[serde(default)]
     pub last_drill_restore_seconds: Option<f64>,
+    /// Bytes the last copy over SSH moved, and its seconds.
+    #[serde(default)]
+    pub last_transfer_bytes: Option<u64>,
+    /// See `last_transfer_bytes`.
+    #[serde(default)]
+    pub last_transfer_seconds: Option<f64>,
 }
 
 impl SiteState {
@@ -278,6 +287,8 @@ impl SiteState {
             last_drill_success_time: self.last_drill_success_time,
             unusable_files: self.unusable_files,
             last_drill_restore_seconds: self.last_drill_restore_seconds,
+            transfer_bytes: self.last_transfer_bytes,
+            transfer_seconds: self.last_transfer_seconds,
         }
     }
 }
@@ -445,6 +456,7 @@ fn run_site(
         drill: None,
         error: None,
         warnings: Vec::new(),
+        transfer: None,
         seconds: 0.0,
     };
     let mut state = match SiteState::load(state_dir, name) {
@@ -583,7 +595,16 @@ fn site_steps(
             );
         }
     }
-    let (_, sha) = crate::snapshot::sha256_file(&picked.path)?;
+    // A copy over SSH was hashed from its first byte while it was written.
+    let sha = match &picked.transfer {
+        Some(t) => {
+            state.last_transfer_bytes = Some(t.bytes_transferred);
+            state.last_transfer_seconds = Some(t.seconds);
+            report.transfer = Some(t.clone());
+            t.sha256.clone()
+        }
+        None => crate::snapshot::sha256_file(&picked.path)?.1,
+    };
     report.sha256 = Some(sha.clone());
     match store.find_sha256(&sha)? {
         Some(snap) => {

@@ -54,6 +54,8 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
             last_drill_success_time: Some(1_698_000_000.0),
             unusable_files: Some(1),
             last_drill_restore_seconds: Some(42.5),
+            transfer_bytes: Some(5_000),
+            transfer_seconds: Some(2.5),
         },
         SiteMetrics {
             site: "we\"ird\\site".into(),
@@ -73,7 +75,9 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
         "{text}"
     );
     assert!(
-        text.contains("dvault_last_drill_restore_seconds{site=\"forum1\"} 42.5\n"),
+        text.contains("dvault_last_drill_restore_seconds{site=\"forum1\"} 42.5\n")
+            && text.contains("dvault_last_transfer_bytes{site=\"forum1\"} 5000\n")
+            && text.contains("dvault_last_transfer_duration_seconds{site=\"forum1\"} 2.5\n"),
         "{text}"
     );
     assert!(

@@ -473,7 +473,7 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
 }
 
 /// Progress bars on stderr when it is a terminal; nothing otherwise.
-fn bars() -> Option<Arc<dyn ProgressBars>> {
+pub(crate) fn bars() -> Option<Arc<dyn ProgressBars>> {
     std::io::stderr().is_terminal().then(|| {
         Arc::new(TermBars {
             multi: MultiProgress::new(),

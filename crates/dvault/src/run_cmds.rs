@@ -75,6 +75,10 @@ fn run_inner(args: RunArgs) -> i32 {
         }
     }
     let opener = run::RepoOpener::new(&config);
+    // A copy over SSH shows a bar on a terminal.
+    if let Some(bars) = crate::repo_cmds::bars() {
+        dvault_core::source::ssh::show_progress(bars);
+    }
     let drill_hook = RepoDrillHook {
         cache_dir: Some(config.cache_dir()),
         scratch_dir: config.scratch_dir.clone(),

@@ -1,6 +1,7 @@
-//! Sources of Discourse backups: the local backups folder, Discourse's S3 backup bucket, and the
-//! admin API that makes a fresh backup first (the API cannot hand the file out: Discourse
-//! e-mails a download token, so the file is always read from the folder or the bucket).
+//! Sources of Discourse backups: the local backups folder, the same folder on another host over
+//! SFTP ([`ssh`], the pull topology), Discourse's S3 backup bucket, and the admin API that makes
+//! a fresh backup first (the API cannot hand the file out: Discourse e-mails a download token,
+//! so the file is always read from the folder or the bucket).
 //!
 //! A source only reads: no file in the backups folder or bucket is ever changed or deleted.
 
@@ -8,6 +9,7 @@ pub mod api;
 pub mod folder;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -48,6 +50,9 @@ pub enum SourceError {
     /// The S3 bucket refused or failed (names the endpoint, bucket and key).
     #[error("{0}")]
     S3(String),
+    /// The SSH connection or the SFTP copy failed (names the account, host and file).
+    #[error("{0}")]
+    Ssh(String),
 }
 
 /// A file in the backups folder or bucket that is named like a Discourse backup (an extension
@@ -93,6 +98,8 @@ pub struct Picked {
     pub passed_over: Vec<String>,
     /// Older files named like backups that cannot be used, for warnings.
     pub unusable: Vec<Unusable>,
+    /// Figures of the copy when the file came over SSH (its SHA-256 was computed while copying).
+    pub transfer: Option<ssh::Transfer>,
     /// Keeps a temporary download alive while the file is used.
     pub _download: Option<tempfile::TempPath>,
 }
@@ -115,6 +122,8 @@ pub fn fetch_newest_in(
 ) -> Result<Option<Picked>, SourceError> {
     let picked = if cfg.s3.is_some() {
         fetch_s3(cfg, scratch, &mut *note)?
+    } else if let Some(ssh_cfg) = &cfg.ssh {
+        fetch_ssh(cfg, ssh_cfg, scratch, &mut *note)?
     } else {
         fetch_folder(cfg, &mut *note)?
     };
@@ -292,12 +301,51 @@ fn picked_from_folder(
             .map(|p| format!("{}: {}", p.path.display(), p.reason))
             .collect(),
         unusable,
+        transfer: None,
         _download: None,
     }
 }
 
+/// The newest complete backup in the folder on the forum host, copied over SFTP; with the admin
+/// API, only a backup that appeared after triggering one counts.
+fn fetch_ssh(
+    cfg: &SourceConfig,
+    ssh_cfg: &ssh::SshSourceConfig,
+    scratch: Option<&Path>,
+    note: Note<'_>,
+) -> Result<Option<Picked>, SourceError> {
+    let remote = ssh::SshSource::from_config(ssh_cfg, cfg.settle)?;
+    let Some(api_cfg) = &cfg.api else {
+        return remote.fetch_newest(scratch, note, None);
+    };
+    let before: std::collections::BTreeSet<String> = remote
+        .scan()?
+        .backups
+        .into_iter()
+        .map(|e| e.name.file_name)
+        .collect();
+    through_api(api_cfg, &mut *note, || {
+        Ok(match remote.newest_complete()?.newest {
+            Some(e) if !before.contains(&e.name.file_name) => Fresh::New(()),
+            Some(e) => Fresh::Not(format!(
+                "{}: no new complete backup appeared (newest is still {})",
+                remote.describe(),
+                e.name.file_name
+            )),
+            None => Fresh::Not(format!(
+                "{}: the folder holds no complete backup",
+                remote.describe()
+            )),
+        })
+    })?;
+    remote.fetch_newest(scratch, note, Some(&before))
+}
+
 /// Where a site's backups come from, for messages (`/var/discourse/...`, `s3://bucket/default/`).
 pub fn describe(cfg: &SourceConfig) -> String {
+    if let Some(loc) = cfg.ssh.as_ref().and_then(|s| s.location().ok()) {
+        return format!("sftp://{}{}", loc.describe(), loc.folder);
+    }
     match &cfg.s3 {
         Some(s3) => format!(
             "s3://{}/{} at {}",
@@ -367,6 +415,7 @@ fn fetch_s3(
         modified: obj.modified,
         passed_over: selection.passed_over,
         unusable,
+        transfer: None,
         _download: Some(download),
     }))
 }
