@@ -258,6 +258,8 @@ const METRICS: &[(&str, &str, &str)] = &[
         "dvault_last_drill_restore_seconds",
         "gauge",
         "How long the restore of the last restore drill took (database, pre-data, data, post-data).",
+    ),
+    (
         "dvault_last_transfer_bytes",
         "gauge",
         "Bytes the last copy of a backup over SSH moved across the network.",
