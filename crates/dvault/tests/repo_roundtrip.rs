@@ -18,6 +18,7 @@ fn backup_then_restore_is_bit_exact_for_every_format() {
         let v = env.backup(repo, file);
         assert_eq!(v["outcome"], "stored", "{v}");
         assert_eq!(v["snapshot"]["meta"]["sha256"], sha256(file));
+        check_profile(&v, file);
     }
     let snaps = env.snapshots(repo);
     assert_eq!(snaps.len(), 3);
@@ -40,6 +41,41 @@ fn backup_then_restore_is_bit_exact_for_every_format() {
             sha256(file),
             "{}",
             file.display()
+        );
+    }
+}
+
+/// The backup's profile (issue 19): its phases add up to no more than the whole, and peel's
+/// part names every gzip layer of the file, the outermost first.
+fn check_profile(v: &serde_json::Value, file: &std::path::Path) {
+    let p = &v["profile"];
+    let secs = |k: &str| {
+        p[k].as_f64()
+            .unwrap_or_else(|| panic!("profile.{k} in {v}"))
+    };
+    let phases = secs("prepare_s") + secs("peel_s") + secs("layout_s") + secs("store_s");
+    assert!(phases > 0.0 && phases <= secs("total_s") + 1e-9, "{p}");
+    assert!(
+        secs("peel_s") >= p["peel"]["wall_s"].as_f64().unwrap(),
+        "{p}"
+    );
+    let layers: Vec<&str> = p["peel"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["location"].as_str().unwrap())
+        .collect();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    if name.ends_with(".tar") {
+        // Format B: no outer gzip; one layer per db/NNNN.dat.gz member.
+        assert!(!layers.is_empty(), "{p}");
+        assert!(layers.iter().all(|l| l.ends_with(".dat.gz")), "{p}");
+    } else {
+        assert_eq!(layers.first(), Some(&name), "{p}");
+        assert_eq!(
+            layers.len(),
+            if name.ends_with(".tar.gz") { 2 } else { 1 },
+            "{p}"
         );
     }
 }

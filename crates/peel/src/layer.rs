@@ -14,11 +14,12 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::gzip::GzipRecipe;
 use crate::names::{self, Names};
 use crate::recipe::Node;
-use crate::report::{LayerReport, Report};
+use crate::report::{LayerProfile, LayerReport, Profile, Report};
 use crate::stream::{drain, CountRead, CountWrite, Peek};
 use crate::{EntrySink, EntrySource, Error, ExpandOptions, Result};
 
@@ -95,6 +96,8 @@ pub(crate) struct Expander<'a> {
     input_read: &'a AtomicU64,
     /// Bytes in `emitted`.
     emitted_bytes: u64,
+    /// Where the time went (wall time and input reading are filled in by the caller).
+    profile: Profile,
 }
 
 impl<'a> Expander<'a> {
@@ -107,6 +110,7 @@ impl<'a> Expander<'a> {
         Expander {
             input_read,
             emitted_bytes: 0,
+            profile: Profile::default(),
             sink,
             opts,
             reopen,
@@ -190,6 +194,12 @@ impl<'a> Expander<'a> {
         let mark = self.emitted.len();
         let layers_mark = self.layers.len();
         self.layers.push(LayerReport::new(&place.location, "gzip"));
+        // Reserved now so that the profile lists layers outermost first, like the report.
+        let profile_index = self.profile.layers.len();
+        self.profile.layers.push(LayerProfile {
+            location: place.location.clone(),
+            ..LayerProfile::default()
+        });
         let mut steps = place.steps.clone();
         steps.push(Step::Gunzip);
         let inner_place = Place {
@@ -236,8 +246,22 @@ impl<'a> Expander<'a> {
             (gz, inner, plain_size)
         });
         let compressed_size = counted_in.count;
+        if gz.is_err() {
+            // Its time is not known; the layer is stored, or the error ends the expansion.
+            self.profile.layers.truncate(profile_index);
+        }
         match gz {
-            Ok((recipe, details)) => {
+            Ok((recipe, details, t)) => {
+                let secs = |d: Duration| d.as_secs_f64();
+                self.profile.layers[profile_index] = LayerProfile {
+                    location: place.location.clone(),
+                    read_s: secs(t.read),
+                    decompress_s: secs(t.decompress),
+                    probe_s: secs(t.probe),
+                    downstream_s: secs(t.downstream),
+                    proof_s: secs(t.proof),
+                    proof_idle_s: secs(t.proof_idle),
+                };
                 let inner = inner?;
                 // Whatever the gzip layer did not take would be missing from the rebuild.
                 let extra = drain(counted_in.inner).map_err(|e| Error::Io {
@@ -350,7 +374,9 @@ impl<'a> Expander<'a> {
             });
         }
         let tripped = Cell::new(None);
+        let started = Instant::now();
         let mut capped = Capped {
+            waited: Duration::ZERO,
             inner: data,
             before: self.emitted_bytes,
             count: 0,
@@ -359,19 +385,20 @@ impl<'a> Expander<'a> {
             slack: self.opts.expansion_slack,
             tripped: &tripped,
         };
-        let n = self
-            .sink
-            .entry(path, &mut capped)
-            .map_err(|e| match tripped.take() {
-                Some(problem) => Error::Format {
-                    location: format!("entry {:?}", names::shorten(path)),
-                    problem,
-                },
-                None => Error::Sink {
-                    path: names::shorten(path),
-                    source: e,
-                },
-            })?;
+        let stored = self.sink.entry(path, &mut capped);
+        let waited = capped.waited;
+        self.profile.wait_entries_s += waited.as_secs_f64();
+        self.profile.store_entries_s += started.elapsed().saturating_sub(waited).as_secs_f64();
+        let n = stored.map_err(|e| match tripped.take() {
+            Some(problem) => Error::Format {
+                location: format!("entry {:?}", names::shorten(path)),
+                problem,
+            },
+            None => Error::Sink {
+                path: names::shorten(path),
+                source: e,
+            },
+        })?;
         self.emitted.push((path.to_string(), n));
         self.emitted_bytes += n;
         Ok(n)
@@ -416,6 +443,7 @@ impl<'a> Expander<'a> {
         let recipe_bytes = recipe_json_bytes + internal;
         let stored_fallback = self.layers.iter().any(|l| l.kind == "stored");
         Report {
+            profile: self.profile,
             recipe_share: crate::report::share(recipe_bytes, original.size),
             original,
             entries: self.emitted.len() as u64,
@@ -431,6 +459,8 @@ impl<'a> Expander<'a> {
 /// (see [`ExpandOptions::max_expansion_ratio`]): a decompression bomb fails early and clearly.
 struct Capped<'r> {
     inner: &'r mut dyn Read,
+    /// Time spent waiting for `inner` (the layers above producing the data).
+    waited: Duration,
     /// Entry bytes of the expansion before this entry.
     before: u64,
     count: u64,
@@ -443,7 +473,10 @@ struct Capped<'r> {
 
 impl Read for Capped<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let started = Instant::now();
+        let n = self.inner.read(buf);
+        self.waited += started.elapsed();
+        let n = n?;
         self.count += n as u64;
         let total = self.before + self.count;
         let input = self.input_read.load(Ordering::Relaxed);
@@ -569,9 +602,13 @@ mod gzip_calls {
         plain: &mut (dyn Write + Send),
         opts: &ExpandOptions,
         location: &str,
-    ) -> Result<(GzipRecipe, Option<serde_json::Value>)> {
+    ) -> Result<(
+        GzipRecipe,
+        Option<serde_json::Value>,
+        crate::gzip::GzipTiming,
+    )> {
         let (recipe, report) = crate::gzip::expand(input, plain, &opts.gzip, location)?;
-        Ok((recipe, serde_json::to_value(report).ok()))
+        Ok((recipe, serde_json::to_value(&report).ok(), report.timing))
     }
 
     pub(super) fn rebuild(

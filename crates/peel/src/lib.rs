@@ -20,7 +20,7 @@ pub mod tree;
 
 pub use error::{Error, Result};
 pub use recipe::{Digest, Node, Recipe, RECIPE_VERSION};
-pub use report::{LayerReport, Report};
+pub use report::{LayerProfile, LayerReport, Profile, Report};
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -153,9 +153,15 @@ fn expand_with(
         depth: 0,
         limit,
     };
+    let started = std::time::Instant::now();
     let read = std::sync::atomic::AtomicU64::new(0);
-    let mut counted = stream::SharedCount {
+    let reading = std::sync::atomic::AtomicU64::new(0);
+    let mut timed = stream::TimedRead {
         inner: input,
+        nanos: &reading,
+    };
+    let mut counted = stream::SharedCount {
+        inner: &mut timed,
         count: &read,
     };
     let mut hashed = HashRead::new(&mut counted);
@@ -180,7 +186,9 @@ fn expand_with(
         root,
     };
     let json_len = serde_json::to_vec(&recipe).map_or(0, |v| v.len() as u64 + 1);
-    let report = exp.finish(original, json_len);
+    let mut report = exp.finish(original, json_len);
+    report.profile.read_input_s = reading.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+    report.profile.wall_s = started.elapsed().as_secs_f64();
     Ok((recipe, report))
 }
 

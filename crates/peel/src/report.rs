@@ -1,7 +1,7 @@
 //! What an expansion found: every layer, the method that reproduces it, sizes, and how much of
 //! the original ends up in the recipe rather than in deduplicable entries.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::recipe::Digest;
 
@@ -23,6 +23,50 @@ pub struct Report {
     pub recipe_share: f64,
     /// Whether any compressed layer had to be kept as its original bytes.
     pub stored_fallback: bool,
+    /// Where the time went. Not in the JSON of the report: it differs from run to run, and
+    /// the report is stored in snapshots; callers show it on its own.
+    #[serde(skip)]
+    pub profile: Profile,
+}
+
+/// Where the time of one expansion went, in wall-clock seconds. The layers run on threads of
+/// their own, side by side, so the figures overlap: the layer whose busy time (decompress,
+/// probe, proof) comes closest to `wall_s` is the one that sets the pace; large `downstream_s`
+/// means a layer waited for the layers inside it or for the sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// From the start to the end of the expansion.
+    pub wall_s: f64,
+    /// Reading the original input (the file or stream), waiting for the disk included.
+    pub read_input_s: f64,
+    /// The sink storing entries (writing the tree), not counting waiting for their data.
+    pub store_entries_s: f64,
+    /// Waiting for entry data while the layers above decompressed and proved it.
+    pub wait_entries_s: f64,
+    /// One per gzip layer, outermost first, in stream order.
+    pub layers: Vec<LayerProfile>,
+}
+
+/// Where the time of one gzip layer went (seconds; its two threads run side by side).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerProfile {
+    /// The layer (as in [`LayerReport::location`]).
+    pub location: String,
+    /// Decompressing thread: reading the compressed bytes (for a nested layer: waiting for its
+    /// container to hand them on).
+    pub read_s: f64,
+    /// Decompressing thread: inflating.
+    pub decompress_s: f64,
+    /// Decompressing thread: trying the candidate methods on the probe prefix.
+    pub probe_s: f64,
+    /// Decompressing thread: handing plain bytes on, blocked while the layers inside and the
+    /// sink catch up.
+    pub downstream_s: f64,
+    /// Proof thread: recompressing and comparing every byte (for GNU gzip mostly the `gzip`
+    /// process's own time).
+    pub proof_s: f64,
+    /// Proof thread: waiting for decompressed chunks.
+    pub proof_idle_s: f64,
 }
 
 /// One layer of the input.

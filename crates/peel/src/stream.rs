@@ -108,6 +108,26 @@ impl<R: Read> Read for SharedCount<'_, R> {
     }
 }
 
+/// Adds the time spent in its reads (nanoseconds) to a counter other threads can see.
+pub struct TimedRead<'c, R> {
+    /// The wrapped reader.
+    pub inner: R,
+    /// Nanoseconds spent reading so far.
+    pub nanos: &'c std::sync::atomic::AtomicU64,
+}
+
+impl<R: Read> Read for TimedRead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let started = std::time::Instant::now();
+        let n = self.inner.read(buf);
+        self.nanos.fetch_add(
+            started.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        n
+    }
+}
+
 /// Counts the bytes read through it.
 pub struct CountRead<R> {
     /// The wrapped reader.

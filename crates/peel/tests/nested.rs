@@ -27,6 +27,33 @@ fn make_nested(work: &Path) {
 }
 
 #[test]
+fn the_profile_times_every_gzip_layer_and_stays_out_of_the_json_report() {
+    let work = tempfile::tempdir().unwrap();
+    make_nested(work.path());
+    let (_, _, report) = round_trip(work.path(), &work.path().join("nested.tar"));
+    let p = &report.profile;
+    let located: Vec<&str> = p.layers.iter().map(|l| l.location.as_str()).collect();
+    for layer in ["nested.tar>dump.sql.gz", "nested.tar>uploads.tgz"] {
+        assert!(located.contains(&layer), "{layer} missing from {located:?}");
+    }
+    for l in &p.layers {
+        // Each layer's decompressing thread runs within the expansion.
+        let own = l.read_s + l.decompress_s + l.probe_s + l.downstream_s;
+        assert!(own > 0.0 && own <= p.wall_s, "{l:?} in {p:?}");
+        assert!(l.proof_s + l.proof_idle_s <= p.wall_s, "{l:?} in {p:?}");
+    }
+    let dump = &p.layers[located
+        .iter()
+        .position(|&l| l == "nested.tar>dump.sql.gz")
+        .unwrap()];
+    // The whole member fits in the probe: it is proven there, not in the proof thread.
+    assert!(dump.probe_s > 0.0 && dump.proof_s == 0.0, "{dump:?}");
+    assert!(p.read_input_s > 0.0 && p.store_entries_s > 0.0, "{p:?}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json.get("profile").is_none(), "{json}");
+}
+
+#[test]
 fn gzip_and_tar_members_are_peeled_and_named_for_people() {
     let work = tempfile::tempdir().unwrap();
     make_nested(work.path());

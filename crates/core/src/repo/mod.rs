@@ -9,6 +9,7 @@ mod damage;
 mod lock_store;
 pub mod password;
 mod peeled;
+pub mod profile;
 pub mod prune;
 pub mod repo_lock;
 pub mod rest_auth;
@@ -195,6 +196,9 @@ pub struct SnapshotSummary {
     pub files: u64,
     /// Seconds the whole backup took (expansion included).
     pub seconds: f64,
+    /// Where those seconds went, phase by phase.
+    #[serde(default)]
+    pub profile: profile::BackupProfile,
 }
 
 /// One dvault snapshot as listed.

@@ -10,13 +10,14 @@ use std::path::Path;
 use super::RepoError;
 
 /// Expands `input` (recorded under the original `name`) into `dir`, which must not exist yet;
-/// returns peel's report as JSON. A file in which peel finds neither gzip nor tar is refused.
+/// returns peel's report as JSON, and where the time went. A file in which peel finds neither
+/// gzip nor tar is refused.
 pub(crate) fn expand_to_dir(
     input: &Path,
     name: &str,
     dir: &Path,
     opts: &peel::ExpandOptions,
-) -> Result<serde_json::Value, RepoError> {
+) -> Result<(serde_json::Value, peel::Profile), RepoError> {
     let (_, report) = peel::tree::expand_to_dir_as(input, Some(name), dir, opts).map_err(|e| {
         RepoError::Peel {
             path: input.to_path_buf(),
@@ -33,10 +34,11 @@ pub(crate) fn expand_to_dir(
             input.display()
         )));
     }
-    serde_json::to_value(&report).map_err(|e| RepoError::Peel {
+    let json = serde_json::to_value(&report).map_err(|e| RepoError::Peel {
         path: input.to_path_buf(),
         message: format!("serializing the peel report: {e}"),
-    })
+    })?;
+    Ok((json, report.profile))
 }
 
 /// Rebuilds the original bytes from the tree in `dir` into `out`; peel checks them against the

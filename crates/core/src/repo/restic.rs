@@ -18,6 +18,7 @@ use rustic_core::{
 };
 
 use super::peeled;
+use super::profile::Phase;
 use super::repo_lock::{self, HeldLock, LockKind};
 use super::snapshot_ledger::{LedgerSnapshot, SnapshotLedger};
 use super::stable_source::StableSource;
@@ -385,6 +386,7 @@ impl Repo {
     /// snapshot of its peeled tree. Does nothing when a snapshot of the same SHA-256 exists.
     pub fn backup_file(&self, path: &Path, meta: &BackupMeta) -> Result<BackupOutcome, RepoError> {
         let started = Instant::now();
+        let mut clock = super::profile::Clock::start();
         let _lock = self.lock(LockKind::Append)?;
         if let Some(existing) = self.find_by_sha256(&meta.sha256)? {
             return Ok(BackupOutcome::AlreadyStored { snapshot: existing });
@@ -407,13 +409,16 @@ impl Repo {
                 &format!("peeling and proving {}", meta.file_name),
             )
         });
-        let report = peeled::expand_to_dir(path, &meta.file_name, tree, &expand)?;
+        clock.lap(Phase::Prepare);
+        let (report, peel_profile) = peeled::expand_to_dir(path, &meta.file_name, tree, &expand)?;
+        clock.lap(Phase::Peel);
         let mut meta = meta.clone();
         meta.peel = Some(report);
         let layout = match layout::Mode::from_env()? {
             layout::Mode::Plain => None,
             layout::Mode::Columns => Some(layout::apply(tree)?),
         };
+        clock.lap(Phase::Layout);
         if let Some(s) = spinner {
             s.finish();
         }
@@ -462,6 +467,11 @@ impl Repo {
                 .map_err(self.err("storing the peeled tree"))
         })?;
         drop(scratch);
+        clock.lap(Phase::Store);
+        let profile = clock.finish(peel_profile);
+        for line in profile.lines() {
+            tracing::info!("{}: {line}", meta.file_name);
+        }
         let info = snapshot_info(&snap).ok_or_else(|| {
             RepoError::Invalid("the snapshot just written has no dvault metadata".to_string())
         })?;
@@ -476,6 +486,7 @@ impl Repo {
             layout,
             files: s.total_files_processed,
             seconds: started.elapsed().as_secs_f64(),
+            profile,
         }))
     }
 

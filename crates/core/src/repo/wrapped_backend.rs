@@ -135,7 +135,11 @@ impl WriteBackend for WrappedBackend {
         content: BytesList,
     ) -> RusticResult<()> {
         let size = content.size() as u64;
+        let started = std::time::Instant::now();
         self.inner.write_bytes(tpe, id, cacheable, content)?;
+        if tpe == FileType::Pack {
+            super::profile::count_pack_write(started);
+        }
         if let (FileType::Pack, Some(p)) = (tpe, &self.progress) {
             p.added(size);
         }

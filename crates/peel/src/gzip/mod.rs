@@ -42,6 +42,7 @@ mod zlib;
 
 use std::io::{Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -201,6 +202,27 @@ pub struct GzipReport {
     /// The bundled zlib's version when a member uses zlib.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zlib_version: Option<String>,
+    /// Where the time went (not serialized: it differs from run to run).
+    #[serde(skip)]
+    pub timing: GzipTiming,
+}
+
+/// Where the time of [`expand`] went, all members together (see [`crate::report::LayerProfile`]
+/// for what each figure means).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GzipTiming {
+    /// Reading compressed input, waiting for it included.
+    pub read: Duration,
+    /// Inflating.
+    pub decompress: Duration,
+    /// Trying candidates on the probe prefix.
+    pub probe: Duration,
+    /// Writing plain bytes to the caller (blocked while it catches up).
+    pub downstream: Duration,
+    /// The proof thread recompressing and comparing.
+    pub proof: Duration,
+    /// The proof thread waiting for chunks.
+    pub proof_idle: Duration,
 }
 
 /// How one member was reproduced.
@@ -253,11 +275,20 @@ pub fn expand(
         location,
         crc: crc32fast::Hasher::new(),
         size: 0,
+        waited: Duration::ZERO,
     };
     let mut members = Vec::new();
     let mut reports = Vec::new();
+    let mut timing = GzipTiming::default();
     let trailing = loop {
-        let (member, report) = expand_member(&mut src, &mut sink, opts, location, members.len())?;
+        let (member, report) = expand_member(
+            &mut src,
+            &mut sink,
+            opts,
+            location,
+            members.len(),
+            &mut timing,
+        )?;
         members.push(member);
         reports.push(report);
         let at = src.offset();
@@ -293,6 +324,10 @@ pub fn expand(
         },
         zlib_version: uses(MethodKind::Zlib).then(zlib_version),
         members: reports,
+        timing: GzipTiming {
+            downstream: sink.waited,
+            ..timing
+        },
     };
     Ok((
         GzipRecipe {
@@ -309,16 +344,21 @@ struct PlainSink<'a> {
     location: &'a str,
     crc: crc32fast::Hasher,
     size: u64,
+    /// Time spent in writes to `out`.
+    waited: Duration,
 }
 
 impl PlainSink<'_> {
     fn write(&mut self, data: &[u8]) -> Result<()> {
         self.crc.update(data);
         self.size += data.len() as u64;
-        self.out.write_all(data).map_err(|source| Error::Io {
+        let started = Instant::now();
+        let written = self.out.write_all(data).map_err(|source| Error::Io {
             context: format!("{}: writing decompressed data", self.location),
             source,
-        })
+        });
+        self.waited += started.elapsed();
+        written
     }
 
     /// CRC32 and length of the member just finished; resets for the next member.
@@ -333,6 +373,9 @@ struct Inflater {
     dec: flate2::Decompress,
     ended: bool,
     member_start: u64,
+    /// Time spent reading input and inflating.
+    read: Duration,
+    decompress: Duration,
 }
 
 impl Inflater {
@@ -346,9 +389,12 @@ impl Inflater {
         plain: &mut Vec<u8>,
     ) -> Result<()> {
         let at = src.offset();
+        let started = Instant::now();
         let input = src
             .fill_buf()
             .map_err(|e| header::io_error(location, at, e))?;
+        let read = started.elapsed();
+        self.read += read;
         if input.is_empty() {
             return Err(Error::Format {
                 location: format!("{location} at byte {at}"),
@@ -370,6 +416,7 @@ impl Inflater {
                     self.member_start
                 ),
             })?;
+        self.decompress += started.elapsed() - read;
         let consumed = (self.dec.total_in() - in_before) as usize;
         let produced = self.dec.total_out() - out_before;
         deflate.extend_from_slice(&input[..consumed]);
@@ -392,6 +439,7 @@ fn expand_member(
     opts: &GzipOptions,
     location: &str,
     index: usize,
+    timing: &mut GzipTiming,
 ) -> Result<(MemberRecipe, MemberReport)> {
     let member_start = src.offset();
     let header = header::read(src, location)?;
@@ -399,6 +447,8 @@ fn expand_member(
         dec: flate2::Decompress::new(false),
         ended: false,
         member_start,
+        read: Duration::ZERO,
+        decompress: Duration::ZERO,
     };
     let mut deflate = Vec::new();
     let mut plain = Vec::new();
@@ -422,6 +472,7 @@ fn expand_member(
     let probed_len = probed.len();
     let mut consistent = Vec::new();
     let mut chosen = None;
+    let probe_started = Instant::now();
     for c in candidates {
         tries += 1;
         match verify::probe(c, probed, &deflate, complete) {
@@ -434,6 +485,7 @@ fn expand_member(
             break;
         }
     }
+    timing.probe += probe_started.elapsed();
     if chosen.is_none() && !consistent.is_empty() {
         // The prefix could not tell them apart (it compressed to a few bytes): let them run side
         // by side over the whole member; the wrong ones drop out where they diverge.
@@ -445,9 +497,12 @@ fn expand_member(
         Some((c, true)) => (c[0].method(), 0),
         Some((cs, false)) => {
             let first = Chunk { deflate, plain };
-            let (verdict, _) = stream_rest(src, &mut inf, sink, location, first, move |rx| {
-                verify::verify_stream(cs, rx)
-            })?;
+            let ((verdict, proof), _) =
+                stream_rest(src, &mut inf, sink, location, first, move |rx| {
+                    verify::verify_stream(cs, rx)
+                })?;
+            timing.proof += proof.busy;
+            timing.proof_idle += proof.idle;
             match verdict {
                 Ok(c) => (c.method(), 0),
                 Err(reason) => {
@@ -464,10 +519,13 @@ fn expand_member(
         None if opts.preflate => {
             let cap = opts.preflate_memory_cap;
             let first = Chunk { deflate, plain };
+            let started = Instant::now();
             let (verdict, sink_state) =
                 stream_rest(src, &mut inf, sink, location, first, move |rx| {
                     preflate::analyse(rx, cap)
                 })?;
+            // preflate's waits are not measured apart: all of its thread's time counts.
+            timing.proof += started.elapsed();
             let analysis = verdict.map_err(|reason| Error::NotReproducible {
                 location: member_location(),
                 reason: format!("{}; {reason}", summary(&rejected)),
@@ -492,6 +550,8 @@ fn expand_member(
             })
         }
     };
+    timing.read += inf.read;
+    timing.decompress += inf.decompress;
     let deflate_size = inf.dec.total_in();
     let (crc, plain_size) = sink.take_member();
     header::read_trailer(src, location, crc, plain_size)?;

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use super::gnu::GnuDeflate;
 use super::zlib::ZlibDeflate;
@@ -279,6 +280,15 @@ pub(crate) fn probe(candidate: Candidate, plain: &[u8], deflate: &[u8], complete
 /// 17 KiB on SQL text. A larger difference is a real divergence.
 const LAST_BLOCK_SLACK: usize = 64 * 1024;
 
+/// Where the proof thread's time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProofTime {
+    /// Recompressing and comparing.
+    pub busy: Duration,
+    /// Waiting for the next chunk.
+    pub idle: Duration,
+}
+
 /// Plain bytes after which undecided candidates stop running side by side.
 pub(crate) const SIDE_BY_SIDE_LIMIT: u64 = 256 << 20;
 
@@ -294,6 +304,16 @@ pub(crate) const SIDE_BY_SIDE_LIMIT: u64 = 256 << 20;
 pub(crate) fn verify_stream(
     candidates: Vec<Candidate>,
     chunks: Receiver<Chunk>,
+) -> (Result<Candidate, String>, ProofTime) {
+    let mut time = ProofTime::default();
+    let verdict = verify_timed(candidates, chunks, &mut time);
+    (verdict, time)
+}
+
+fn verify_timed(
+    candidates: Vec<Candidate>,
+    chunks: Receiver<Chunk>,
+    time: &mut ProofTime,
 ) -> Result<Candidate, String> {
     struct Run {
         candidate: Candidate,
@@ -329,7 +349,11 @@ pub(crate) fn verify_stream(
     }
     let mut out = Vec::new();
     let mut plain_seen = 0u64;
-    for chunk in chunks {
+    loop {
+        let waiting = Instant::now();
+        let Ok(chunk) = chunks.recv() else { break };
+        let started = Instant::now();
+        time.idle += started - waiting;
         plain_seen += chunk.plain.len() as u64;
         if plain_seen > SIDE_BY_SIDE_LIMIT {
             runs.truncate(1);
@@ -343,19 +367,33 @@ pub(crate) fn verify_stream(
                 }
             },
         );
+        time.busy += started.elapsed();
         if runs.is_empty() {
             return Err(failures.join("; "));
         }
     }
-    for mut run in runs {
-        let candidate = run.candidate;
+    let started = Instant::now();
+    let verdict = finish_runs(
+        runs.into_iter().map(|r| (r.candidate, r.enc, r.cmp)),
+        failures,
+    );
+    time.busy += started.elapsed();
+    verdict
+}
+
+/// Ends each remaining run in order; the first whose whole output matches wins.
+fn finish_runs(
+    runs: impl Iterator<Item = (Candidate, Encoder, Comparator)>,
+    mut failures: Vec<String>,
+) -> Result<Candidate, String> {
+    let mut out = Vec::new();
+    for (candidate, mut enc, mut cmp) in runs {
         out.clear();
-        let finished = run
-            .enc
+        let finished = enc
             .finish(&mut out)
             .map_err(|e| format!("{candidate}: {e}"))
             .and_then(|()| {
-                run.cmp.produced(&out).map_err(|d| {
+                cmp.produced(&out).map_err(|d| {
                     format!(
                         "{candidate} diverges from the original at deflate byte {}",
                         d.at
@@ -363,7 +401,7 @@ pub(crate) fn verify_stream(
                 })
             })
             .and_then(|()| {
-                run.cmp.finish().map_err(|d| {
+                cmp.finish().map_err(|d| {
                     format!(
                         "{candidate} output and the original differ in length after {} equal bytes",
                         d.at
