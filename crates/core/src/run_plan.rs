@@ -26,7 +26,8 @@ pub struct SitePlan {
     pub size: Option<u64>,
     /// Its SHA-256 (`None` for a bucket: it is known only after the download).
     pub sha256: Option<String>,
-    /// `store`, or `already stored in snapshot ID`, or why nothing would be stored.
+    /// `would store it`, `would download and store it` (a bucket), `already stored in
+    /// snapshot ID`, or why nothing would be stored.
     pub action: String,
     /// The retention decisions over the snapshots stored now (`None`: no retention on this
     /// host).
@@ -69,7 +70,7 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
     newest(s, p)?;
     let Some(r) = &s.repository else {
         p.action = match &p.file {
-            Some(_) => "store (Tarsnap: stored unless this host's ledger has it)".into(),
+            Some(_) => "would store it (Tarsnap: unless this host's ledger has it)".into(),
             None => "nothing to store".into(),
         };
         return Ok(());
@@ -81,13 +82,13 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
         p.action = match &p.sha256 {
             Some(sha) => match repo.find_by_sha256(sha)? {
                 Some(snap) => format!("already stored in snapshot {}", snap.short_id),
-                None => "store".into(),
+                None => "would store it".into(),
             },
             None => {
                 let name = p.file.as_deref().unwrap_or_default();
                 match repo.snapshots()?.iter().find(|i| i.meta.file_name == name) {
                     Some(snap) => format!("already stored in snapshot {}", snap.short_id),
-                    None => "download and store".into(),
+                    None => "would download and store it".into(),
                 }
             }
         };
@@ -106,7 +107,7 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
             };
             let report = repo.forget(&rule, true, false)?;
             p.retention = Some(report.decisions);
-            if p.action == "store" || p.action == "download and store" {
+            if p.action.starts_with("would") {
                 p.notes.push(
                     "retention is shown over the snapshots stored now; the run applies it \
                      after storing the new backup, which then counts as the newest"

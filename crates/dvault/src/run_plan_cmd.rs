@@ -34,7 +34,7 @@ pub fn print(config: &Config, site: Option<&str>, json: bool) -> i32 {
                 Some(f) => {
                     let _ = writeln!(
                         out,
-                        "  backup: {f} ({} bytes): would {}",
+                        "  backup: {f} ({} bytes): {}",
                         p.size.unwrap_or(0),
                         p.action
                     );

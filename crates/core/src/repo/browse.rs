@@ -27,7 +27,7 @@ use super::{Repo, RepoError, SnapshotInfo};
 pub struct TableRows {
     /// The table as pg_dump names it (`public.posts`).
     pub table: String,
-    /// Rows in its COPY block (0 when the dump has no data for it).
+    /// Rows in its COPY block.
     pub rows: u64,
     /// The dump file of the original backup it is in (`dump.sql.gz`, `db/1234.dat.gz`).
     pub file: String,
@@ -85,8 +85,8 @@ impl Repo {
         Ok(out)
     }
 
-    /// The snapshot `id` and the tables of its dump (every plain or directory-format dump in
-    /// it) with their COPY row counts, sorted by table.
+    /// The snapshot `id` and the tables of its dump that have a COPY block (every plain or
+    /// directory-format dump in it) with their row counts, sorted by table.
     pub fn tables(&self, id: &str) -> Result<(SnapshotInfo, Vec<TableRows>), RepoError> {
         let _lock = self.lock(LockKind::Read)?;
         let (snap, info) = self.find_snapshot(id)?;
@@ -169,10 +169,14 @@ fn plain_dump_tables(path: &Path, file: &str) -> Result<Vec<TableRows>, RepoErro
     Ok(facts
         .tables
         .into_iter()
-        .map(|(table, t)| TableRows {
-            table,
-            rows: t.copy_rows.unwrap_or(0),
-            file: file.to_string(),
+        // Tables with a COPY block only, as a directory-format dump lists them (a table whose
+        // data pg_dump left out has none in either format).
+        .filter_map(|(table, t)| {
+            Some(TableRows {
+                table,
+                rows: t.copy_rows?,
+                file: file.to_string(),
+            })
         })
         .collect())
 }

@@ -32,7 +32,8 @@ pub struct RepoStats {
     pub pack_bytes: u64,
     /// Pack files.
     pub packs: u64,
-    /// Bytes of all the repository's files (packs, index, snapshots, keys, config).
+    /// Bytes of the repository's files: packs, index, snapshots and keys (the small config
+    /// file and transient lock files aside).
     pub stored_bytes: u64,
     /// `original_bytes / stored_bytes`: bytes of backups kept per byte stored (0 when empty).
     pub dedup_ratio: f64,
