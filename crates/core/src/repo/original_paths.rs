@@ -219,6 +219,75 @@ pub fn is_under(path: &str, dir: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+
+    /// A GNU and a PAX tar (made by the real `tar`) with a name longer than the 100 bytes of
+    /// the name field, a link, a directory and a gzip member, peeled: the listing from the
+    /// recipe is exactly what `tar --list` says, with the sizes in the archive.
+    #[test]
+    fn long_names_links_and_gzip_members_list_as_tar_lists_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let long = format!("uploads/default/original/{}/a.png", "x".repeat(120));
+        std::fs::create_dir_all(src.join(&long).parent().unwrap()).unwrap();
+        std::fs::write(src.join(&long), b"png bytes").unwrap();
+        std::fs::write(src.join("dump.sql"), "COPY t (a) FROM stdin;\n1\n\\.\n").unwrap();
+        let gz = Command::new("gzip")
+            .args(["-n", "-4"])
+            .arg(src.join("dump.sql"))
+            .status();
+        assert!(gz.unwrap().success());
+        std::os::unix::fs::symlink("dump.sql.gz", src.join("link")).unwrap();
+        for format in ["gnu", "pax"] {
+            let file = tmp.path().join(format!("{format}.tar"));
+            let ok = Command::new("tar")
+                .current_dir(&src)
+                .arg(format!("--format={format}"))
+                .arg("-cf")
+                .arg(&file)
+                .args(["dump.sql.gz", "link", "uploads"])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            let tree = tmp.path().join(format!("{format}-tree"));
+            crate::repo::peeled::expand_to_dir(
+                &file,
+                "x.tar",
+                &tree,
+                &peel::ExpandOptions::default(),
+            )
+            .unwrap();
+            let recipe: Recipe =
+                serde_json::from_slice(&std::fs::read(tree.join(".peel/recipe.json")).unwrap())
+                    .unwrap();
+            let mut read = |p: &str| std::fs::read(tree.join(p)).map_err(|e| e.to_string());
+            let listed = list(&recipe, &mut read).unwrap();
+            let out = Command::new("tar").arg("-tvf").arg(&file).output().unwrap();
+            let expected: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let name = l.split_whitespace().nth(5).unwrap();
+                    name.trim_end_matches('/').to_string()
+                })
+                .collect();
+            let paths: Vec<&str> = listed.iter().map(|e| e.path.as_str()).collect();
+            assert_eq!(paths, expected, "{format}");
+            let png = listed.iter().find(|e| e.path == long).unwrap();
+            assert_eq!((png.kind, png.size), (EntryKind::File, 9));
+            assert_eq!(png.stored_as.as_deref(), Some(long.as_str()));
+            let link = listed.iter().find(|e| e.path == "link").unwrap();
+            assert_eq!(link.kind, EntryKind::Symlink);
+            assert_eq!(link.link.as_deref(), Some("dump.sql.gz"));
+            let dump = listed.iter().find(|e| e.path == "dump.sql.gz").unwrap();
+            assert_eq!(dump.stored_as.as_deref(), Some("dump.sql"));
+            assert_eq!(
+                dump.size,
+                std::fs::metadata(src.join("dump.sql.gz")).unwrap().len()
+            );
+            assert!(listed.iter().any(|e| e.kind == EntryKind::Dir));
+        }
+    }
 
     #[test]
     fn paths_match_a_prefix_only_at_a_slash() {
