@@ -15,6 +15,7 @@ pub mod putback;
 pub mod redact;
 pub mod repo;
 pub mod run;
+pub mod run_plan;
 pub mod s3;
 pub mod secret_file;
 pub mod snapshot;

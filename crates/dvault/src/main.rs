@@ -2,12 +2,17 @@
 //! module (`peel_cmds` for expand, rebuild and inspect); add a group with one variant in
 //! [`Command`] and one arm in [`run`].
 
+mod browse_cmds;
+mod config_cmd;
+mod copy_cmd;
 mod drill_cmds;
 mod json_log;
+mod key_cmd;
 mod peel_cmds;
 mod putback_cmd;
 mod repo_cmds;
 mod run_cmds;
+mod run_plan_cmd;
 mod tar_cmds;
 
 use std::process::ExitCode;
@@ -28,6 +33,10 @@ struct Cli {
     /// users can read is an error (exit code 1) instead of a warning.
     #[arg(long, global = true)]
     strict: bool,
+    /// Print only errors and what was asked for (lists, --json): no progress, no log lines,
+    /// no summary of a command that changes something.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(flatten)]
     repo: repo_cmds::RepoArgs,
     #[command(subcommand)]
@@ -45,6 +54,22 @@ enum Command {
     Drill(drill_cmds::DrillArgs),
     /// Back up every site of the config file once (for a timer); see docs/operations.md.
     Run(run_cmds::RunArgs),
+    #[command(flatten)]
+    Browse(browse_cmds::BrowseCommand),
+    /// Manage the repository's keys (passwords).
+    Key(key_cmd::KeyArgs),
+    /// Copy snapshots into a second repository (re-encrypted for it, deduplicated).
+    Copy(copy_cmd::CopyArgs),
+    /// Check the config file, or print the annotated example.
+    Config(config_cmd::ConfigArgs),
+}
+
+/// Set by `--quiet` (see [`Cli::quiet`]).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--quiet` was given.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn main() -> ExitCode {
@@ -57,6 +82,10 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let json_logs = matches!(&cli.command, Some(Command::Run(a)) if a.json);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    if cli.quiet {
+        silence_summaries(&matches);
+    }
     init_logging(cli.verbose, json_logs);
     dvault_core::secret_file::set_strict(cli.strict);
     if let Some(Command::Run(_)) = &cli.command {
@@ -182,6 +211,38 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
         Command::Repo(c) => repo_cmds::run(c, repo),
         Command::Drill(a) => drill_cmds::run(a, repo),
         Command::Run(a) => run_cmds::run(a),
+        Command::Browse(c) => browse_cmds::run(c, repo),
+        Command::Key(a) => key_cmd::run(a, repo),
+        Command::Copy(a) => copy_cmd::run(a, repo),
+        Command::Config(a) => config_cmd::run(a),
+    }
+}
+
+/// `--quiet` for a command that changes something (backup, restore, key add, copy, ...): its
+/// text summary on stdout goes to /dev/null. What a command is asked to show (snapshots, ls,
+/// stats, key list, config generate) and any `--json` document still print; errors go to
+/// stderr either way.
+fn silence_summaries(matches: &clap::ArgMatches) {
+    let mut leaf = matches;
+    let mut name = "";
+    while let Some((n, m)) = leaf.subcommand() {
+        name = n;
+        leaf = m;
+    }
+    let json = matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)));
+    let changes = [
+        "init", "backup", "restore", "check", "forget", "copy", "drill", "run", "add", "remove",
+        "passwd", "expand", "rebuild", "validate",
+    ];
+    if json || !changes.contains(&name) {
+        return;
+    }
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto stdout's descriptor; `null` stays open until it returns.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
+        }
     }
 }
 
@@ -236,6 +297,7 @@ fn init_logging(verbose: u8, json: bool) {
     // rustic_core logs every check finding and also returns it; `dvault check` prints the
     // returned list, so its log would show each finding twice.
     let default = match verbose {
+        _ if quiet() => "error,rustic_core::commands::check=off",
         0 => "warn,rustic_core::commands::check=off",
         1 => "info,rustic_core::commands::check=off",
         _ => "debug",

@@ -190,7 +190,7 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 impl RepoArgs {
-    fn config(&self) -> Result<RepoConfig> {
+    pub(crate) fn config(&self) -> Result<RepoConfig> {
         let Some(r) = &self.repo else {
             bail!("no repository given: use --repo or DVAULT_REPOSITORY");
         };
@@ -209,7 +209,7 @@ impl RepoArgs {
     /// Takes this host's lock of the repository (the one `dvault run` takes), for a command
     /// that writes: two backups of the same file at once would both store it. Without a state
     /// folder there is no lock.
-    fn lock(&self) -> Result<Option<dvault_core::lock::RepoLock>> {
+    pub(crate) fn lock(&self) -> Result<Option<dvault_core::lock::RepoLock>> {
         let cfg = self.config()?;
         let Some(dir) = &cfg.state_dir else {
             return Ok(None);
@@ -474,7 +474,7 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
 
 /// Progress bars on stderr when it is a terminal; nothing otherwise.
 pub(crate) fn bars() -> Option<Arc<dyn ProgressBars>> {
-    std::io::stderr().is_terminal().then(|| {
+    (std::io::stderr().is_terminal() && !crate::quiet()).then(|| {
         Arc::new(TermBars {
             multi: MultiProgress::new(),
             added: Arc::new(AtomicU64::new(0)),

@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// Log as JSON lines on stderr and print the report as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Show what the run would do (which backup it would store, what retention would
+    /// remove) without storing, removing or recording anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs `dvault run`; exits the process with the documented code (0 ok, 1 error, 2 usage, 3
@@ -42,6 +46,9 @@ fn run_inner(args: RunArgs) -> i32 {
     dvault_core::interrupt::allow_grace(std::time::Duration::from_secs(15));
     let json = args.json;
     let mut log = move |e: &LogEvent<'_>| {
+        if crate::quiet() && e.level == "info" {
+            return;
+        }
         let _ = writeln!(std::io::stderr().lock(), "{}", e.render(json));
     };
     let say = |level: &str, message: &str| {
@@ -73,6 +80,9 @@ fn run_inner(args: RunArgs) -> i32 {
             );
             return exit::USAGE;
         }
+    }
+    if args.dry_run {
+        return crate::run_plan_cmd::print(&config, args.site.as_deref(), json);
     }
     let opener = run::RepoOpener::new(&config);
     // A copy over SSH shows a bar on a terminal.

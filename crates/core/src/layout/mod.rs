@@ -18,7 +18,7 @@ mod file;
 mod order;
 mod scan;
 mod segment;
-mod toc;
+pub(crate) mod toc;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,12 @@
 //! store could be added behind the same API.
 
 pub mod backend;
+pub mod browse;
+pub mod copy;
 mod damage;
+pub mod keys;
 mod lock_store;
+pub mod original_paths;
 pub mod password;
 mod peeled;
 pub mod profile;
@@ -17,6 +21,7 @@ pub mod restic;
 pub mod snapshot_ledger;
 mod stable_source;
 mod state_file;
+pub mod stats;
 pub mod tarsnap;
 pub mod tarsnap_ledger;
 mod wrapped_backend;

@@ -34,7 +34,7 @@ use crate::snapshot::BackupMeta;
 /// An open repository.
 #[derive(Debug)]
 pub struct Repo {
-    cfg: RepoConfig,
+    pub(super) cfg: RepoConfig,
     // rustic's index-loading steps consume the repository value; the mutex lets `&self`
     // methods take it out, index it, and put the open repository back.
     repo: Mutex<Option<Repository<OpenStatus>>>,
@@ -179,14 +179,14 @@ impl Repo {
 
     /// Takes the repository's own lock (restic's lock files, see repo_lock.rs); held until
     /// the returned guard is dropped.
-    fn lock(&self, kind: LockKind) -> Result<Option<HeldLock>, RepoError> {
+    pub(super) fn lock(&self, kind: LockKind) -> Result<Option<HeldLock>, RepoError> {
         let (key, version) = self.with_open(|r| Ok((r.key(), r.config().version)))?;
         let parts = (&key.encrypt[..], &key.mac.k[..], &key.mac.r[..]);
         repo_lock::take(&self.cfg, parts, version, kind)
     }
 
     /// Runs `f` on the open repository.
-    fn with_open<T>(
+    pub(super) fn with_open<T>(
         &self,
         f: impl FnOnce(&Repository<OpenStatus>) -> Result<T, RepoError>,
     ) -> Result<T, RepoError> {
@@ -196,7 +196,7 @@ impl Repo {
     }
 
     /// Runs `f` on the repository with its full index loaded.
-    fn with_index<T>(
+    pub(super) fn with_index<T>(
         &self,
         f: impl FnOnce(&Repository<IndexedFullStatus>) -> Result<T, RepoError>,
     ) -> Result<T, RepoError> {
@@ -242,7 +242,7 @@ impl Repo {
     }
 
     /// Runs `f` on the repository with the index of blob ids loaded (enough to back up).
-    fn with_ids<T>(
+    pub(super) fn with_ids<T>(
         &self,
         f: impl FnOnce(&Repository<IndexedIdsStatus>) -> Result<T, RepoError>,
     ) -> Result<T, RepoError> {
@@ -309,7 +309,10 @@ impl Repo {
         ))
     }
 
-    fn err(&self, action: &str) -> impl Fn(Box<rustic_core::RusticError>) -> RepoError + '_ {
+    pub(super) fn err(
+        &self,
+        action: &str,
+    ) -> impl Fn(Box<rustic_core::RusticError>) -> RepoError + '_ {
         let action = action.to_string();
         move |e| RepoError::rustic(&self.cfg.location, &action, &e)
     }
@@ -323,7 +326,7 @@ impl Repo {
             .collect())
     }
 
-    fn dvault_snapshots(&self) -> Result<Vec<SnapshotFile>, RepoError> {
+    pub(super) fn dvault_snapshots(&self) -> Result<Vec<SnapshotFile>, RepoError> {
         Ok(self.snapshot_list()?.good)
     }
 
@@ -490,7 +493,7 @@ impl Repo {
         }))
     }
 
-    fn scratch(&self, what: &str) -> Result<tempfile::TempDir, RepoError> {
+    pub(super) fn scratch(&self, what: &str) -> Result<tempfile::TempDir, RepoError> {
         if crate::interrupt::stopping() {
             return Err(RepoError::Invalid(
                 "stopped by a signal: no new scratch folder".to_string(),
@@ -521,7 +524,10 @@ impl Repo {
         Ok(self.find_snapshot(id)?.1)
     }
 
-    fn find_snapshot(&self, id: &str) -> Result<(SnapshotFile, SnapshotInfo), RepoError> {
+    pub(super) fn find_snapshot(
+        &self,
+        id: &str,
+    ) -> Result<(SnapshotFile, SnapshotInfo), RepoError> {
         let SnapshotList {
             good: snaps,
             damaged,
@@ -877,7 +883,7 @@ impl Repo {
     }
 
     /// The ledger of this repository's snapshots in the state folder, when there is one.
-    fn ledger_path(&self) -> Option<PathBuf> {
+    pub(super) fn ledger_path(&self) -> Option<PathBuf> {
         let dir = self.cfg.state_dir.as_ref()?;
         let id = self
             .with_open(|r| Ok(r.config().id.to_hex().as_str().to_string()))
@@ -887,7 +893,7 @@ impl Repo {
 
     /// Notes a snapshot just written in the ledger. A failure is only warned about: the
     /// snapshot is stored either way.
-    fn record_in_ledger(&self, info: &SnapshotInfo) {
+    pub(super) fn record_in_ledger(&self, info: &SnapshotInfo) {
         let Some(path) = self.ledger_path() else {
             return;
         };
@@ -912,7 +918,7 @@ impl Repo {
     }
 
     /// SHA-256 of every key file as stored (raw bytes, read past rustic's key handling).
-    fn key_file_hashes(&self) -> anyhow::Result<BTreeMap<String, String>> {
+    pub(super) fn key_file_hashes(&self) -> anyhow::Result<BTreeMap<String, String>> {
         use sha2::{Digest, Sha256};
         let be = self.cfg.location.backends_for(&self.cfg)?.repository();
         let mut out = BTreeMap::new();
@@ -1223,7 +1229,7 @@ fn bytesize(n: u64) -> bytesize::ByteSize {
     bytesize::ByteSize::b(n)
 }
 
-fn raw_repo(
+pub(super) fn raw_repo(
     cfg: &RepoConfig,
     progress: Option<Arc<dyn ProgressBars>>,
     skip: &SkipSet,
@@ -1310,7 +1316,7 @@ fn tag_safe(s: &str) -> String {
 
 /// Tag of snapshots whose tree holds the dedup layout (`crate::layout`). It marks that there is
 /// a layout to undo; the layout's version is in its own `index.json` (1 or 2, both read).
-const LAYOUT_TAG: &str = "layout:1";
+pub(super) const LAYOUT_TAG: &str = "layout:1";
 
 fn new_snapshot(meta: &BackupMeta, laid_out: bool) -> rustic_core::RusticResult<SnapshotFile> {
     let mut tags = vec![
@@ -1351,7 +1357,7 @@ fn full_id(s: &SnapshotFile) -> String {
 }
 
 /// dvault's view of a rustic snapshot; `None` when it carries no dvault record.
-fn snapshot_info(s: &SnapshotFile) -> Option<SnapshotInfo> {
+pub(super) fn snapshot_info(s: &SnapshotFile) -> Option<SnapshotInfo> {
     let meta: BackupMeta = serde_json::from_str(s.description.as_deref()?).ok()?;
     let id = full_id(s);
     Some(SnapshotInfo {
