@@ -6,6 +6,7 @@ mod drill_cmds;
 mod json_log;
 mod peel_cmds;
 mod putback_cmd;
+mod repo_args;
 mod repo_cmds;
 mod run_cmds;
 mod tar_cmds;
@@ -28,8 +29,6 @@ struct Cli {
     /// users can read is an error (exit code 1) instead of a warning.
     #[arg(long, global = true)]
     strict: bool,
-    #[command(flatten)]
-    repo: repo_cmds::RepoArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -42,7 +41,12 @@ enum Command {
     Repo(repo_cmds::RepoCommand),
     /// Prove that a backup restores: load it into a fresh PostgreSQL database and check every
     /// table, row count, sequence and upload file against the backup itself.
-    Drill(drill_cmds::DrillArgs),
+    Drill {
+        #[command(flatten)]
+        repo: repo_cmds::RepoArgs,
+        #[command(flatten)]
+        args: drill_cmds::DrillArgs,
+    },
     /// Back up every site of the config file once (for a timer); see docs/operations.md.
     Run(run_cmds::RunArgs),
 }
@@ -59,30 +63,6 @@ fn main() -> ExitCode {
     let json_logs = matches!(&cli.command, Some(Command::Run(a)) if a.json);
     init_logging(cli.verbose, json_logs);
     dvault_core::secret_file::set_strict(cli.strict);
-    if let Some(Command::Run(_)) = &cli.command {
-        // `run` reads every site's repository, password and folders from its config file;
-        // silently ignoring these would run against something else than the admin meant.
-        let given: Vec<String> = [
-            "repo",
-            "password_file",
-            "cache_dir",
-            "scratch_dir",
-            "state_dir",
-            "retry_lock",
-        ]
-        .into_iter()
-        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-        .map(|id| format!("--{}", id.replace('_', "-")))
-        .collect();
-        if !given.is_empty() {
-            eprintln!(
-                "error: run takes repositories, passwords and folders from its config file; {} \
-                 is for the single commands (backup, restore, ...)",
-                given.join(", ")
-            );
-            return ExitCode::from(2);
-        }
-    }
     exit_on_any_panic();
     if cli.version {
         print!("{}", version_text());
@@ -92,7 +72,7 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    let code = match run(command, &cli.repo) {
+    let code = match run(command) {
         Ok(()) => 0,
         Err(e) => {
             // No URL password in a message, whatever layer wrote it.
@@ -176,11 +156,11 @@ fn error_text(e: &anyhow::Error) -> String {
     out
 }
 
-fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Peel(c) => peel_cmds::run(c),
-        Command::Repo(c) => repo_cmds::run(c, repo),
-        Command::Drill(a) => drill_cmds::run(a, repo),
+        Command::Repo(c) => repo_cmds::run(c),
+        Command::Drill { repo, args } => drill_cmds::run(args, &repo),
         Command::Run(a) => run_cmds::run(a),
     }
 }
