@@ -497,9 +497,9 @@ fn run_site(
                 Outcome::Failed
             };
             let text = if crate::interrupt::stopping() {
-                format!("stopped by a signal ({e:#})")
+                format!("stopped by a signal ({})", error_text(&e))
             } else {
-                format!("{e:#}")
+                error_text(&e)
             };
             let text = crate::redact::string(&text);
             log.say("error", &text);
@@ -519,6 +519,24 @@ fn run_site(
         }
     }
     report
+}
+
+/// The error and its causes joined by ": ", each cause once: many errors already end with
+/// their cause's text (thiserror messages that include `{source}`), which `{:#}` would repeat
+/// in the log, the report and the failure ping.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -982,7 +1000,14 @@ impl Store for RepoStore {
                 report.errors.join("; ")
             );
         }
-        let mut s = "no errors".to_string();
+        let c = &report.checked;
+        let mut s = format!(
+            "no errors in {} snapshots and {} packs ({}); pack data read: {}",
+            c.snapshots,
+            c.packs,
+            crate::figures::bytes(c.pack_bytes),
+            c.read_data
+        );
         if !report.warnings.is_empty() {
             s.push_str(&format!(
                 ", {} warning(s): {}",

@@ -211,7 +211,8 @@ fn exit_on_any_panic() {
     }));
 }
 
-/// Log lines on stderr: text, or JSON lines for `run --json` (whose own lines are JSON).
+/// Log lines on stderr: text, or JSON lines for `run --json` (whose own lines are JSON); both in
+/// the shape of `run`'s own lines.
 fn init_logging(verbose: u8, json: bool) {
     // rustic_core logs every check finding and also returns it; `dvault check` prints the
     // returned list, so its log would show each finding twice.
@@ -222,15 +223,16 @@ fn init_logging(verbose: u8, json: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colour codes only for a person at a terminal, not in cron mail or a log file.
-    use std::io::IsTerminal;
+    // rustic_core's lines too in dvault's own line shape (see `json_log`), without colour
+    // codes (cron mail and log files show them as garbage).
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
     if json {
         fmt.event_format(json_log::RunJson).init();
     } else {
-        fmt.with_ansi(std::io::stderr().is_terminal()).init();
+        fmt.event_format(json_log::RunText).init();
     }
 }
 

@@ -398,6 +398,21 @@ fn check(args: &RepoArgs, a: &CheckArgs) -> Result<()> {
         for e in &report.errors {
             eprintln!("error: {e}");
         }
+        let c = &report.checked;
+        let read = match c.read_data.as_str() {
+            "none" => "no pack data read".to_string(),
+            "all" => format!(
+                "all pack data read and decrypted ({})",
+                dvault_core::figures::bytes(c.pack_bytes)
+            ),
+            p => format!("about {p} of the pack data read and decrypted"),
+        };
+        println!(
+            "checked {} snapshots and their trees, the index and {} packs ({}); {read}",
+            c.snapshots,
+            c.packs,
+            dvault_core::figures::bytes(c.pack_bytes)
+        );
         if report.is_ok() {
             println!("no errors were found");
         }

@@ -304,6 +304,22 @@ pub struct CheckReport {
     /// Oddities that do not affect integrity (for example unused blobs after an interrupted
     /// backup).
     pub warnings: Vec<String>,
+    /// What was checked.
+    #[serde(default)]
+    pub checked: Checked,
+}
+
+/// What `check` looked at, so that "no errors were found" says of what.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checked {
+    /// Snapshots in the repository (dvault's and any other's), each with its trees.
+    pub snapshots: u64,
+    /// Pack files in the repository, each compared with its index entry.
+    pub packs: u64,
+    /// Their total size in bytes.
+    pub pack_bytes: u64,
+    /// How much pack data was read back and decrypted: `none`, `all` or a percentage (`10%`).
+    pub read_data: String,
 }
 
 impl CheckReport {

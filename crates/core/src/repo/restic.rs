@@ -730,7 +730,22 @@ impl Repo {
         let mut report = CheckReport {
             errors: Vec::new(),
             warnings: Vec::new(),
+            checked: super::Checked {
+                read_data: match read {
+                    ReadData::None => "none".to_string(),
+                    ReadData::All => "all".to_string(),
+                    ReadData::Percent(p) => format!("{p}%"),
+                },
+                ..super::Checked::default()
+            },
         };
+        if let Ok(n) = self.with_open(|r| {
+            r.list::<rustic_core::repofile::SnapshotId>()
+                .map(|ids| ids.count() as u64)
+                .map_err(self.err("listing the snapshots"))
+        }) {
+            report.checked.snapshots = n;
+        }
         self.check_ledger(&mut report);
         // rustic_core 0.13 panics while reading a truncated pack (trees in the structure
         // pass, data with --read-data), which ends the process before any finding is printed.
@@ -837,6 +852,8 @@ impl Repo {
         else {
             return false;
         };
+        report.checked.packs = actual.len() as u64;
+        report.checked.pack_bytes = actual.iter().map(|(_, s)| u64::from(*s)).sum();
         let actual: BTreeMap<rustic_core::Id, u32> = actual.into_iter().collect();
         let mut found = false;
         let _ = self.with_open(|r| {

@@ -87,6 +87,9 @@ pub(super) fn apply(
     mut snaps: Vec<SnapshotFile>,
     meta: impl Fn(&SnapshotFile) -> Option<BackupMeta>,
 ) -> Vec<Decision> {
+    if snaps.is_empty() {
+        return Vec::new();
+    }
     // Newest first, as restic walks them; ties by id so that the result is stable.
     snaps.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
     let metas: Vec<Option<BackupMeta>> = snaps.iter().map(&meta).collect();
@@ -132,6 +135,7 @@ pub(super) fn apply(
             }
             members.entry(p).or_default().push(i);
         }
+        let periods_found = order.len();
         for p in order.into_iter().take(count as usize) {
             let idx = &members[&p];
             // The most complete; among equals the newest (the first, as they are newest first).
@@ -154,6 +158,12 @@ pub(super) fn apply(
                     });
                 }
             }
+        }
+        // As restic (0.17) and rustic_core do: a count larger than the periods found also
+        // keeps the oldest snapshot.
+        let oldest = snaps.len() - 1;
+        if count as usize > periods_found && !reasons[oldest].iter().any(|r| r == name) {
+            reasons[oldest].push(name.to_string());
         }
     }
     snaps
@@ -205,6 +215,148 @@ mod tests {
         assert_eq!(
             group("before-upgrade-v20240220010101.tar.gz"),
             "(admin-chosen names)"
+        );
+    }
+
+    fn meta(file: &str, uploads: Option<u64>) -> BackupMeta {
+        BackupMeta {
+            file_name: file.into(),
+            size: 0,
+            sha256: String::new(),
+            format: Format::from_file_name(file),
+            discourse: crate::snapshot::DiscourseName::default(),
+            host: String::new(),
+            source: String::new(),
+            site: Some("forum".into()),
+            uploads,
+            peel: None,
+        }
+    }
+
+    /// Snapshots at `time` (UTC) whose label is the file name; `uploads` per file.
+    fn decide(rules: &Rules, snaps: &[(&str, &str, Option<u64>)]) -> Vec<(String, bool, String)> {
+        let files: Vec<SnapshotFile> = snaps
+            .iter()
+            .map(|(time, file, _)| {
+                let mut s = SnapshotFile::default();
+                s.time = time
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+                    .to_zoned(jiff::tz::TimeZone::UTC);
+                s.label = (*file).to_string();
+                s
+            })
+            .collect();
+        let metas: BTreeMap<String, BackupMeta> = snaps
+            .iter()
+            .map(|(_, f, u)| ((*f).to_string(), meta(f, *u)))
+            .collect();
+        let mut out: Vec<_> = apply(rules, files, |s| metas.get(&s.label).cloned())
+            .into_iter()
+            .map(|d| {
+                (
+                    d.snapshot.label.clone(),
+                    d.keep,
+                    d.reasons.join(",") + "|" + d.note.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_day_keeps_its_backup_with_uploads_over_a_newer_database_only_one() {
+        let rules = Rules {
+            daily: 1,
+            ..Rules::default()
+        };
+        let d = decide(
+            &rules,
+            &[
+                ("2026-01-03T03:30:00Z", "a.tar.gz", Some(12)),
+                ("2026-01-03T09:00:00Z", "b.tar", Some(0)),
+                ("2026-01-03T15:30:00Z", "c.sql.gz", Some(0)),
+            ],
+        );
+        assert_eq!(
+            d,
+            [
+                (
+                    "a.tar.gz".into(),
+                    true,
+                    "daily|the most complete backup of its daily period".into()
+                ),
+                (
+                    "b.tar".into(),
+                    false,
+                    "|its daily period keeps the more complete a.tar.gz (with 12 uploads)".into()
+                ),
+                (
+                    "c.sql.gz".into(),
+                    false,
+                    "|its daily period keeps the more complete a.tar.gz (with 12 uploads)".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn among_equals_the_newest_is_kept_as_restic_does() {
+        let rules = Rules {
+            daily: 2,
+            ..Rules::default()
+        };
+        let d = decide(
+            &rules,
+            &[
+                ("2026-01-01T03:30:00Z", "1.tar.gz", Some(3)),
+                ("2026-01-02T03:30:00Z", "2a.tar.gz", Some(3)),
+                ("2026-01-02T04:30:00Z", "2b.tar.gz", Some(3)),
+                ("2026-01-03T03:30:00Z", "3.tar.gz", Some(3)),
+            ],
+        );
+        let kept: Vec<&str> = d.iter().filter(|x| x.1).map(|x| x.0.as_str()).collect();
+        assert_eq!(kept, ["2b.tar.gz", "3.tar.gz"]);
+        assert!(d.iter().all(|x| !x.2.contains("complete")), "{d:?}");
+    }
+
+    #[test]
+    fn last_within_and_a_count_beyond_the_periods_have_restics_meaning() {
+        let snaps = [
+            ("2024-03-08T03:30:00Z", "1.tar.gz", Some(3)),
+            ("2024-03-09T03:30:00Z", "2.sql.gz", Some(0)),
+            ("2024-03-10T03:30:00Z", "3.tar", Some(3)),
+        ];
+        let kept = |rules: Rules| -> Vec<String> {
+            decide(&rules, &snaps)
+                .into_iter()
+                .filter(|x| x.1)
+                .map(|x| x.0)
+                .collect()
+        };
+        assert_eq!(
+            kept(Rules {
+                last: 2,
+                ..Rules::default()
+            }),
+            ["2.sql.gz", "3.tar"]
+        );
+        // One year found, five asked for: the oldest snapshot is kept too (restic 0.17).
+        assert_eq!(
+            kept(Rules {
+                yearly: 5,
+                ..Rules::default()
+            }),
+            ["1.tar.gz", "3.tar"]
+        );
+        // Within 36 hours of the newest snapshot.
+        assert_eq!(
+            kept(Rules {
+                within: Some(jiff::Span::new().hours(36)),
+                ..Rules::default()
+            }),
+            ["2.sql.gz", "3.tar"]
         );
     }
 }
