@@ -104,7 +104,7 @@ impl Host {
     }
 
     /// Moves made backups into the folder, as Discourse would have written them.
-    fn into_folder(&self, files: &[PathBuf]) -> Vec<PathBuf> {
+    fn put_in_folder(&self, files: &[PathBuf]) -> Vec<PathBuf> {
         files
             .iter()
             .map(|f| {
@@ -135,7 +135,7 @@ fn a_backup_by_hand_and_the_timers_run_share_locks_ledger_and_cache_so_check_sta
     let [a, sql, b]: [PathBuf; 3] = make_backups(&h.path().join("made"), 1, 20_000)
         .try_into()
         .unwrap();
-    let [a, sql, b]: [PathBuf; 3] = h.into_folder(&[a, sql, b]).try_into().unwrap();
+    let [a, sql, b]: [PathBuf; 3] = h.put_in_folder(&[a, sql, b]).try_into().unwrap();
 
     // No --repo, --password-file or --state-dir anywhere: the config says it all.
     h.ok(&["init"]);
@@ -200,7 +200,7 @@ fn run_stores_the_waiting_backups_oldest_first_up_to_backfill_limit() {
     fs::write(&cfg, text).unwrap();
     let mut files = make_backups(&h.path().join("made"), 1, 8_000);
     files.extend(make_backups(&h.path().join("made"), 2, 8_000));
-    let files = h.into_folder(&files);
+    let files = h.put_in_folder(&files);
     h.ok(&["init"]);
 
     let out = h.dvault(&["run", "--json"]);

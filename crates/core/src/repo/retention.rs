@@ -237,14 +237,13 @@ mod tests {
     fn decide(rules: &Rules, snaps: &[(&str, &str, Option<u64>)]) -> Vec<(String, bool, String)> {
         let files: Vec<SnapshotFile> = snaps
             .iter()
-            .map(|(time, file, _)| {
-                let mut s = SnapshotFile::default();
-                s.time = time
+            .map(|(time, file, _)| SnapshotFile {
+                time: time
                     .parse::<jiff::Timestamp>()
                     .unwrap()
-                    .to_zoned(jiff::tz::TimeZone::UTC);
-                s.label = (*file).to_string();
-                s
+                    .to_zoned(jiff::tz::TimeZone::UTC),
+                label: (*file).to_string(),
+                ..SnapshotFile::default()
             })
             .collect();
         let metas: BTreeMap<String, BackupMeta> = snaps
