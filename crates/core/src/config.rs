@@ -159,6 +159,10 @@ pub struct SourceConfig {
     /// Trigger a backup through the admin API before picking up the newest file.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// The most backups one run stores: the newest complete backups not stored yet, oldest
+    /// first (a first run on a folder of many backups stores only the newest this many).
+    #[serde(default = "default_backfill_limit")]
+    pub backfill_limit: u32,
 }
 
 impl Default for SourceConfig {
@@ -170,6 +174,7 @@ impl Default for SourceConfig {
             settle: default_settle(),
             max_age: None,
             api: None,
+            backfill_limit: default_backfill_limit(),
         }
     }
 }
@@ -181,6 +186,12 @@ impl SourceConfig {
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_BACKUP_FOLDER))
     }
+}
+
+/// Discourse keeps `maximum_backups` (5 by default) files; twice that covers a folder kept a
+/// little longer without storing dozens of old files on a first run.
+fn default_backfill_limit() -> u32 {
+    10
 }
 
 fn default_settle() -> Duration {
@@ -513,6 +524,12 @@ impl Config {
                     ));
                 }
             }
+            if src.backfill_limit == 0 {
+                return Err(self.error(
+                    key("source.backfill_limit"),
+                    "must be at least 1 (the newest backup)",
+                ));
+            }
             if let Some(s3) = &src.s3 {
                 if s3.bucket.trim().is_empty() {
                     return Err(self.error(key("source.s3.bucket"), "must not be empty"));
@@ -758,18 +775,12 @@ impl Config {
         Ok(())
     }
 
-    /// The cache directory: the config's `cache_dir`, else `$CACHE_DIRECTORY` (systemd's
-    /// `CacheDirectory=`), else `<state_dir>/cache`.
+    /// The cache directory: the config's `cache_dir`, else [`default_cache_dir`] of the
+    /// state directory.
     pub fn cache_dir(&self) -> PathBuf {
-        if let Some(d) = &self.cache_dir {
-            return d.clone();
-        }
-        match std::env::var_os("CACHE_DIRECTORY") {
-            Some(v) if !v.is_empty() => {
-                let s = v.to_string_lossy();
-                PathBuf::from(s.split(':').next().unwrap_or_default())
-            }
-            _ => self.state_dir().join("cache"),
+        match &self.cache_dir {
+            Some(d) => d.clone(),
+            None => default_cache_dir(&self.state_dir()),
         }
     }
 
@@ -804,6 +815,19 @@ pub fn default_state_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".local").join("state")))
         .map_or_else(|| system.to_path_buf(), |d| d.join("dvault"))
+}
+
+/// The one default metadata cache of the single commands and `dvault run` (under dvault's
+/// own name, never rustic's `~/.cache/rustic`): `$CACHE_DIRECTORY` (systemd's
+/// `CacheDirectory=`, the first of several), else `<state_dir>/cache`.
+pub fn default_cache_dir(state_dir: &Path) -> PathBuf {
+    match std::env::var_os("CACHE_DIRECTORY") {
+        Some(v) if !v.is_empty() => {
+            let s = v.to_string_lossy();
+            PathBuf::from(s.split(':').next().unwrap_or_default())
+        }
+        _ => state_dir.join("cache"),
+    }
 }
 
 /// Whether this process may create files in the folder `dir`.

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod discourse;
 pub mod drill;
+pub mod figures;
 pub mod interrupt;
 pub mod layout;
 pub mod lock;

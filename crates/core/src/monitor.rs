@@ -176,7 +176,7 @@ pub struct SiteMetrics {
     pub duration_seconds: Option<f64>,
     /// Bytes of the backup file read by the last run that stored one.
     pub bytes_read: Option<u64>,
-    /// New bytes added to the repository by that run (before compression).
+    /// Bytes the repository grew by in that run (new data, compressed and encrypted).
     pub bytes_added: Option<u64>,
     /// Snapshots of this site in the repository.
     pub snapshots: Option<u64>,

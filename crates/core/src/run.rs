@@ -23,6 +23,9 @@ use crate::monitor::{self, LogTail, PingUrls, Pinger, SiteMetrics};
 use crate::repo::tarsnap_ledger::{Ledger, LedgerEntry};
 use crate::source::{self, Picked};
 
+mod backfill;
+pub use backfill::Backfilled;
+
 /// Exit codes of `dvault run` (documented in docs/operations.md).
 pub mod exit {
     /// Every selected site succeeded.
@@ -50,6 +53,12 @@ pub trait Store {
     fn forget(&self, retention: &RetentionConfig) -> anyhow::Result<String>;
     /// Checks the repository, reading back this percentage of pack data; errors fail the check.
     fn check(&self, read_data_percent: Option<f64>) -> anyhow::Result<String>;
+    /// The time (`YYYY-MM-DD-HHMMSS`, from the name) of the newest backup stored for this
+    /// site; snapshots stored without a site count when their source starts with
+    /// `source_prefix` (the folder or bucket prefix). `None`: nothing stored yet.
+    fn newest_stored(&self, _source_prefix: &str) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     /// Applies retention rules that belong to the store itself rather than to `[retention]`
     /// (Tarsnap's `keep_last` / `keep_daily`); `None` when it has none.
     fn own_retention(&self) -> anyhow::Result<Option<String>> {
@@ -89,15 +98,25 @@ pub struct DrillDone {
     pub restore_secs: f64,
 }
 
-/// Figures of one stored backup.
+/// Figures of one stored backup (their meaning is the same everywhere: docs/figures.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stored {
     /// Short id of the new snapshot.
     pub snapshot: String,
-    /// Bytes of the backup file read.
+    /// Size of the original backup file read, in bytes.
     pub bytes_read: u64,
-    /// Bytes added to the repository (compressed, encrypted).
+    /// Bytes the repository grew by: new data, compressed and encrypted, in new pack files.
     pub bytes_added: u64,
+}
+
+/// `stored as snapshot X: read 1.2 GiB, added 30.5 MiB`, the one wording of a stored backup.
+fn stored_line(s: &Stored) -> String {
+    format!(
+        "stored as snapshot {}: read {}, added {}",
+        s.snapshot,
+        crate::figures::bytes(s.bytes_read),
+        crate::figures::bytes(s.bytes_added)
+    )
 }
 
 /// How one site's run ended.
@@ -129,6 +148,8 @@ pub struct SiteReport {
     pub snapshot: Option<String>,
     /// Figures when a backup was stored.
     pub stored: Option<Stored>,
+    /// Older backups of the source stored by this run before the newest, oldest first.
+    pub backfilled: Vec<Backfilled>,
     /// Snapshots in the repository after the run.
     pub snapshots: Option<u64>,
     /// What retention did.
@@ -210,9 +231,9 @@ pub struct SiteState {
     pub last_success_time: Option<f64>,
     /// How long the last run took.
     pub last_duration_seconds: Option<f64>,
-    /// Figures of the last stored backup.
+    /// Bytes of original backup files read by the last run that stored any.
     pub last_bytes_read: Option<u64>,
-    /// Figures of the last stored backup.
+    /// Bytes the repository grew by in that run (compressed, encrypted).
     pub last_bytes_added: Option<u64>,
     /// Snapshots after the last successful run.
     pub snapshots: Option<u64>,
@@ -450,6 +471,7 @@ fn run_site(
         sha256: None,
         snapshot: None,
         stored: None,
+        backfilled: Vec::new(),
         snapshots: None,
         retention: None,
         check: None,
@@ -485,7 +507,13 @@ fn run_site(
         Ok(()) => {
             state.last_run_success = true;
             state.last_success_time = Some(now);
-            log.say("info", &format!("done in {:.1}s", report.seconds));
+            log.say(
+                "info",
+                &format!(
+                    "done in {}",
+                    crate::figures::duration(Duration::from_secs_f64(report.seconds))
+                ),
+            );
         }
         Err(e) => {
             report.outcome = if crate::lock::is_held(&e) {
@@ -494,9 +522,9 @@ fn run_site(
                 Outcome::Failed
             };
             let text = if crate::interrupt::stopping() {
-                format!("stopped by a signal ({e:#})")
+                format!("stopped by a signal ({})", error_text(&e))
             } else {
-                format!("{e:#}")
+                error_text(&e)
             };
             let text = crate::redact::string(&text);
             log.say("error", &text);
@@ -516,6 +544,24 @@ fn run_site(
         }
     }
     report
+}
+
+/// The error and its causes joined by ": ", each cause once: many errors already end with
+/// their cause's text (thiserror messages that include `{source}`), which `{:#}` would repeat
+/// in the log, the report and the failure ping.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -590,11 +636,21 @@ fn site_steps(
                 "the newest backup {} is {} old, more than source.max_age {}: is Discourse still \
                  making backups?",
                 picked.origin,
-                humantime::format_duration(Duration::from_secs(age.as_secs())),
-                humantime::format_duration(max_age)
+                crate::figures::duration(age),
+                crate::figures::duration(max_age)
             );
         }
     }
+    // The older backups not stored yet first, oldest first (see `backfill`).
+    backfill::store_older(
+        site,
+        config.scratch_dir.as_deref(),
+        &*store,
+        &picked,
+        log,
+        &mut report.backfilled,
+        &mut report.warnings,
+    )?;
     // A copy over SSH was hashed from its first byte while it was written.
     let sha = match &picked.transfer {
         Some(t) => {
@@ -621,26 +677,34 @@ fn site_steps(
         None => {
             log.say(
                 "info",
-                &format!("storing {} ({} bytes)", picked.origin, picked.size),
+                &format!(
+                    "storing {} ({})",
+                    picked.origin,
+                    crate::figures::bytes(picked.size)
+                ),
             );
             let stored = store
                 .store(&picked, &sha)
                 .with_context(|| format!("storing {}", picked.origin))?;
-            log.say(
-                "info",
-                &format!(
-                    "stored as snapshot {}: read {} bytes, added {} bytes",
-                    stored.snapshot, stored.bytes_read, stored.bytes_added
-                ),
-            );
-            state.last_bytes_read = Some(stored.bytes_read);
-            state.last_bytes_added = Some(stored.bytes_added);
+            log.say("info", &stored_line(&stored));
             report.outcome = Outcome::Stored;
             report.snapshot = Some(stored.snapshot.clone());
             report.stored = Some(stored);
         }
     }
     drop(picked);
+    // The run's figures: every backup it stored, the older ones included.
+    let all: Vec<&Stored> = report
+        .backfilled
+        .iter()
+        .filter_map(|b| b.stored.as_ref())
+        .chain(report.stored.as_ref())
+        .collect();
+    if !all.is_empty() {
+        state.last_bytes_read = Some(all.iter().map(|s| s.bytes_read).sum());
+        state.last_bytes_added = Some(all.iter().map(|s| s.bytes_added).sum());
+        report.outcome = Outcome::Stored;
+    }
 
     if let Some(summary) = store.own_retention().context("retention")? {
         log.say("info", &format!("retention: {summary}"));
@@ -762,7 +826,10 @@ impl StoreOpener for RepoOpener {
         let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?
             .with_state_dir(self.state_dir.clone())
             .with_lock_wait(self.lock_wait);
-        Ok(Box::new(RepoStore { repo }))
+        Ok(Box::new(RepoStore {
+            repo,
+            site: name.to_string(),
+        }))
     }
 }
 
@@ -838,6 +905,15 @@ impl Store for TarsnapSiteStore {
         Ok(Ledger::load(&self.ledger)?.archives.len() as u64)
     }
 
+    fn newest_stored(&self, _source_prefix: &str) -> anyhow::Result<Option<String>> {
+        // The ledger is this site's own.
+        Ok(Ledger::load(&self.ledger)?
+            .archives
+            .iter()
+            .filter_map(|e| crate::discourse::BackupName::parse(&e.file_name)?.time)
+            .max())
+    }
+
     fn forget(&self, _retention: &RetentionConfig) -> anyhow::Result<String> {
         anyhow::bail!("a Tarsnap site keeps archives by tarsnap.keep_last / tarsnap.keep_daily")
     }
@@ -864,9 +940,11 @@ impl Store for TarsnapSiteStore {
     }
 }
 
-/// [`Store`] over the restic-format repository.
+/// [`Store`] over the restic-format repository, for one config site.
 struct RepoStore {
     repo: crate::repo::Repo,
+    /// The config's site name: recorded in each snapshot, and retention touches only its own.
+    site: String,
 }
 
 impl Store for RepoStore {
@@ -888,6 +966,8 @@ impl Store for RepoStore {
             discourse: DiscourseName::from(&picked.name),
             host: snapshot::hostname(),
             source: picked.origin.clone(),
+            site: Some(self.site.clone()),
+            uploads: None,
             peel: None,
         };
         Ok(match self.repo.backup_file(&picked.path, &meta)? {
@@ -909,6 +989,19 @@ impl Store for RepoStore {
         Ok(self.repo.snapshots()?.len() as u64)
     }
 
+    fn newest_stored(&self, source_prefix: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .repo
+            .snapshots()?
+            .into_iter()
+            .filter(|s| match &s.meta.site {
+                Some(site) => *site == self.site,
+                None => s.meta.source.starts_with(source_prefix),
+            })
+            .filter_map(|s| s.meta.discourse.taken)
+            .max())
+    }
+
     fn forget(&self, r: &RetentionConfig) -> anyhow::Result<String> {
         let rule = crate::repo::Retention {
             last: r.keep_last,
@@ -917,6 +1010,7 @@ impl Store for RepoStore {
             monthly: r.keep_monthly,
             yearly: r.keep_yearly,
             within: r.keep_within.clone(),
+            only_site: Some(self.site.clone()),
         };
         let report = self.repo.forget(&rule, false, r.prune)?;
         let kept = report.decisions.iter().filter(|d| d.keep).count();
@@ -942,7 +1036,14 @@ impl Store for RepoStore {
                 report.errors.join("; ")
             );
         }
-        let mut s = "no errors".to_string();
+        let c = &report.checked;
+        let mut s = format!(
+            "no errors in {} snapshots and {} packs ({}); pack data read: {}",
+            c.snapshots,
+            c.packs,
+            crate::figures::bytes(c.pack_bytes),
+            c.read_data
+        );
         if !report.warnings.is_empty() {
             s.push_str(&format!(
                 ", {} warning(s): {}",

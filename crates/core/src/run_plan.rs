@@ -104,6 +104,7 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
                 monthly: r.keep_monthly,
                 yearly: r.keep_yearly,
                 within: r.keep_within.clone(),
+                only_site: Some(name.to_string()),
             };
             let report = repo.forget(&rule, true, false)?;
             p.retention = Some(report.decisions);

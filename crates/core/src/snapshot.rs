@@ -74,6 +74,14 @@ pub struct BackupMeta {
     pub host: String,
     /// Where the file came from (a path, a bucket key, ...).
     pub source: String,
+    /// The site name of the config file (`[sites.NAME]`) the backup was stored for; retention
+    /// groups by it. `None`: stored without a config site (grouped by the name's title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Upload files in the backup (under `uploads/`); `None`: stored before dvault counted them.
+    /// Retention prefers a backup with uploads over a database-only one of the same period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<u64>,
     /// peel's report on how each layer was taken apart (methods, stored layers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peel: Option<serde_json::Value>,
@@ -105,6 +113,8 @@ impl BackupMeta {
             sha256,
             host: hostname(),
             source: source.to_string(),
+            site: None,
+            uploads: None,
             peel: None,
         })
     }

@@ -144,7 +144,7 @@ fn s3_source_run_stores_only_the_newest_then_nothing_then_the_next_day() {
     std::fs::write(&cfg_path, text).unwrap();
     let config = Config::load(&cfg_path).unwrap();
 
-    // Run 1: only the newest of the two days is stored.
+    // Run 1: both days are stored, the older one first (the backlog of a first run).
     let r = run_once(&config);
     let site = &r.sites[0];
     assert_eq!(site.outcome, Outcome::Stored);
@@ -153,12 +153,16 @@ fn s3_source_run_stores_only_the_newest_then_nothing_then_the_next_day() {
         site.sha256.as_deref(),
         Some(sha256(&files[1].path).as_str())
     );
-    assert_eq!(site.snapshots, Some(1));
+    let older: Vec<_> = site.backfilled.iter().map(|b| b.file.as_str()).collect();
+    assert_eq!(older, [name(0).as_str()]);
+    assert_eq!(site.backfilled[0].sha256, sha256(&files[0].path));
+    assert_eq!(site.snapshots, Some(2));
 
     // Run 2: nothing new.
     let r = run_once(&config);
     assert_eq!(r.sites[0].outcome, Outcome::AlreadyStored);
-    assert_eq!(r.sites[0].snapshots, Some(1));
+    assert!(r.sites[0].backfilled.is_empty());
+    assert_eq!(r.sites[0].snapshots, Some(2));
 
     // Run 3: Discourse uploaded the next day.
     g.upload(
@@ -170,12 +174,14 @@ fn s3_source_run_stores_only_the_newest_then_nothing_then_the_next_day() {
     let r = run_once(&config);
     assert_eq!(r.sites[0].outcome, Outcome::Stored);
     assert_eq!(r.sites[0].file.as_deref(), Some(name(2).as_str()));
-    assert_eq!(r.sites[0].snapshots, Some(2));
+    assert!(r.sites[0].backfilled.is_empty());
+    assert_eq!(r.sites[0].snapshots, Some(3));
 
     // What was stored restores bit for bit, and records where it came from.
     let repo = Repo::open(&rc, &Password::new("pw of the s3 test"), None).unwrap();
-    let snaps = repo.snapshots().unwrap();
-    for (i, s) in [(1, &snaps[0]), (2, &snaps[1])] {
+    let mut snaps = repo.snapshots().unwrap();
+    snaps.sort_by(|a, b| a.meta.file_name.cmp(&b.meta.file_name));
+    for (i, s) in snaps.iter().enumerate() {
         assert_eq!(s.meta.file_name, name(i));
         assert_eq!(
             s.meta.source,

@@ -20,7 +20,7 @@ use crate::repo_cmds::{JsonArg, RepoArgs};
 #[derive(Debug, Subcommand)]
 pub enum BrowseCommand {
     /// Repository size, snapshots and deduplication (original bytes per stored byte).
-    Stats(JsonArg),
+    Stats(StatsArgs),
     /// List a snapshot's paths as they are in the original backup, or its dump's tables.
     Ls(LsArgs),
     /// Find paths of the original backups matching a glob pattern.
@@ -29,9 +29,20 @@ pub enum BrowseCommand {
     Diff(DiffArgs),
 }
 
+/// Arguments of `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
 /// Arguments of `ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Snapshot id (a unique prefix) or `latest`.
     pub snapshot: String,
     /// Only this folder or file of the original backup (e.g. `uploads/default`).
@@ -49,6 +60,8 @@ pub struct LsArgs {
 /// Arguments of `find`: `find SNAPSHOT PATTERN` or `find --all PATTERN`.
 #[derive(Debug, Args)]
 pub struct FindArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// A snapshot id (a unique prefix) or `latest`, then the glob pattern (`*`, `?`, `[...]`,
     /// `**`), matched against the whole path and against the file name alone (`*.png`,
     /// `uploads/**/1X/*`); with --all only the pattern.
@@ -64,6 +77,8 @@ pub struct FindArgs {
 /// Arguments of `diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// The older snapshot.
     pub from: String,
     /// The newer snapshot.
@@ -73,12 +88,12 @@ pub struct DiffArgs {
 }
 
 /// Runs one of these commands.
-pub fn run(cmd: BrowseCommand, args: &RepoArgs) -> Result<()> {
+pub fn run(cmd: BrowseCommand) -> Result<()> {
     match cmd {
-        BrowseCommand::Stats(a) => stats(args, a.json),
-        BrowseCommand::Ls(a) => ls(args, &a),
-        BrowseCommand::Find(a) => find(args, &a),
-        BrowseCommand::Diff(a) => diff(args, &a),
+        BrowseCommand::Stats(a) => stats(&a.repo, a.out.json),
+        BrowseCommand::Ls(a) => ls(&a.repo, &a),
+        BrowseCommand::Find(a) => find(&a.repo, &a),
+        BrowseCommand::Diff(a) => diff(&a.repo, &a),
     }
 }
 

@@ -20,6 +20,8 @@ const ENV_TO_PASSWORD: &str = "DVAULT_TO_PASSWORD";
 /// Arguments of `copy`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Snapshot ids (unique prefixes) or `latest` to copy (default: every dvault snapshot).
     pub snapshots: Vec<String>,
     /// The target repository: a folder, rest:http://host:port/path or
@@ -46,18 +48,21 @@ pub struct CopyArgs {
 }
 
 /// Runs `copy`.
-pub fn run(a: CopyArgs, args: &RepoArgs) -> Result<()> {
+pub fn run(a: CopyArgs) -> Result<()> {
+    let args = &a.repo;
+    // The target shares this host's cache, state folder and lock wait with the source.
+    let from = args.config()?;
     let mut cfg = RepoConfig::new(Location::parse(&a.to)?);
-    cfg.cache_dir.clone_from(&args.cache_dir);
+    cfg.cache_dir.clone_from(&from.cache_dir);
     cfg.s3_credentials_file
         .clone_from(&a.to_s3_credentials_file);
     cfg.rest_password_file.clone_from(&a.to_rest_password_file);
-    let state_dir = args
+    let state_dir = from
         .state_dir
         .clone()
         .unwrap_or_else(dvault_core::config::default_state_dir);
     cfg.state_dir = Some(state_dir.clone());
-    cfg.lock_wait = args.retry_lock.unwrap_or_default();
+    cfg.lock_wait = from.lock_wait;
     let to_password = target_password(a.to_password_file.as_ref(), a.init)?;
     let source = args.open()?;
     if dvault_core::lock::location_key(&a.to)

@@ -1,6 +1,7 @@
-//! Log lines of `run --json` from tracing events (dvault's own warnings, rustic_core's) in the
-//! same shape as the run's own JSON lines (`time`, `level`, `message`), so a log shipper reads
-//! one kind of line. tracing-subscriber's JSON formatter names the time `timestamp` and writes
+//! Log lines from tracing events (dvault's own warnings, rustic_core's) in the shape of the
+//! run's own lines: `run --json`'s JSON objects (`time`, `level`, `message`), and otherwise
+//! the text line `2026-01-01T03:00:00.123Z warn message` (as `run::LogEvent::render` writes),
+//! so a log shipper or a reader of cron mail sees one kind of line. tracing-subscriber's JSON formatter names the time `timestamp` and writes
 //! levels in capitals, and cannot be told otherwise: hence this small formatter.
 
 use std::fmt;
@@ -70,5 +71,37 @@ where
         v.insert("target".into(), event.metadata().target().into());
         v.extend(fields.extra);
         writeln!(writer, "{}", serde_json::Value::Object(v))
+    }
+}
+
+/// Formats each event as one text line: time, level (lower case), message, then any other
+/// fields as `name=value`.
+pub struct RunText;
+
+impl<S, N> FormatEvent<S, N> for RunText
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let time = jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        write!(writer, "{time} {level} {}", fields.message)?;
+        for (k, v) in &fields.extra {
+            match v.as_str() {
+                Some(text) => write!(writer, " {k}={text}")?,
+                None => write!(writer, " {k}={v}")?,
+            }
+        }
+        writeln!(writer)
     }
 }

@@ -23,14 +23,14 @@ pub struct KeyArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// List the repository's keys (the one the password opened is marked `*`).
-    List(JsonArg),
+    List(ListArgs),
     /// Add a key: another password that opens the repository.
     Add(AddArgs),
     /// Remove a key (not the one the given password opened).
     Remove(RemoveArgs),
     /// Change the password: add a key for the new one, check it opens the repository, then
     /// remove the key of the old one.
-    Passwd(NewPassword),
+    Passwd(PasswdArgs),
 }
 
 /// Where the new password comes from.
@@ -44,9 +44,29 @@ pub struct NewPassword {
     pub out: JsonArg,
 }
 
+/// Arguments of `key list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// Arguments of `key passwd`.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub new: NewPassword,
+}
+
 /// Arguments of `key add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     #[command(flatten)]
     pub new: NewPassword,
     /// Host name recorded in the key (default: this host's).
@@ -60,6 +80,8 @@ pub struct AddArgs {
 /// Arguments of `key remove`.
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// The key's id (a unique prefix), as `key list` shows it.
     pub id: String,
     #[command(flatten)]
@@ -67,10 +89,11 @@ pub struct RemoveArgs {
 }
 
 /// Runs a key subcommand.
-pub fn run(a: KeyArgs, args: &RepoArgs) -> Result<()> {
+pub fn run(a: KeyArgs) -> Result<()> {
     match a.command {
-        KeyCommand::List(o) => list(args, o.json),
+        KeyCommand::List(o) => list(&o.repo, o.out.json),
         KeyCommand::Add(a) => {
+            let args = &a.repo;
             let pw = keys::new_password(a.new.new_password_file.as_deref())?;
             let _lock = args.lock()?;
             let id = args.open()?.add_key(&pw, a.host, a.user)?;
@@ -79,13 +102,15 @@ pub fn run(a: KeyArgs, args: &RepoArgs) -> Result<()> {
             })
         }
         KeyCommand::Remove(r) => {
+            let args = &r.repo;
             let _lock = args.lock()?;
             let id = args.open()?.remove_key(&r.id)?;
             report(r.out.json, &serde_json::json!({ "removed": id }), || {
                 format!("removed key {}", &id[..8])
             })
         }
-        KeyCommand::Passwd(n) => {
+        KeyCommand::Passwd(p) => {
+            let (args, n) = (&p.repo, &p.new);
             let pw = keys::new_password(n.new_password_file.as_deref())?;
             let _lock = args.lock()?;
             let (old, new) = args.open()?.change_password(&pw)?;

@@ -10,6 +10,7 @@ mod json_log;
 mod key_cmd;
 mod peel_cmds;
 mod putback_cmd;
+mod repo_args;
 mod repo_cmds;
 mod run_cmds;
 mod run_plan_cmd;
@@ -37,8 +38,6 @@ struct Cli {
     /// no summary of a command that changes something.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    #[command(flatten)]
-    repo: repo_cmds::RepoArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -51,7 +50,12 @@ enum Command {
     Repo(repo_cmds::RepoCommand),
     /// Prove that a backup restores: load it into a fresh PostgreSQL database and check every
     /// table, row count, sequence and upload file against the backup itself.
-    Drill(drill_cmds::DrillArgs),
+    Drill {
+        #[command(flatten)]
+        repo: repo_cmds::RepoArgs,
+        #[command(flatten)]
+        args: drill_cmds::DrillArgs,
+    },
     /// Back up every site of the config file once (for a timer); see docs/operations.md.
     Run(run_cmds::RunArgs),
     #[command(flatten)]
@@ -88,30 +92,6 @@ fn main() -> ExitCode {
     }
     init_logging(cli.verbose, json_logs);
     dvault_core::secret_file::set_strict(cli.strict);
-    if let Some(Command::Run(_)) = &cli.command {
-        // `run` reads every site's repository, password and folders from its config file;
-        // silently ignoring these would run against something else than the admin meant.
-        let given: Vec<String> = [
-            "repo",
-            "password_file",
-            "cache_dir",
-            "scratch_dir",
-            "state_dir",
-            "retry_lock",
-        ]
-        .into_iter()
-        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-        .map(|id| format!("--{}", id.replace('_', "-")))
-        .collect();
-        if !given.is_empty() {
-            eprintln!(
-                "error: run takes repositories, passwords and folders from its config file; {} \
-                 is for the single commands (backup, restore, ...)",
-                given.join(", ")
-            );
-            return ExitCode::from(2);
-        }
-    }
     exit_on_any_panic();
     if cli.version {
         print!("{}", version_text());
@@ -121,7 +101,7 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    let code = match run(command, &cli.repo) {
+    let code = match run(command) {
         Ok(()) => 0,
         Err(e) => {
             // No URL password in a message, whatever layer wrote it.
@@ -205,15 +185,15 @@ fn error_text(e: &anyhow::Error) -> String {
     out
 }
 
-fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Peel(c) => peel_cmds::run(c),
-        Command::Repo(c) => repo_cmds::run(c, repo),
-        Command::Drill(a) => drill_cmds::run(a, repo),
+        Command::Repo(c) => repo_cmds::run(c),
+        Command::Drill { repo, args } => drill_cmds::run(args, &repo),
         Command::Run(a) => run_cmds::run(a),
-        Command::Browse(c) => browse_cmds::run(c, repo),
-        Command::Key(a) => key_cmd::run(a, repo),
-        Command::Copy(a) => copy_cmd::run(a, repo),
+        Command::Browse(c) => browse_cmds::run(c),
+        Command::Key(a) => key_cmd::run(a),
+        Command::Copy(a) => copy_cmd::run(a),
         Command::Config(a) => config_cmd::run(a),
     }
 }
@@ -292,7 +272,8 @@ fn exit_on_any_panic() {
     }));
 }
 
-/// Log lines on stderr: text, or JSON lines for `run --json` (whose own lines are JSON).
+/// Log lines on stderr: text, or JSON lines for `run --json` (whose own lines are JSON); both in
+/// the shape of `run`'s own lines.
 fn init_logging(verbose: u8, json: bool) {
     // rustic_core logs every check finding and also returns it; `dvault check` prints the
     // returned list, so its log would show each finding twice.
@@ -304,15 +285,16 @@ fn init_logging(verbose: u8, json: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colour codes only for a person at a terminal, not in cron mail or a log file.
-    use std::io::IsTerminal;
+    // rustic_core's lines too in dvault's own line shape (see `json_log`), without colour
+    // codes (cron mail and log files show them as garbage).
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
     if json {
         fmt.event_format(json_log::RunJson).init();
     } else {
-        fmt.with_ansi(std::io::stderr().is_terminal()).init();
+        fmt.event_format(json_log::RunText).init();
     }
 }
 

@@ -10,40 +10,14 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use dvault_core::repo::{
-    self, BackupOutcome, ChunkerSizes, InitOptions, Location, ProgressBar, ProgressBars,
-    ProgressKind, ReadData, Repo, RepoConfig, Retention,
+    self, BackupOutcome, ChunkerSizes, InitOptions, ProgressBar, ProgressBars, ProgressKind,
+    ReadData, Repo, Retention,
 };
 use dvault_core::snapshot::BackupMeta;
 use indicatif::{MultiProgress, ProgressStyle};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Where the repository is and how to open it (shared by every repository command).
-#[derive(Debug, Clone, Args)]
-pub struct RepoArgs {
-    /// Repository: a folder, rest:http://host:port/path or s3:http://host:port/bucket[/prefix].
-    #[arg(long = "repo", short = 'r', env = "DVAULT_REPOSITORY", global = true)]
-    pub repo: Option<String>,
-    /// File whose first line is the repository password (else DVAULT_PASSWORD_FILE or
-    /// DVAULT_PASSWORD).
-    #[arg(long, global = true)]
-    pub password_file: Option<PathBuf>,
-    /// Folder for the local metadata cache (default: ~/.cache/rustic).
-    #[arg(long, env = "DVAULT_CACHE_DIR", global = true)]
-    pub cache_dir: Option<PathBuf>,
-    /// Folder where a backup expands its file before storing it (default: $TMPDIR).
-    #[arg(long, env = "DVAULT_SCRATCH_DIR", global = true)]
-    pub scratch_dir: Option<PathBuf>,
-    /// Folder for this host's state: the ledger of the snapshots it wrote to each repository,
-    /// which lets `check` notice a deleted snapshot, and this host's locks (default, as for
-    /// `dvault run`: $STATE_DIRECTORY, else /var/lib/dvault for root or a user who can write
-    /// there, else $XDG_STATE_HOME/dvault or ~/.local/state/dvault).
-    #[arg(long, env = "DVAULT_STATE_DIR", global = true)]
-    pub state_dir: Option<PathBuf>,
-    /// How long to wait when another process (dvault or restic, on any host) holds a
-    /// conflicting lock of the repository, e.g. 10m (default: fail at once with exit code 11).
-    #[arg(long, env = "DVAULT_RETRY_LOCK", global = true, value_parser = parse_wait)]
-    pub retry_lock: Option<std::time::Duration>,
-}
+pub use crate::repo_args::{RepoArgs, ScratchArg};
 
 /// The repository subcommands.
 #[derive(Debug, Subcommand)]
@@ -53,7 +27,7 @@ pub enum RepoCommand {
     /// Store a Discourse backup file as a snapshot of its peeled tree.
     Backup(BackupArgs),
     /// List the dvault snapshots.
-    Snapshots(JsonArg),
+    Snapshots(SnapshotsArgs),
     /// Rebuild a snapshot's original file (--to) or write its plain tree (--expanded).
     Restore(RestoreArgs),
     /// Verify the repository's structure and, optionally, its data.
@@ -70,9 +44,20 @@ pub struct JsonArg {
     pub json: bool,
 }
 
+/// Arguments of `snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
 /// Arguments of `init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Minimum, average and maximum chunk size in bytes, e.g. 4096,16384,65536 (minimum at
     /// least 4096; default 4096,4096,16384, chosen by measurement: docs/repository.md).
     #[arg(long, value_parser = parse_chunker)]
@@ -84,6 +69,10 @@ pub struct InitArgs {
 /// Arguments of `backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub scratch: ScratchArg,
     /// The backup file (.tar.gz, .sql.gz or .tar).
     pub file: PathBuf,
     /// Where the file came from (recorded in the snapshot; default: its absolute path).
@@ -99,6 +88,10 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "expanded", "to_discourse"])))]
 pub struct RestoreArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub scratch: ScratchArg,
     /// Snapshot id (a unique prefix) or `latest`.
     pub snapshot: String,
     /// Rebuild the original file here (checked against the recorded SHA-256 before it appears).
@@ -120,6 +113,8 @@ pub struct RestoreArgs {
 /// Arguments of `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Also read and decrypt every pack.
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
@@ -133,6 +128,8 @@ pub struct CheckArgs {
 /// Arguments of `forget`.
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Keep the N newest snapshots (of each site).
     #[arg(long)]
     pub keep_last: Option<u32>,
@@ -174,10 +171,6 @@ fn parse_chunker(s: &str) -> Result<ChunkerSizes, String> {
     Ok(c)
 }
 
-fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
-    dvault_core::config::parse_duration(s)
-}
-
 fn parse_percent(s: &str) -> Result<f64, String> {
     let n = s.strip_suffix('%').unwrap_or(s);
     let p: f64 = n
@@ -190,56 +183,39 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 impl RepoArgs {
-    pub(crate) fn config(&self) -> Result<RepoConfig> {
-        let Some(r) = &self.repo else {
-            bail!("no repository given: use --repo or DVAULT_REPOSITORY");
-        };
-        let mut cfg = RepoConfig::new(Location::parse(r)?);
-        cfg.cache_dir.clone_from(&self.cache_dir);
-        cfg.scratch_dir.clone_from(&self.scratch_dir);
-        cfg.state_dir = Some(
-            self.state_dir
-                .clone()
-                .unwrap_or_else(dvault_core::config::default_state_dir),
-        );
-        cfg.lock_wait = self.retry_lock.unwrap_or_default();
-        Ok(cfg)
-    }
-
     /// Takes this host's lock of the repository (the one `dvault run` takes), for a command
-    /// that writes: two backups of the same file at once would both store it. Without a state
-    /// folder there is no lock.
+    /// that writes: two backups of the same file at once would both store it.
     pub(crate) fn lock(&self) -> Result<Option<dvault_core::lock::RepoLock>> {
-        let cfg = self.config()?;
-        let Some(dir) = &cfg.state_dir else {
+        let r = self.resolved()?;
+        let Some(dir) = &r.repo.state_dir else {
             return Ok(None);
         };
         // One spelling per repository, without any login (see `location_key`).
-        let repository = dvault_core::lock::location_key(self.repo.as_deref().unwrap_or_default());
+        let repository = dvault_core::lock::location_key(&r.location);
         Ok(Some(dvault_core::lock::RepoLock::acquire(
             dir,
             &repository,
-            cfg.lock_wait,
+            r.repo.lock_wait,
         )?))
     }
 
-    /// Opens the repository with the password from a file or the environment.
+    /// Opens the repository with the password from a file, the environment or the config.
     pub(crate) fn open(&self) -> Result<Repo> {
         let cfg = self.config()?;
-        let pw = repo::password::resolve(self.password_file.as_deref())?;
+        let pw = self.password()?;
         Ok(Repo::open(&cfg, &pw, bars())?)
     }
 }
 
 /// Runs one repository command; errors are returned for `main` to print.
-pub fn run(cmd: RepoCommand, args: &RepoArgs) -> Result<()> {
+pub fn run(cmd: RepoCommand) -> Result<()> {
     match cmd {
-        RepoCommand::Init(a) => init(args, &a),
-        RepoCommand::Backup(a) => backup(args, &a),
-        RepoCommand::Snapshots(a) => snapshots(args, a.json),
-        RepoCommand::Restore(a) => restore(args, &a),
-        RepoCommand::Check(a) => check(args, &a),
-        RepoCommand::Forget(a) => forget(args, &a),
+        RepoCommand::Init(a) => init(&a.repo, &a),
+        RepoCommand::Backup(a) => backup(&a.repo.clone().with_scratch(&a.scratch), &a),
+        RepoCommand::Snapshots(a) => snapshots(&a.repo, a.out.json),
+        RepoCommand::Restore(a) => restore(&a.repo.clone().with_scratch(&a.scratch), &a),
+        RepoCommand::Check(a) => check(&a.repo, &a),
+        RepoCommand::Forget(a) => forget(&a.repo, &a),
     }
 }
 
@@ -251,7 +227,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 fn init(args: &RepoArgs, a: &InitArgs) -> Result<()> {
     let cfg = args.config()?;
     let mut generated = None;
-    let pw = match &args.password_file {
+    let pw = match &args.password_file_for_init()? {
         // A password file that does not exist yet is created (0600) with a random password.
         Some(f) if !f.exists() => {
             let p = repo::password::generate_into(f)?;
@@ -291,8 +267,10 @@ fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
             .display()
             .to_string(),
     };
-    let meta = BackupMeta::for_file(&a.file, &source)
+    let mut meta = BackupMeta::for_file(&a.file, &source)
         .with_context(|| format!("reading {}", a.file.display()))?;
+    // Stored for a config site as `dvault run` stores it: retention groups them together.
+    meta.site = args.site()?.map(str::to_string);
     let outcome = repo.backup_file(&a.file, &meta)?;
     if a.out.json {
         return print_json(&outcome);
@@ -307,9 +285,17 @@ fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
                 "snapshot {} saved: {} ({} bytes, SHA-256 {})",
                 s.snapshot.short_id, meta.file_name, meta.size, meta.sha256
             );
+            // The figures of docs/figures.md: "read" is the file, "added" what the
+            // repository grew by.
+            use dvault_core::figures::{bytes, duration};
             println!(
-                "{} files, {} bytes read, {} bytes added ({} stored), {:.1} s",
-                s.files, s.bytes_processed, s.bytes_added, s.bytes_added_packed, s.seconds
+                "read {} ({} files, {} peeled), added {} ({} new before compression), {}",
+                bytes(meta.size),
+                s.files,
+                bytes(s.bytes_processed),
+                bytes(s.bytes_added_packed),
+                bytes(s.bytes_added_uncompressed),
+                duration(std::time::Duration::from_secs_f64(s.seconds))
             );
         }
     }
@@ -364,7 +350,7 @@ fn restore(args: &RepoArgs, a: &RestoreArgs) -> Result<()> {
             target,
             &a.discourse,
             a.out.json,
-            args.scratch_dir.as_deref(),
+            args.scratch()?.as_deref(),
         );
     }
     let (info, dest): (_, &Path) = match (&a.to, &a.expanded) {
@@ -412,6 +398,21 @@ fn check(args: &RepoArgs, a: &CheckArgs) -> Result<()> {
         for e in &report.errors {
             eprintln!("error: {e}");
         }
+        let c = &report.checked;
+        let read = match c.read_data.as_str() {
+            "none" => "no pack data read".to_string(),
+            "all" => format!(
+                "all pack data read and decrypted ({})",
+                dvault_core::figures::bytes(c.pack_bytes)
+            ),
+            p => format!("about {p} of the pack data read and decrypted"),
+        };
+        println!(
+            "checked {} snapshots and their trees, the index and {} packs ({}); {read}",
+            c.snapshots,
+            c.packs,
+            dvault_core::figures::bytes(c.pack_bytes)
+        );
         if report.is_ok() {
             println!("no errors were found");
         }
@@ -436,19 +437,29 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
         monthly: a.keep_monthly,
         yearly: a.keep_yearly,
         within: a.keep_within.clone(),
+        // Only an explicit --site limits forget to that site's snapshots; without it every
+        // site's group is handled, each on its own.
+        only_site: a.repo.site.clone(),
     };
     let report = repo.forget(&rule, a.dry_run, a.prune)?;
     if a.out.json {
         return print_json(&report);
     }
     for d in &report.decisions {
+        let mut why = d.reasons.join(", ");
+        if let Some(n) = &d.note {
+            if !why.is_empty() {
+                why.push_str("; ");
+            }
+            why.push_str(n);
+        }
         println!(
             "{}  {:<19}  {:<6}  {}  {}",
             d.snapshot.short_id,
             table_time(&d.snapshot.time),
             if d.keep { "keep" } else { "remove" },
             d.snapshot.meta.file_name,
-            d.reasons.join(", ")
+            why
         );
     }
     let n = report.decisions.iter().filter(|d| !d.keep).count();

@@ -135,7 +135,13 @@ fn print_report(report: &RunReport, json: bool) {
             Outcome::Failed => format!("FAILED: {}", s.error.as_deref().unwrap_or("?")),
             Outcome::Locked => format!("LOCKED: {}", s.error.as_deref().unwrap_or("?")),
         };
-        let _ = writeln!(out, "{}: {what} ({:.1}s)", s.site, s.seconds);
+        let earlier = s.backfilled.iter().filter(|b| b.stored.is_some()).count();
+        let earlier = match earlier {
+            0 => String::new(),
+            n => format!(", and {n} older backup(s)"),
+        };
+        let took = dvault_core::figures::duration(std::time::Duration::from_secs_f64(s.seconds));
+        let _ = writeln!(out, "{}: {what}{earlier} ({took})", s.site);
     }
     let _ = out.flush();
 }

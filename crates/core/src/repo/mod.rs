@@ -18,6 +18,7 @@ pub mod prune;
 pub mod repo_lock;
 pub mod rest_auth;
 pub mod restic;
+mod retention;
 pub mod snapshot_ledger;
 mod stable_source;
 mod state_file;
@@ -185,11 +186,12 @@ pub enum BackupOutcome {
 pub struct SnapshotSummary {
     /// The snapshot written.
     pub snapshot: SnapshotInfo,
-    /// Plain bytes read from the peeled tree.
+    /// Plain bytes of the peeled tree (what deduplication reads), not the file's size.
     pub bytes_processed: u64,
-    /// New data before compression.
-    pub bytes_added: u64,
-    /// New data as stored (compressed, encrypted, packed).
+    /// New data before compression (not what the repository grew by: that is
+    /// `bytes_added_packed`, the "added" of every other report).
+    pub bytes_added_uncompressed: u64,
+    /// New data as stored (compressed, encrypted, packed): what the repository grew by.
     pub bytes_added_packed: u64,
     /// Of `bytes_added_packed`, the new tree (directory listing) metadata.
     #[serde(default)]
@@ -238,6 +240,9 @@ pub struct Retention {
     pub yearly: Option<u32>,
     /// Keep every snapshot younger than this (e.g. `7d`, `2w`, `1y5m`).
     pub within: Option<String>,
+    /// Only the snapshots stored for this config site (`BackupMeta::site`); `None`: every
+    /// dvault snapshot, each site's group on its own.
+    pub only_site: Option<String>,
 }
 
 impl Retention {
@@ -266,6 +271,10 @@ pub struct ForgetDecision {
     pub keep: bool,
     /// Which rules kept it.
     pub reasons: Vec<String>,
+    /// Kept: why it was chosen over a newer snapshot of its period (the most complete backup);
+    /// removed: which more complete snapshot its period keeps instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What `forget` decided and did.
@@ -304,6 +313,22 @@ pub struct CheckReport {
     /// Oddities that do not affect integrity (for example unused blobs after an interrupted
     /// backup).
     pub warnings: Vec<String>,
+    /// What was checked.
+    #[serde(default)]
+    pub checked: Checked,
+}
+
+/// What `check` looked at, so that "no errors were found" says of what.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checked {
+    /// Snapshots in the repository (dvault's and any other's), each with its trees.
+    pub snapshots: u64,
+    /// Pack files in the repository, each compared with its index entry.
+    pub packs: u64,
+    /// Their total size in bytes.
+    pub pack_bytes: u64,
+    /// How much pack data was read back and decrypted: `none`, `all` or a percentage (`10%`).
+    pub read_data: String,
 }
 
 impl CheckReport {

@@ -13,8 +13,8 @@ use std::time::Instant;
 use rustic_core::repofile::{IndexFile, MasterKey, SnapshotFile, SnapshotId};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedFullStatus, IndexedIdsStatus,
-    KeepOptions, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, ReadSubsetOption,
-    Repository, RepositoryBackends, RepositoryOptions, RestoreOptions, SnapshotOptions,
+    KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, ReadSubsetOption, Repository,
+    RepositoryBackends, RepositoryOptions, RestoreOptions, SnapshotOptions,
 };
 
 use super::peeled;
@@ -417,6 +417,8 @@ impl Repo {
         clock.lap(Phase::Peel);
         let mut meta = meta.clone();
         meta.peel = Some(report);
+        // Before the layout moves anything: retention prefers backups with uploads.
+        meta.uploads = Some(count_files(&tree.join("uploads")));
         let layout = match layout::Mode::from_env()? {
             layout::Mode::Plain => None,
             layout::Mode::Columns => Some(layout::apply(tree)?),
@@ -483,7 +485,7 @@ impl Repo {
         Ok(BackupOutcome::Stored(SnapshotSummary {
             snapshot: info,
             bytes_processed: s.total_bytes_processed,
-            bytes_added: s.data_added,
+            bytes_added_uncompressed: s.data_added,
             bytes_added_packed: s.data_added_packed,
             tree_bytes_added_packed: s.data_added_trees_packed,
             layout,
@@ -745,7 +747,22 @@ impl Repo {
         let mut report = CheckReport {
             errors: Vec::new(),
             warnings: Vec::new(),
+            checked: super::Checked {
+                read_data: match read {
+                    ReadData::None => "none".to_string(),
+                    ReadData::All => "all".to_string(),
+                    ReadData::Percent(p) => format!("{p}%"),
+                },
+                ..super::Checked::default()
+            },
         };
+        if let Ok(n) = self.with_open(|r| {
+            r.list::<rustic_core::repofile::SnapshotId>()
+                .map(|ids| ids.count() as u64)
+                .map_err(self.err("listing the snapshots"))
+        }) {
+            report.checked.snapshots = n;
+        }
         self.check_ledger(&mut report);
         // rustic_core 0.13 panics while reading a truncated pack (trees in the structure
         // pass, data with --read-data), which ends the process before any finding is printed.
@@ -852,6 +869,8 @@ impl Repo {
         else {
             return false;
         };
+        report.checked.packs = actual.len() as u64;
+        report.checked.pack_bytes = actual.iter().map(|(_, s)| u64::from(*s)).sum();
         let actual: BTreeMap<rustic_core::Id, u32> = actual.into_iter().collect();
         let mut found = false;
         let _ = self.with_open(|r| {
@@ -1035,27 +1054,30 @@ impl Repo {
                     .to_string(),
             ));
         }
-        let keep = keep_options(rule)?;
+        let rules = retention_rules(rule)?;
         // Exclusive before the snapshots are read: no backup may add packs meanwhile.
         let _lock = match dry_run {
             true => None,
             false => self.lock(LockKind::Exclusive)?,
         };
-        let now = jiff::Zoned::now();
         let mut groups: BTreeMap<String, Vec<SnapshotFile>> = BTreeMap::new();
         for s in self.dvault_snapshots()? {
-            let site = snapshot_info(&s)
-                .map(|i| retention_group(&i.meta))
+            let info = snapshot_info(&s);
+            if let Some(only) = &rule.only_site {
+                if info.as_ref().and_then(|i| i.meta.site.as_ref()) != Some(only) {
+                    continue;
+                }
+            }
+            let site = info
+                .map(|i| super::retention::group(&i.meta))
                 .unwrap_or_default();
             groups.entry(site).or_default().push(s);
         }
         let mut decisions = Vec::new();
         let mut remove = Vec::new();
         for (_, snaps) in groups {
-            for d in keep
-                .apply(snaps, &now)
-                .map_err(self.err("applying the retention rule"))?
-            {
+            let meta = |s: &SnapshotFile| snapshot_info(s).map(|i| i.meta);
+            for d in super::retention::apply(&rules, snaps, meta) {
                 if !d.keep {
                     remove.push(d.snapshot.id);
                 }
@@ -1064,6 +1086,7 @@ impl Repo {
                         snapshot: info,
                         keep: d.keep,
                         reasons: d.reasons,
+                        note: d.note,
                     });
                 }
             }
@@ -1250,19 +1273,15 @@ pub(super) fn raw_repo(
     r.map_err(|e| RepoError::rustic(&cfg.location, "preparing", &e))
 }
 
-fn keep_options(rule: &Retention) -> Result<KeepOptions, RepoError> {
-    let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
-    let mut keep = KeepOptions::default();
-    keep.keep_last = n(rule.last);
-    keep.keep_daily = n(rule.daily);
-    keep.keep_weekly = n(rule.weekly);
-    keep.keep_monthly = n(rule.monthly);
-    keep.keep_yearly = n(rule.yearly);
-    if let Some(w) = &rule.within {
-        let span: jiff::Span = parse_span(w)?;
-        keep.keep_within = Some(span);
-    }
-    Ok(keep)
+fn retention_rules(rule: &Retention) -> Result<super::retention::Rules, RepoError> {
+    Ok(super::retention::Rules {
+        last: rule.last.unwrap_or(0),
+        daily: rule.daily.unwrap_or(0),
+        weekly: rule.weekly.unwrap_or(0),
+        monthly: rule.monthly.unwrap_or(0),
+        yearly: rule.yearly.unwrap_or(0),
+        within: rule.within.as_deref().map(parse_span).transpose()?,
+    })
 }
 
 /// Parses restic's duration notation (`2y5m7d3h`, units y m d h) into a span.
@@ -1297,19 +1316,6 @@ fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
     Ok(span)
 }
 
-/// The group retention counts a snapshot in: the site title of its Discourse name, read again
-/// by [`crate::discourse`] so that snapshots recorded before a name form was understood group
-/// right too. Admin-chosen names (`discourse backup NAME`) form a group of their own, apart from
-/// the daily backups even of a site whose title is empty (a parameterized title never holds
-/// spaces or parentheses); other files share the group `""` with empty titles.
-fn retention_group(meta: &BackupMeta) -> String {
-    match crate::discourse::BackupName::parse(&meta.file_name) {
-        Some(n) if n.chosen => "(admin-chosen names)".into(),
-        Some(n) => n.title,
-        None => String::new(),
-    }
-}
-
 fn tag_safe(s: &str) -> String {
     s.replace(',', "_")
 }
@@ -1330,6 +1336,10 @@ fn new_snapshot(meta: &BackupMeta, laid_out: bool) -> rustic_core::RusticResult<
     if let Some(site) = &meta.discourse.site {
         tags.push(format!("site:{}", tag_safe(site)));
     }
+    // The config's site name, so that `restic snapshots --tag dvault-site:forum` finds them.
+    if let Some(site) = &meta.site {
+        tags.push(format!("dvault-site:{}", tag_safe(site)));
+    }
     let description = serde_json::to_string(meta).unwrap_or_default();
     let mut opts = SnapshotOptions::default();
     opts.label = Some(meta.file_name.clone());
@@ -1349,6 +1359,21 @@ fn backup_time(taken: &str) -> Option<jiff::Zoned> {
         .ok()?
         .to_zoned(jiff::tz::TimeZone::UTC)
         .ok()
+}
+
+/// Regular files under `dir`, at any depth (0 when it does not exist).
+fn count_files(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path()),
+            Ok(t) if t.is_file() => 1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The snapshot's id in full hex (its `Display` gives only the short form).
@@ -1478,35 +1503,5 @@ mod tests {
         assert!(parse_span("7").is_err());
         assert!(parse_span("7x").is_err());
         assert!(parse_span("").is_err());
-    }
-
-    #[test]
-    fn retention_groups_by_the_title_of_every_name_form() {
-        let group = |name: &str| {
-            retention_group(&BackupMeta {
-                file_name: name.into(),
-                size: 0,
-                sha256: String::new(),
-                format: crate::discourse::Format::from_file_name(name),
-                // A record written before the name form was understood: not consulted.
-                discourse: crate::snapshot::DiscourseName::default(),
-                host: String::new(),
-                source: String::new(),
-                peel: None,
-            })
-        };
-        assert_eq!(
-            group("my-forum-2026-09-25-120000-v2026-9-0-latest-20260923080644.tar"),
-            "my-forum"
-        );
-        assert_eq!(
-            group("my-forum-2024-03-01-033012-v20240220010101.tar.gz"),
-            "my-forum"
-        );
-        assert_eq!(group("-2019-01-02-030405-v20190101000000.tar.gz"), "");
-        assert_eq!(
-            group("before-upgrade-v20240220010101.tar.gz"),
-            "(admin-chosen names)"
-        );
     }
 }

@@ -44,6 +44,8 @@ pub struct Passed {
 pub struct Selection {
     /// The newest complete backup, if any.
     pub newest: Option<FolderEntry>,
+    /// Older complete backups, oldest first (for the run to store those not stored yet).
+    pub older: Vec<FolderEntry>,
     /// Newer files that were not complete yet.
     pub passed_over: Vec<Passed>,
     /// Files named like backups that cannot be used, oldest first.
@@ -144,7 +146,8 @@ impl FolderSource {
 
     /// The newest backup that is complete: not shadowed by its own `.tar` (gzip still running)
     /// and with size and mtime unchanged over the settle wait. Newer incomplete files are
-    /// reported in [`Selection::passed_over`] and picked up by a later run.
+    /// reported in [`Selection::passed_over`] and picked up by a later run; the older complete
+    /// backups are listed in [`Selection::older`].
     pub fn newest_complete(&self) -> Result<Selection, SourceError> {
         let Listing {
             backups: before,
@@ -166,15 +169,23 @@ impl FolderSource {
             .map(|e| (e.path.clone(), e))
             .collect();
         for entry in before.into_iter().rev() {
+            // An older file that is not complete is only left out: it is no newer backup that
+            // was passed over.
+            let newer = selection.newest.is_none();
+            let mut pass = |p: Passed| {
+                if newer {
+                    selection.passed_over.push(p);
+                }
+            };
             let Some(now) = after.get(&entry.path) else {
-                selection.passed_over.push(Passed {
+                pass(Passed {
                     path: entry.path,
                     reason: "disappeared while waiting".into(),
                 });
                 continue;
             };
             if now.size != entry.size || now.modified != entry.modified {
-                selection.passed_over.push(Passed {
+                pass(Passed {
                     path: entry.path,
                     reason: format!(
                         "still growing ({} -> {} bytes in {:?})",
@@ -186,16 +197,20 @@ impl FolderSource {
             if entry.name.format == Format::TarGz {
                 let tar = entry.path.with_extension(""); // strips ".gz"
                 if tar.exists() {
-                    selection.passed_over.push(Passed {
+                    pass(Passed {
                         path: entry.path,
                         reason: format!("{} still exists: gzip is still running", tar.display()),
                     });
                     continue;
                 }
             }
-            selection.newest = Some(now.clone());
-            break;
+            if newer {
+                selection.newest = Some(now.clone());
+            } else {
+                selection.older.push(now.clone());
+            }
         }
+        selection.older.reverse();
         Ok(selection)
     }
 }

@@ -100,8 +100,65 @@ pub struct Picked {
     pub unusable: Vec<Unusable>,
     /// Figures of the copy when the file came over SSH (its SHA-256 was computed while copying).
     pub transfer: Option<ssh::Transfer>,
+    /// The older complete backups of the source, oldest first, not fetched yet: `dvault run`
+    /// stores those it has not stored (see [`fetch_older`]).
+    pub older: Vec<Older>,
     /// Keeps a temporary download alive while the file is used.
     pub _download: Option<tempfile::TempPath>,
+}
+
+/// An older complete backup of a source, listed but not fetched.
+#[derive(Debug, Clone)]
+pub struct Older {
+    /// The parsed file name.
+    pub name: BackupName,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where it is (`/var/discourse/.../x.tar.gz`, `s3://b/default/x`).
+    pub origin: String,
+    modified: Option<SystemTime>,
+    at: OlderAt,
+}
+
+#[derive(Debug, Clone)]
+enum OlderAt {
+    Folder(PathBuf),
+    #[cfg(feature = "s3")]
+    S3(s3::S3Object),
+}
+
+/// Makes an older backup readable at a local path: the file itself, or a download from the
+/// bucket into `scratch` (default `$TMPDIR`).
+#[cfg_attr(not(feature = "s3"), allow(unused_variables))]
+pub fn fetch_older(
+    cfg: &SourceConfig,
+    scratch: Option<&Path>,
+    older: &Older,
+) -> Result<Picked, SourceError> {
+    let picked = |path: PathBuf, download: Option<tempfile::TempPath>| Picked {
+        path,
+        name: older.name.clone(),
+        size: older.size,
+        modified: older.modified,
+        origin: older.origin.clone(),
+        passed_over: Vec::new(),
+        unusable: Vec::new(),
+        older: Vec::new(),
+        transfer: None,
+        _download: download,
+    };
+    match &older.at {
+        OlderAt::Folder(p) => Ok(picked(p.clone(), None)),
+        #[cfg(feature = "s3")]
+        OlderAt::S3(obj) => {
+            let s3_cfg = cfg.s3.as_ref().ok_or_else(|| {
+                SourceError::Unsupported("source.s3: the source is no longer a bucket".into())
+            })?;
+            let bucket = s3::S3Source::from_config(s3_cfg, cfg.settle)?;
+            let download = bucket.download(obj, scratch)?;
+            Ok(picked(download.to_path_buf(), Some(download)))
+        }
+    }
 }
 
 /// Something to say while fetching (the run loop logs it).
@@ -172,9 +229,22 @@ fn fetch_folder(cfg: &SourceConfig, note: Note<'_>) -> Result<Option<Picked>, So
     let where_ = folder.dir().display().to_string();
     let newest_modified = selection.newest.as_ref().map(|e| e.modified);
     let unusable = check_unusable(&where_, newest_modified, selection.unusable)?;
-    Ok(selection
-        .newest
-        .map(|e| picked_from_folder(e, selection.passed_over, unusable)))
+    let older: Vec<Older> = selection
+        .older
+        .into_iter()
+        .map(|e| Older {
+            origin: e.path.display().to_string(),
+            name: e.name,
+            size: e.size,
+            modified: Some(e.modified),
+            at: OlderAt::Folder(e.path),
+        })
+        .collect();
+    Ok(selection.newest.map(|e| {
+        let mut p = picked_from_folder(e, selection.passed_over, unusable);
+        p.older = older;
+        p
+    }))
 }
 
 /// Whether the backup Discourse was asked for (or was already making) has appeared.
@@ -302,6 +372,7 @@ fn picked_from_folder(
             .collect(),
         unusable,
         transfer: None,
+        older: Vec::new(),
         _download: None,
     }
 }
@@ -406,8 +477,19 @@ fn fetch_s3(
     let Some(obj) = selection.newest.take() else {
         return Ok(None);
     };
+    let older = std::mem::take(&mut selection.older)
+        .into_iter()
+        .map(|o| Older {
+            origin: bucket.origin(&o),
+            name: o.name.clone(),
+            size: o.size,
+            modified: o.modified,
+            at: OlderAt::S3(o),
+        })
+        .collect();
     let download = bucket.download(&obj, scratch)?;
     Ok(Some(Picked {
+        older,
         path: download.to_path_buf(),
         origin: bucket.origin(&obj),
         name: obj.name,

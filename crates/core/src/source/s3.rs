@@ -44,6 +44,8 @@ pub struct S3Object {
 pub struct S3Selection {
     /// The newest complete backup, if any.
     pub newest: Option<S3Object>,
+    /// Older complete backups, oldest first.
+    pub older: Vec<S3Object>,
     /// Newer objects passed over, with the reason, for the log.
     pub passed_over: Vec<String>,
     /// Objects named like backups that cannot be used, oldest first.
@@ -156,11 +158,13 @@ impl S3Source {
             .map(|o| (o.key.clone(), o))
             .collect();
         for obj in before.into_iter().rev() {
+            // Only a newer object that is not complete was passed over; an older one is left out.
+            let newer = selection.newest.is_none();
             match after.get(&obj.key) {
-                None => selection
+                None if newer => selection
                     .passed_over
                     .push(format!("{}: disappeared while waiting", self.origin(&obj))),
-                Some(now) if now.size != obj.size || now.etag != obj.etag => {
+                Some(now) if (now.size != obj.size || now.etag != obj.etag) && newer => {
                     selection.passed_over.push(format!(
                         "{}: still changing ({} -> {} bytes in {:?})",
                         self.origin(&obj),
@@ -169,12 +173,17 @@ impl S3Source {
                         self.settle
                     ))
                 }
-                Some(now) => {
-                    selection.newest = Some(now.clone());
-                    break;
+                Some(now) if now.size == obj.size && now.etag == obj.etag => {
+                    if newer {
+                        selection.newest = Some(now.clone());
+                    } else {
+                        selection.older.push(now.clone());
+                    }
                 }
+                _ => {}
             }
         }
+        selection.older.reverse();
         Ok(selection)
     }
 

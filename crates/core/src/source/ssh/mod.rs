@@ -347,6 +347,9 @@ impl SshSource {
                 .collect(),
             unusable,
             transfer: Some(figures),
+            // Backfill over SSH would copy every older file across the network on a first
+            // run; only the newest is pulled (the folder and S3 sources backfill).
+            older: Vec::new(),
             _download: None,
         }))
     }
