@@ -1061,16 +1061,34 @@ impl Repo {
             false => self.lock(LockKind::Exclusive)?,
         };
         let mut groups: BTreeMap<String, Vec<SnapshotFile>> = BTreeMap::new();
-        for s in self.dvault_snapshots()? {
+        let snapshots = self.dvault_snapshots()?;
+        // Snapshots stored before the site was recorded (`meta.site` absent) belong to a
+        // site's retention when no other site is recorded in the repository: a one-site
+        // repository, as every repository was then. Otherwise an upgrade would leave them
+        // to pile up forever.
+        let other_site = |only: &String| {
+            snapshots.iter().any(|s| {
+                snapshot_info(s)
+                    .and_then(|i| i.meta.site)
+                    .is_some_and(|site| &site != only)
+            })
+        };
+        let legacy_is_ours = rule.only_site.as_ref().is_some_and(|o| !other_site(o));
+        for s in snapshots.iter().cloned() {
             let info = snapshot_info(&s);
             if let Some(only) = &rule.only_site {
-                if info.as_ref().and_then(|i| i.meta.site.as_ref()) != Some(only) {
-                    continue;
+                match info.as_ref().and_then(|i| i.meta.site.as_ref()) {
+                    Some(site) if site == only => {}
+                    None if legacy_is_ours => {}
+                    _ => continue,
                 }
             }
-            let site = info
-                .map(|i| super::retention::group(&i.meta))
-                .unwrap_or_default();
+            let site = match &rule.only_site {
+                Some(only) => format!("site:{only}"),
+                None => info
+                    .map(|i| super::retention::group(&i.meta))
+                    .unwrap_or_default(),
+            };
             groups.entry(site).or_default().push(s);
         }
         let mut decisions = Vec::new();
