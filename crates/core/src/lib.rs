@@ -17,5 +17,6 @@ pub mod repo;
 pub mod run;
 pub mod s3;
 pub mod secret_file;
+pub mod setup;
 pub mod snapshot;
 pub mod source;

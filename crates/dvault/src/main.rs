@@ -2,12 +2,14 @@
 //! module (`peel_cmds` for expand, rebuild and inspect); add a group with one variant in
 //! [`Command`] and one arm in [`run`].
 
+mod assets_cmd;
 mod drill_cmds;
 mod json_log;
 mod peel_cmds;
 mod putback_cmd;
 mod repo_cmds;
 mod run_cmds;
+mod setup_cmd;
 mod tar_cmds;
 
 use std::process::ExitCode;
@@ -45,6 +47,12 @@ enum Command {
     Drill(drill_cmds::DrillArgs),
     /// Back up every site of the config file once (for a timer); see docs/operations.md.
     Run(run_cmds::RunArgs),
+    /// Set dvault up on a Discourse Docker host: find the sites, write the config and password
+    /// files, create the repositories, run a first backup and drill, enable the timer.
+    Setup(setup_cmd::SetupArgs),
+    /// Write man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateAssets(assets_cmd::AssetsArgs),
 }
 
 fn main() -> ExitCode {
@@ -182,6 +190,11 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
         Command::Repo(c) => repo_cmds::run(c, repo),
         Command::Drill(a) => drill_cmds::run(a, repo),
         Command::Run(a) => run_cmds::run(a),
+        Command::Setup(a) => setup_cmd::run(a),
+        Command::GenerateAssets(a) => {
+            use clap::CommandFactory;
+            assets_cmd::run(a, Cli::command())
+        }
     }
 }
 
