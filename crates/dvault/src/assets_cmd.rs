@@ -44,11 +44,10 @@ fn write_man_pages(cmd: &clap::Command, dir: &Path) -> Result<()> {
     clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
     write(&dir.join("dvault.1"), &out)?;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let name = format!("dvault-{}", sub.get_name());
-        let sub = sub
-            .clone()
-            .name(name.clone())
-            .version(env!("CARGO_PKG_VERSION"));
+        // clap takes a command name as a 'static str (without its `string` feature); this
+        // one-shot command leaks a few short names.
+        let name: &'static str = Box::leak(format!("dvault-{}", sub.get_name()).into_boxed_str());
+        let sub = sub.clone().name(name).version(env!("CARGO_PKG_VERSION"));
         let mut out = Vec::new();
         clap_mangen::Man::new(sub).render(&mut out)?;
         write(&dir.join(format!("{name}.1")), &out)?;

@@ -36,7 +36,7 @@ pub struct SetupArgs {
         value_name = "FILE",
         default_value = "/etc/dvault/{site}.password"
     )]
-    pub password_file: String,
+    pub site_password_file: String,
     /// For a rest: repository with a login: the file holding its password.
     #[arg(long, value_name = "FILE")]
     pub rest_password_file: Option<PathBuf>,
@@ -82,7 +82,7 @@ pub fn run(a: SetupArgs) -> Result<()> {
         root: a.root.clone(),
         config_path: a.config.clone(),
         repository,
-        password_file: a.password_file.clone(),
+        password_file: a.site_password_file.clone(),
         rest_password_file: a.rest_password_file.clone(),
         s3_credentials_file: a.s3_credentials_file.clone(),
         ping_url: a.ping_url.clone(),

@@ -283,7 +283,8 @@ fn an_existing_config_is_kept_and_a_site_it_lacks_is_pointed_out() {
     let root = host(&[("app.yml", STANDALONE)]);
     let etc = root.path().join("etc/dvault");
     std::fs::create_dir_all(&etc).unwrap();
-    let mine = "state_dir = \"/var/lib/dvault\"\n";
+    let mine = "[sites.other.source]\nfolder = \"/x\"\n\
+                [sites.other.repository]\nlocation = \"/srv/x\"\npassword_file = \"/etc/x\"\n";
     std::fs::write(etc.join("dvault.toml"), mine).unwrap();
     let o = setup(root.path(), &["--no-drill"]);
     let out = text(&o);
