@@ -246,9 +246,9 @@ mod tests {
 
     #[test]
     fn a_site_name_that_is_no_bare_key_is_quoted() {
-        let text = render(&choice("my forum", "/srv/dvault/x"), "a test");
+        let text = render(&choice("app.v2", "/srv/dvault/x"), "a test");
         let c = crate::config::Config::parse(&text, Path::new("t.toml")).unwrap();
-        assert!(c.sites.contains_key("my forum"), "{text}");
-        assert!(c.sites["my forum"].retention.as_ref().unwrap().forget);
+        assert!(c.sites.contains_key("app.v2"), "{text}");
+        assert!(c.sites["app.v2"].retention.as_ref().unwrap().forget);
     }
 }

@@ -180,6 +180,20 @@ pub fn plan(opts: &Options, owner: Option<owner::Owner>) -> anyhow::Result<Plan>
         }
         found.retain(|f| opts.sites.contains(&f.name));
     }
+    for f in &found {
+        let ok = f
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !ok {
+            anyhow::bail!(
+                "{}: the container's name {:?} cannot be a dvault site name (letters, digits, \
+                 '-', '_' and '.'); leave it out with --site NAME for the others",
+                f.container_file.display(),
+                f.name
+            );
+        }
+    }
     let fill = |t: &str, site: &str| t.replace("{site}", site);
     let sites: Vec<SiteChoice> = found
         .into_iter()
