@@ -8,6 +8,7 @@
 //!   `/var/discourse/shared/standalone`;
 //! - Discourse writes local backups to `/shared/backups/default` inside the container (the
 //!   `default` database), so on the host they are `<host>/backups/default`.
+//!
 //! A container without `DISCOURSE_HOSTNAME` (the `data` container of a two-container install,
 //! `samples/data.yml`) runs no forum and is no site. The files also hold secrets (SMTP
 //! password): only the three facts above are ever taken from them, and nothing is printed.
