@@ -19,5 +19,6 @@ pub mod run;
 pub mod run_plan;
 pub mod s3;
 pub mod secret_file;
+pub mod setup;
 pub mod snapshot;
 pub mod source;

@@ -367,15 +367,6 @@ pub fn run(
         );
         reports.push(report);
     }
-    if let Some(path) = &config.monitoring.prometheus_textfile {
-        if let Err(e) = write_metrics(config, &state_dir, path) {
-            (opts.log)(&LogEvent {
-                level: "error",
-                site: None,
-                message: &format!("metrics textfile {}: {e:#}", path.display()),
-            });
-        }
-    }
     let failed = reports
         .iter()
         .filter(|r| r.outcome == Outcome::Failed)
@@ -397,6 +388,17 @@ pub fn run(
         sites: reports,
         exit_code,
     })
+}
+
+/// Saves a site's state and rewrites the metrics textfile (when configured); the first error
+/// names the file that could not be written.
+fn record(config: &Config, state_dir: &Path, name: &str, state: &SiteState) -> anyhow::Result<()> {
+    state.save(state_dir, name)?;
+    if let Some(path) = &config.monitoring.prometheus_textfile {
+        write_metrics(config, state_dir, path)
+            .with_context(|| format!("metrics textfile {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Rewrites the textfile from every configured site's state, under a lock so that two runs of
@@ -503,10 +505,23 @@ fn run_site(
     report.seconds = started.elapsed().as_secs_f64();
     state.last_run_time = Some(now);
     state.last_duration_seconds = Some(report.seconds);
+    state.last_run_success = result.is_ok();
+    if result.is_ok() {
+        state.last_success_time = Some(now);
+    }
+    // What the run records (state file, metrics textfile) is written before the ping: a write
+    // that fails fails the site (exit code, fail ping), so no success ping ever announces a run
+    // whose figures were lost (a root-owned node_exporter folder, a full disk).
+    let result = match (result, record(config, state_dir, name, &state)) {
+        (result, Ok(())) => result,
+        (Ok(()), Err(w)) => Err(w),
+        (Err(e), Err(w)) => {
+            log.say("error", &format!("{w:#}"));
+            Err(e)
+        }
+    };
     match result {
         Ok(()) => {
-            state.last_run_success = true;
-            state.last_success_time = Some(now);
             log.say(
                 "info",
                 &format!(
@@ -529,11 +544,7 @@ fn run_site(
             let text = crate::redact::string(&text);
             log.say("error", &text);
             report.error = Some(text);
-            state.last_run_success = false;
         }
-    }
-    if let Err(e) = state.save(state_dir, name) {
-        log.say("error", &format!("{e:#}"));
     }
     let ok = report.outcome != Outcome::Failed && report.outcome != Outcome::Locked;
     let url = if ok { &pings.success } else { &pings.fail };

@@ -2,6 +2,7 @@
 //! module (`peel_cmds` for expand, rebuild and inspect); add a group with one variant in
 //! [`Command`] and one arm in [`run`].
 
+mod assets_cmd;
 mod browse_cmds;
 mod config_cmd;
 mod copy_cmd;
@@ -14,6 +15,7 @@ mod repo_args;
 mod repo_cmds;
 mod run_cmds;
 mod run_plan_cmd;
+mod setup_cmd;
 mod tar_cmds;
 
 use std::process::ExitCode;
@@ -66,6 +68,12 @@ enum Command {
     Copy(copy_cmd::CopyArgs),
     /// Check the config file, or print the annotated example.
     Config(config_cmd::ConfigArgs),
+    /// Set dvault up on a Discourse Docker host: find the sites, write the config and password
+    /// files, create the repositories, run a first backup and drill, enable the timer.
+    Setup(setup_cmd::SetupArgs),
+    /// Write man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateAssets(assets_cmd::AssetsArgs),
 }
 
 /// Set by `--quiet` (see [`Cli::quiet`]).
@@ -195,6 +203,11 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Key(a) => key_cmd::run(a),
         Command::Copy(a) => copy_cmd::run(a),
         Command::Config(a) => config_cmd::run(a),
+        Command::Setup(a) => setup_cmd::run(a),
+        Command::GenerateAssets(a) => {
+            use clap::CommandFactory;
+            assets_cmd::run(a, Cli::command())
+        }
     }
 }
 

@@ -84,6 +84,10 @@ fn run_inner(args: RunArgs) -> i32 {
     if args.dry_run {
         return crate::run_plan_cmd::print(&config, args.site.as_deref(), json);
     }
+    if let Some(reason) = service_user_check(&config) {
+        say("error", &reason);
+        return exit::ERROR;
+    }
     let opener = run::RepoOpener::new(&config);
     // A copy over SSH shows a bar on a terminal.
     if let Some(bars) = crate::repo_cmds::bars() {
@@ -109,16 +113,54 @@ fn run_inner(args: RunArgs) -> i32 {
             return exit::ERROR;
         }
     };
-    print_report(&report, json);
+    if let Err(e) = print_report(&report, json) {
+        // The report is the last thing written (cron appends it to a log file, which a full
+        // disk refuses): the pings went out already, so each site now gets a fail ping too.
+        let text = format!("the run's report could not be written to standard output: {e}");
+        say("error", &text);
+        fail_pings(&config, &report, &text);
+        return exit::ERROR;
+    }
     report.exit_code
 }
 
-fn print_report(report: &RunReport, json: bool) {
+/// Root over the service user's folders (state, cache, local repositories): refused with the
+/// reason (issue 20: a root run left files the timer could not read).
+fn service_user_check(config: &Config) -> Option<String> {
+    let mut dirs = vec![config.state_dir(), config.cache_dir()];
+    for site in config.sites.values() {
+        if let Some(r) = &site.repository {
+            if let Ok(dvault_core::repo::Location::Local(p)) =
+                dvault_core::repo::Location::parse(&r.location)
+            {
+                dirs.push(p);
+            }
+        }
+    }
+    let refs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    dvault_core::setup::owner::root_over_service_files(&refs)
+}
+
+/// A fail ping for each site of the report (a later ping overrides an earlier success).
+fn fail_pings(config: &Config, report: &RunReport, text: &str) {
+    let pinger = dvault_core::monitor::Pinger::new();
+    for s in &report.sites {
+        let Some(site) = config.sites.get(&s.site) else {
+            continue;
+        };
+        let urls = dvault_core::monitor::PingUrls::from_config(&site.monitoring);
+        if let Some(url) = &urls.fail {
+            let _ = pinger.ping(url, text);
+        }
+    }
+}
+
+fn print_report(report: &RunReport, json: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = serde_json::to_writer_pretty(&mut out, report);
-        let _ = writeln!(out);
-        return;
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        return out.flush();
     }
     for s in &report.sites {
         let what = match s.outcome {
@@ -141,7 +183,7 @@ fn print_report(report: &RunReport, json: bool) {
             n => format!(", and {n} older backup(s)"),
         };
         let took = dvault_core::figures::duration(std::time::Duration::from_secs_f64(s.seconds));
-        let _ = writeln!(out, "{}: {what}{earlier} ({took})", s.site);
+        writeln!(out, "{}: {what}{earlier} ({took})", s.site)?;
     }
-    let _ = out.flush();
+    out.flush()
 }
