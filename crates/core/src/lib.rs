@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod discourse;
+pub mod audit;
 pub mod drill;
 pub mod interrupt;
 pub mod layout;
@@ -12,6 +13,7 @@ pub mod monitor;
 pub mod panic_guard;
 pub mod postgres;
 pub mod putback;
+pub mod report;
 pub mod redact;
 pub mod repo;
 pub mod run;
