@@ -2,10 +2,11 @@
 //! repository, retention, checks, restore drills, configuration and monitoring.
 //! Knows nothing of terminals or argument parsing.
 
+pub mod audit;
 pub mod config;
 pub mod discourse;
-pub mod audit;
 pub mod drill;
+pub mod hooks;
 pub mod interrupt;
 pub mod layout;
 pub mod lock;
@@ -13,9 +14,9 @@ pub mod monitor;
 pub mod panic_guard;
 pub mod postgres;
 pub mod putback;
-pub mod report;
 pub mod redact;
 pub mod repo;
+pub mod report;
 pub mod run;
 pub mod s3;
 pub mod secret_file;

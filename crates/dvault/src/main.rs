@@ -7,6 +7,7 @@ mod json_log;
 mod peel_cmds;
 mod putback_cmd;
 mod repo_cmds;
+mod report_cmd;
 mod run_cmds;
 mod tar_cmds;
 
@@ -45,6 +46,12 @@ enum Command {
     Drill(drill_cmds::DrillArgs),
     /// Back up every site of the config file once (for a timer); see docs/operations.md.
     Run(run_cmds::RunArgs),
+    /// What the operator has, per site: snapshots, sizes, growth, last check and drill, costs;
+    /// --html writes a static page with plots (docs/report.md).
+    Report(report_cmd::ReportArgs),
+    /// List the audit trail kept in the repository: every backup, restore, put-back, drill,
+    /// check, forget and prune, with host, user and outcome.
+    Audit(report_cmd::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -182,6 +189,8 @@ fn run(command: Command, repo: &repo_cmds::RepoArgs) -> anyhow::Result<()> {
         Command::Repo(c) => repo_cmds::run(c, repo),
         Command::Drill(a) => drill_cmds::run(a, repo),
         Command::Run(a) => run_cmds::run(a),
+        Command::Report(a) => report_cmd::report(&a, repo),
+        Command::Audit(a) => report_cmd::audit(&a, repo),
     }
 }
 

@@ -84,7 +84,10 @@ mod tests {
             .collect();
         let gaps = find(&records, &present);
         assert_eq!(gaps.len(), 1, "{gaps:?}");
-        assert!(gaps[0].contains("snapshot s2 (s2.tar.gz) is missing"), "{gaps:?}");
+        assert!(
+            gaps[0].contains("snapshot s2 (s2.tar.gz) is missing"),
+            "{gaps:?}"
+        );
     }
 
     #[test]

@@ -152,7 +152,11 @@ pub fn forget(
     let mut r = AuditRecord::now(Operation::Forget, started);
     match result {
         Ok(f) => {
-            for d in f.decisions.iter().filter(|d| f.removed.contains(&d.snapshot.id)) {
+            for d in f
+                .decisions
+                .iter()
+                .filter(|d| f.removed.contains(&d.snapshot.id))
+            {
                 r.snapshots.push(d.snapshot.id.clone());
                 r.files.push(d.snapshot.meta.file_name.clone());
                 r.sha256.push(d.snapshot.meta.sha256.clone());
@@ -192,7 +196,10 @@ pub fn drill(
                 .as_deref()
                 .and_then(|s| repo.find(s).ok())
                 .or_else(|| id.and_then(|s| repo.find(s).ok()));
-            r.snapshot_info(d.snapshot.as_deref().or(id).unwrap_or("latest"), info.as_ref());
+            r.snapshot_info(
+                d.snapshot.as_deref().or(id).unwrap_or("latest"),
+                info.as_ref(),
+            );
             if r.sha256.is_empty() && !d.sha256.is_empty() {
                 r.sha256.push(d.sha256.clone());
             }
@@ -232,7 +239,10 @@ pub fn put_back(
         Err(e) => {
             r.snapshot_info(id, repo.find(id).ok().as_ref());
             r.outcome = AuditOutcome::Failed;
-            r.detail = Some(format!("into {target}: {}", crate::redact::string(&e.to_string())));
+            r.detail = Some(format!(
+                "into {target}: {}",
+                crate::redact::string(&e.to_string())
+            ));
         }
     }
     append(repo, r);

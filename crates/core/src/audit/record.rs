@@ -192,6 +192,28 @@ fn current_user() -> String {
     let uid = unsafe { libc::getuid() };
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "?".to_string());
+        .ok()
+        .or_else(|| passwd_name(uid))
+        .unwrap_or_else(|| "?".to_string());
     format!("{name} (uid {uid})")
+}
+
+/// The user's name in the password database (for a cron or systemd job without `$USER`).
+fn passwd_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: pwd and result are written by getpwuid_r; buf outlives the use of pw_name.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) != 0
+            || result.is_null()
+        {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
 }

@@ -43,7 +43,9 @@ impl Pricing {
             ("egress_per_gib", self.egress_per_gib),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("{key} = {v}: a price must be a number of 0 or more"));
+                return Err(format!(
+                    "{key} = {v}: a price must be a number of 0 or more"
+                ));
             }
         }
         Ok(())

@@ -78,8 +78,18 @@ fn site(out: &mut String, s: &SiteReport) {
         esc(&s.repository)
     );
     row(out, "snapshots", "Snapshots", &s.snapshots.to_string());
-    row(out, "oldest", "Oldest", &s.oldest.as_deref().map_or("-".into(), when));
-    row(out, "newest", "Newest", &s.newest.as_deref().map_or("-".into(), when));
+    row(
+        out,
+        "oldest",
+        "Oldest",
+        &s.oldest.as_deref().map_or("-".into(), when),
+    );
+    row(
+        out,
+        "newest",
+        "Newest",
+        &s.newest.as_deref().map_or("-".into(), when),
+    );
     if let Some(b) = &s.last_backup {
         row(
             out,
@@ -97,8 +107,18 @@ fn site(out: &mut String, s: &SiteReport) {
             ),
         );
     }
-    row(out, "repository-size", "Repository size", &bytes(s.repository_bytes as f64));
-    row(out, "original-size", "Original backups", &bytes(s.original_bytes as f64));
+    row(
+        out,
+        "repository-size",
+        "Repository size",
+        &bytes(s.repository_bytes as f64),
+    );
+    row(
+        out,
+        "original-size",
+        "Original backups",
+        &bytes(s.original_bytes as f64),
+    );
     row(
         out,
         "dedup-ratio",
@@ -109,7 +129,8 @@ fn site(out: &mut String, s: &SiteReport) {
         out,
         "growth",
         "Growth (last 30 days)",
-        &s.growth_per_day.map_or("-".into(), |g| format!("{}/day", bytes(g))),
+        &s.growth_per_day
+            .map_or("-".into(), |g| format!("{}/day", bytes(g))),
     );
     for (key, label, e) in [
         ("last-check", "Last successful check", &s.last_check),
@@ -158,7 +179,11 @@ fn site(out: &mut String, s: &SiteReport) {
     let h = &s.history;
     let drawn = [
         ("size", !h.size.is_empty(), plots::size(h)),
-        ("daily-growth", !h.daily_growth.is_empty(), plots::daily_growth(h)),
+        (
+            "daily-growth",
+            !h.daily_growth.is_empty(),
+            plots::daily_growth(h),
+        ),
         (
             "durations",
             !(h.backup_seconds.is_empty() && h.restore_seconds.is_empty()),
@@ -172,7 +197,10 @@ fn site(out: &mut String, s: &SiteReport) {
             (true, Ok(svg)) => svg,
             (true, Err(e)) => format!("<p>the plot could not be drawn: {}</p>", esc(&e)),
         };
-        let _ = writeln!(out, "<figure class=\"plot\" data-plot=\"{name}\">{body}</figure>");
+        let _ = writeln!(
+            out,
+            "<figure class=\"plot\" data-plot=\"{name}\">{body}</figure>"
+        );
     }
     out.push_str("</section>\n");
 }

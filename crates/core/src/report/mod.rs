@@ -8,6 +8,7 @@
 pub mod cost;
 pub mod html;
 mod plots;
+pub mod sites;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -152,7 +153,9 @@ pub fn gather(
             .filter(|r| {
                 r.snapshots.is_empty()
                     || matches!(r.operation, Operation::Forget | Operation::Prune)
-                    || r.snapshots.iter().any(|id| ids.iter().any(|s| s.starts_with(id.as_str())))
+                    || r.snapshots
+                        .iter()
+                        .any(|id| ids.iter().any(|s| s.starts_with(id.as_str())))
             })
             .collect();
         let newest = snaps.last().copied();
@@ -188,8 +191,12 @@ pub fn gather(
         }
         r.last_failure = last_failure(&r.history.events, &r.last_check, &r.last_drill);
         if let Some(st) = &st {
-            r.last_check = r.last_check.or_else(|| from_state("check", st.last_check_success_time));
-            r.last_drill = r.last_drill.or_else(|| from_state("drill", st.last_drill_success_time));
+            r.last_check = r
+                .last_check
+                .or_else(|| from_state("check", st.last_check_success_time));
+            r.last_drill = r
+                .last_drill
+                .or_else(|| from_state("drill", st.last_drill_success_time));
         }
         out.push(r);
     }
@@ -240,9 +247,18 @@ fn growth_per_day(snaps: &[&SnapshotFigures], first: Option<&str>) -> Option<f64
     if counted.is_empty() {
         return None;
     }
-    let start = window.iter().map(|s| unix(&s.info.time)).fold(newest, f64::min);
+    let start = window
+        .iter()
+        .map(|s| unix(&s.info.time))
+        .fold(newest, f64::min);
     let days = ((newest - start) / DAY).max(1.0);
-    Some(counted.iter().map(|s| s.data_added_packed as f64).sum::<f64>() / days)
+    Some(
+        counted
+            .iter()
+            .map(|s| s.data_added_packed as f64)
+            .sum::<f64>()
+            / days,
+    )
 }
 
 fn event(r: &AuditRecord) -> Event {

@@ -17,12 +17,15 @@ type Drawn = Result<String, String>;
 
 fn date(t: f64) -> String {
     jiff::Timestamp::from_second(t as i64)
-        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
 /// An x range around `xs` (at least a day wide) and a y range from 0 to above `ys`' largest.
-fn ranges(xs: impl Iterator<Item = f64> + Clone, ys: impl Iterator<Item = f64>) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+fn ranges(
+    xs: impl Iterator<Item = f64> + Clone,
+    ys: impl Iterator<Item = f64>,
+) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
     let lo = xs.clone().fold(f64::INFINITY, f64::min);
     let hi = xs.fold(f64::NEG_INFINITY, f64::max);
     let pad = ((hi - lo) * 0.05).max(DAY / 2.0);
@@ -36,7 +39,12 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 
 /// Repository size (line) at each backup.
 pub fn size(h: &History) -> Drawn {
-    line_plot(&h.size, "Repository size (estimated at each backup)", &|y| bytes(y), BLUE_)
+    line_plot(
+        &h.size,
+        "Repository size (estimated at each backup)",
+        &|y| bytes(y),
+        BLUE_,
+    )
 }
 
 /// Seconds of backups (blue) and restores (orange).
@@ -48,7 +56,10 @@ pub fn durations(h: &History) -> Drawn {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Backup (blue) and restore (orange) durations, seconds", ("sans-serif", 16))
+            .caption(
+                "Backup (blue) and restore (orange) durations, seconds",
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
@@ -99,7 +110,10 @@ pub fn daily_growth(h: &History) -> Drawn {
             .map_err(err)?;
         chart
             .draw_series(pts.iter().map(|(x, y)| {
-                Rectangle::new([(*x + DAY * 0.1, 0.0), (*x + DAY * 0.9, *y)], GREEN_.filled())
+                Rectangle::new(
+                    [(*x + DAY * 0.1, 0.0), (*x + DAY * 0.9, *y)],
+                    GREEN_.filled(),
+                )
             }))
             .map_err(err)?;
         root.present().map_err(err)?;
@@ -117,7 +131,10 @@ pub fn timeline(events: &[Event]) -> Drawn {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Checks, drills, restores and deletions (red cross: failed)", ("sans-serif", 16))
+            .caption(
+                "Checks, drills, restores and deletions (red cross: failed)",
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(70)
@@ -131,7 +148,8 @@ pub fn timeline(events: &[Event]) -> Drawn {
             .y_label_formatter(&|y| {
                 let i = y.round();
                 if (y - i).abs() < 0.01 && i >= 0.0 {
-                    ROWS.get(i as usize).map_or(String::new(), |s| s.to_string())
+                    ROWS.get(i as usize)
+                        .map_or(String::new(), |s| s.to_string())
                 } else {
                     String::new()
                 }
@@ -155,14 +173,23 @@ pub fn timeline(events: &[Event]) -> Drawn {
             .draw_series(ok.iter().map(|p| Circle::new(*p, 5, GREEN_.filled())))
             .map_err(err)?;
         chart
-            .draw_series(failed.iter().map(|p| Cross::new(*p, 6, RED_.stroke_width(3))))
+            .draw_series(
+                failed
+                    .iter()
+                    .map(|p| Cross::new(*p, 6, RED_.stroke_width(3))),
+            )
             .map_err(err)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
 }
 
-fn line_plot(pts: &[(f64, f64)], caption: &str, fmt: &dyn Fn(f64) -> String, color: RGBColor) -> Drawn {
+fn line_plot(
+    pts: &[(f64, f64)],
+    caption: &str,
+    fmt: &dyn Fn(f64) -> String,
+    color: RGBColor,
+) -> Drawn {
     let mut svg = String::new();
     let (xr, yr) = ranges(pts.iter().map(|p| p.0), pts.iter().map(|p| p.1));
     {

@@ -78,15 +78,21 @@ fn site(out: &mut String, s: &SiteReport) {
     let _ = writeln!(
         out,
         "  growth         {}",
-        s.growth_per_day.map_or("- (one snapshot)".into(), |g| format!(
-            "{}/day over the last 30 days",
-            bytes(g)
-        ))
+        s.growth_per_day
+            .map_or("- (one snapshot)".into(), |g| format!(
+                "{}/day over the last 30 days",
+                bytes(g)
+            ))
     );
     let _ = writeln!(out, "  last check     {}", event(&s.last_check));
     let _ = writeln!(out, "  last drill     {}", event(&s.last_drill));
     if let Some(f) = &s.last_failure {
-        let _ = writeln!(out, "  last failure   {} {}", f.operation, event(&Some(f.clone())));
+        let _ = writeln!(
+            out,
+            "  last failure   {} {}",
+            f.operation,
+            event(&Some(f.clone()))
+        );
     }
     match &s.cost {
         Some(c) => {
