@@ -177,25 +177,30 @@ fn site(out: &mut String, s: &SiteReport) {
     }
     out.push_str("</table>\n");
     let h = &s.history;
-    let drawn = [
-        ("size", !h.size.is_empty(), plots::size(h)),
+    type Plot<'a> = Box<dyn Fn() -> Result<String, String> + 'a>;
+    let drawn: [(&str, bool, Plot<'_>); 4] = [
+        ("size", !h.size.is_empty(), Box::new(|| plots::size(h))),
         (
             "daily-growth",
             !h.daily_growth.is_empty(),
-            plots::daily_growth(h),
+            Box::new(|| plots::daily_growth(h)),
         ),
         (
             "durations",
             !(h.backup_seconds.is_empty() && h.restore_seconds.is_empty()),
-            plots::durations(h),
+            Box::new(|| plots::durations(h)),
         ),
-        ("timeline", !h.events.is_empty(), plots::timeline(&h.events)),
+        (
+            "timeline",
+            !h.events.is_empty(),
+            Box::new(|| plots::timeline(&h.events)),
+        ),
     ];
-    for (name, has_data, svg) in drawn {
-        let body = match (has_data, svg) {
-            (false, _) => "<p>no data yet</p>".to_string(),
-            (true, Ok(svg)) => svg,
-            (true, Err(e)) => format!("<p>the plot could not be drawn: {}</p>", esc(&e)),
+    for (name, has_data, draw) in drawn {
+        let body = match has_data.then(draw) {
+            None => "<p>no data yet</p>".to_string(),
+            Some(Ok(svg)) => svg,
+            Some(Err(e)) => format!("<p>the plot could not be drawn: {}</p>", esc(&e)),
         };
         let _ = writeln!(
             out,

@@ -26,10 +26,15 @@ fn ranges(
     xs: impl Iterator<Item = f64> + Clone,
     ys: impl Iterator<Item = f64>,
 ) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
-    let lo = xs.clone().fold(f64::INFINITY, f64::min);
-    let hi = xs.fold(f64::NEG_INFINITY, f64::max);
+    let mut lo = xs.clone().fold(f64::INFINITY, f64::min);
+    let mut hi = xs.fold(f64::NEG_INFINITY, f64::max);
+    // No points (or no finite ones): an infinite range would make plotters look for axis
+    // labels forever.
+    if !(lo.is_finite() && hi.is_finite()) {
+        (lo, hi) = (0.0, DAY);
+    }
     let pad = ((hi - lo) * 0.05).max(DAY / 2.0);
-    let top = ys.fold(0.0, f64::max).max(1.0) * 1.1;
+    let top = ys.filter(|y| y.is_finite()).fold(0.0, f64::max).max(1.0) * 1.1;
     (lo - pad..hi + pad, 0.0..top)
 }
 
