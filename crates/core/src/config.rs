@@ -78,6 +78,9 @@ pub struct Config {
     /// Settings shared by all sites.
     #[serde(default)]
     pub monitoring: GlobalMonitoring,
+    /// Prices of the storage, for the costs `dvault report` shows (docs/report.md).
+    #[serde(default)]
+    pub pricing: Option<crate::report::cost::Pricing>,
     /// The sites, by name. The name appears in logs, metrics labels and snapshot tags.
     pub sites: BTreeMap<String, SiteConfig>,
     /// The file this was read from (not a key in the file).
@@ -93,6 +96,9 @@ pub struct GlobalMonitoring {
     /// run with one series per site.
     #[serde(default)]
     pub prometheus_textfile: Option<PathBuf>,
+    /// The HTML report (`dvault report --html`), rewritten after each run (docs/report.md).
+    #[serde(default)]
+    pub report_html: Option<PathBuf>,
 }
 
 /// One Discourse site.
@@ -120,6 +126,9 @@ pub struct SiteConfig {
     /// Ping URLs for this site.
     #[serde(default)]
     pub monitoring: SiteMonitoring,
+    /// Commands and webhooks on failure and recovery (docs/report.md).
+    #[serde(default)]
+    pub hooks: Option<crate::hooks::HookConfig>,
 }
 
 impl SiteConfig {
@@ -485,6 +494,9 @@ impl Config {
 
     /// Checks values that the types alone cannot.
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(Err(e)) = self.pricing.as_ref().map(|p| p.validate()) {
+            return Err(self.error("pricing", e));
+        }
         if self.sites.is_empty() {
             return Err(self.error("sites", "no site configured (add a [sites.NAME] table)"));
         }

@@ -2,10 +2,12 @@
 //! repository, retention, checks, restore drills, configuration and monitoring.
 //! Knows nothing of terminals or argument parsing.
 
+pub mod audit;
 pub mod config;
 pub mod discourse;
 pub mod drill;
 pub mod figures;
+pub mod hooks;
 pub mod interrupt;
 pub mod layout;
 pub mod lock;
@@ -15,6 +17,7 @@ pub mod postgres;
 pub mod putback;
 pub mod redact;
 pub mod repo;
+pub mod report;
 pub mod run;
 pub mod run_plan;
 pub mod s3;

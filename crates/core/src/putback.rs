@@ -164,6 +164,19 @@ pub fn put_back(
     target: &Target,
     opts: &Options,
 ) -> Result<PutBack, PutBackError> {
+    let (started, scope) = (std::time::Instant::now(), crate::audit::Scope::enter());
+    let r = put_back_unaudited(repo, id, target, opts);
+    drop(scope);
+    crate::audit::put_back(repo, id, &target.describe(), &r, started);
+    r
+}
+
+fn put_back_unaudited(
+    repo: &Repo,
+    id: &str,
+    target: &Target,
+    opts: &Options,
+) -> Result<PutBack, PutBackError> {
     let info = repo.find(id)?;
     let name = info.meta.file_name.clone();
     let mut notes = Vec::new();

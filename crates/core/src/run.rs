@@ -367,6 +367,15 @@ pub fn run(
         );
         reports.push(report);
     }
+    if let Some(path) = &config.monitoring.report_html {
+        if let Err(e) = crate::report::sites::write_html(config, path) {
+            (opts.log)(&LogEvent {
+                level: "error",
+                site: None,
+                message: &format!("HTML report {}: {e:#}", path.display()),
+            });
+        }
+    }
     let failed = reports
         .iter()
         .filter(|r| r.outcome == Outcome::Failed)
@@ -490,6 +499,7 @@ fn run_site(
             SiteState::default()
         }
     };
+    let was_failing = state.last_run_time.is_some() && !state.last_run_success;
     let result = site_steps(
         config,
         state_dir,
@@ -554,6 +564,14 @@ fn run_site(
             log.say("warn", &e);
         }
     }
+    let html = config.monitoring.report_html.as_ref();
+    crate::hooks::after_site(
+        site.hooks.as_ref(),
+        &report,
+        was_failing,
+        html,
+        &mut |l, m| log.say(l, m),
+    );
     report
 }
 

@@ -13,6 +13,7 @@ mod peel_cmds;
 mod putback_cmd;
 mod repo_args;
 mod repo_cmds;
+mod report_cmd;
 mod run_cmds;
 mod run_plan_cmd;
 mod setup_cmd;
@@ -74,6 +75,12 @@ enum Command {
     /// Write man pages and shell completions (for packaging).
     #[command(hide = true)]
     GenerateAssets(assets_cmd::AssetsArgs),
+    /// What the operator has, per site: snapshots, sizes, growth, last check and drill, costs;
+    /// --html writes a static page with plots (docs/report.md).
+    Report(report_cmd::ReportArgs),
+    /// List the audit trail kept in the repository: every backup, restore, put-back, drill,
+    /// check, forget and prune, with host, user and outcome.
+    Audit(report_cmd::AuditArgs),
 }
 
 /// Set by `--quiet` (see [`Cli::quiet`]).
@@ -208,6 +215,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             use clap::CommandFactory;
             assets_cmd::run(a, Cli::command())
         }
+        Command::Report(a) => report_cmd::report(&a),
+        Command::Audit(a) => report_cmd::audit(&a),
     }
 }
 

@@ -40,7 +40,7 @@ fn stock_restic_lists_checks_and_restores_a_dvault_repository() {
         ids.push(v["snapshot"]["id"].as_str().unwrap().to_string());
     }
 
-    let out = restic(&env, repo, &["snapshots", "--json"]);
+    let out = restic(&env, repo, &["snapshots", "--tag", "dvault", "--json"]);
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), 3);
     for (f, id) in files.iter().zip(&ids) {

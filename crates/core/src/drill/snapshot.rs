@@ -17,6 +17,18 @@ use crate::run::{DrillDone, DrillHook};
 /// it. A snapshot that cannot be taken out (a damaged pack, a missing blob) is a failure in the
 /// report; `Err` means the drill could not run.
 pub fn drill_snapshot(repo: &Repo, id: Option<&str>, opts: &DrillOptions) -> Result<DrillReport> {
+    let (started, scope) = (Instant::now(), crate::audit::Scope::enter());
+    let r = drill_snapshot_unaudited(repo, id, opts);
+    drop(scope);
+    crate::audit::drill(repo, id, &r, started);
+    r
+}
+
+fn drill_snapshot_unaudited(
+    repo: &Repo,
+    id: Option<&str>,
+    opts: &DrillOptions,
+) -> Result<DrillReport> {
     let started = Instant::now();
     let id = match id {
         Some(id) => id.to_string(),

@@ -31,6 +31,10 @@ use super::{
 use crate::layout;
 use crate::snapshot::BackupMeta;
 
+// Audit records and report figures: rustic code kept beside the rest of it.
+mod audit_store;
+pub mod figures;
+
 /// An open repository.
 #[derive(Debug)]
 pub struct Repo {
@@ -388,6 +392,16 @@ impl Repo {
     /// Stores the file at `path`, described by `meta` (see [`BackupMeta::for_file`]), as a new
     /// snapshot of its peeled tree. Does nothing when a snapshot of the same SHA-256 exists.
     pub fn backup_file(&self, path: &Path, meta: &BackupMeta) -> Result<BackupOutcome, RepoError> {
+        let (started, r) = (Instant::now(), self.backup_file_unaudited(path, meta));
+        crate::audit::backup(self, meta, &r, started);
+        r
+    }
+
+    fn backup_file_unaudited(
+        &self,
+        path: &Path,
+        meta: &BackupMeta,
+    ) -> Result<BackupOutcome, RepoError> {
         let started = Instant::now();
         let mut clock = super::profile::Clock::start();
         let _lock = self.lock(LockKind::Append)?;
@@ -566,6 +580,12 @@ impl Repo {
     /// Writes the snapshot's peeled tree (dump, uploads, `.peel/recipe.json`) into `dir`, which
     /// must not exist or be empty.
     pub fn restore_expanded(&self, id: &str, dir: &Path) -> Result<SnapshotInfo, RepoError> {
+        let (started, r) = (Instant::now(), self.restore_expanded_unaudited(id, dir));
+        crate::audit::restore(self, id, dir, &r, started);
+        r
+    }
+
+    fn restore_expanded_unaudited(&self, id: &str, dir: &Path) -> Result<SnapshotInfo, RepoError> {
         let _lock = self.lock(LockKind::Read)?;
         let (snap, info) = self.find_snapshot(id)?;
         if dir.exists()
@@ -680,6 +700,12 @@ impl Repo {
     /// Rebuilds the original file of snapshot `id` at `out`, checks its SHA-256 against the
     /// snapshot record and only then moves it into place (a failed restore leaves no file).
     pub fn restore_file(&self, id: &str, out: &Path) -> Result<SnapshotInfo, RepoError> {
+        let (started, r) = (Instant::now(), self.restore_file_unaudited(id, out));
+        crate::audit::restore(self, id, out, &r, started);
+        r
+    }
+
+    fn restore_file_unaudited(&self, id: &str, out: &Path) -> Result<SnapshotInfo, RepoError> {
         let _lock = self.lock(LockKind::Read)?;
         let (snap, info) = self.find_snapshot(id)?;
         let parent = match out.parent() {
@@ -729,6 +755,12 @@ impl Repo {
 
     /// Checks the repository's structure and, with `read`, reads back packed data.
     pub fn check(&self, read: ReadData) -> Result<CheckReport, RepoError> {
+        let (started, r) = (Instant::now(), self.check_unaudited(read));
+        crate::audit::check(self, &r, started);
+        r
+    }
+
+    fn check_unaudited(&self, read: ReadData) -> Result<CheckReport, RepoError> {
         let mut opts = CheckOptions::default();
         match read {
             ReadData::None => {}
@@ -764,6 +796,7 @@ impl Repo {
             report.checked.snapshots = n;
         }
         self.check_ledger(&mut report);
+        self.check_audit(&mut report);
         // rustic_core 0.13 panics while reading a truncated pack (trees in the structure
         // pass, data with --read-data), which ends the process before any finding is printed.
         // So pack sizes are compared with the index first, and rustic's check runs only when
@@ -1043,6 +1076,17 @@ impl Repo {
     /// Applies `rule` to the dvault snapshots of each site; removes the others unless
     /// `dry_run`, then with `prune` deletes the data no snapshot needs any more.
     pub fn forget(
+        &self,
+        rule: &Retention,
+        dry_run: bool,
+        prune: bool,
+    ) -> Result<ForgetReport, RepoError> {
+        let (started, r) = (Instant::now(), self.forget_unaudited(rule, dry_run, prune));
+        crate::audit::forget(self, dry_run, prune, &r, started);
+        r
+    }
+
+    fn forget_unaudited(
         &self,
         rule: &Retention,
         dry_run: bool,
