@@ -100,7 +100,8 @@ impl Host {
             out.stdout
         };
         restic(&["check"]);
-        serde_json::from_slice(&restic(&["snapshots", "--json"])).unwrap()
+        // Backups only: the audit trail's records are snapshots too (tag dvault-audit).
+        serde_json::from_slice(&restic(&["snapshots", "--json", "--tag", "dvault"])).unwrap()
     }
 
     /// Moves made backups into the folder, as Discourse would have written them.

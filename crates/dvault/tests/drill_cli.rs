@@ -120,7 +120,8 @@ fn run_drills_on_schedule_and_drill_latest_proves_the_snapshot_until_a_pack_is_d
         .arg(dir.join("repo"))
         .arg("--password-file")
         .arg(dir.join("password"))
-        .args(["--no-cache", "restore", "latest", "--target"])
+        // `--tag dvault`: the newest snapshot may be an audit record (tag dvault-audit).
+        .args(["--no-cache", "restore", "latest", "--tag", "dvault", "--target"])
         .arg(&restored)
         .output()
         .unwrap());
