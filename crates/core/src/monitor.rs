@@ -198,115 +198,110 @@ pub struct SiteMetrics {
     pub transfer_seconds: Option<f64>,
 }
 
-const METRICS: &[(&str, &str, &str)] = &[
-    (
-        "dvault_last_run_success",
-        "gauge",
-        "1 if the last run of the site succeeded, else 0.",
-    ),
-    (
-        "dvault_last_run_timestamp_seconds",
-        "gauge",
-        "When the last run of the site ended.",
-    ),
-    (
-        "dvault_last_success_timestamp_seconds",
-        "gauge",
-        "When a run of the site last succeeded.",
-    ),
-    (
-        "dvault_last_run_duration_seconds",
-        "gauge",
-        "How long the last run of the site took.",
-    ),
-    (
-        "dvault_last_backup_bytes_read",
-        "gauge",
-        "Size of the last backup file stored.",
-    ),
-    (
-        "dvault_last_backup_bytes_added",
-        "gauge",
-        "New bytes the last stored backup added to the repository.",
-    ),
-    (
-        "dvault_snapshots",
-        "gauge",
-        "Snapshots of the site in its repository.",
-    ),
-    (
-        "dvault_dedup_ratio",
-        "gauge",
-        "Bytes read divided by bytes added for the last stored backup.",
-    ),
-    (
-        "dvault_last_check_success_timestamp_seconds",
-        "gauge",
-        "When a repository check last succeeded.",
-    ),
-    (
-        "dvault_last_drill_success_timestamp_seconds",
-        "gauge",
-        "When a restore drill last succeeded.",
-    ),
-    (
-        "dvault_unusable_backup_files",
-        "gauge",
-        "Files named like Discourse backups that the last run could not use.",
-    ),
-    (
-        "dvault_last_drill_restore_seconds",
-        "gauge",
-        "How long the restore of the last restore drill took (database, pre-data, data, post-data).",
-    ),
-    (
-        "dvault_last_transfer_bytes",
-        "gauge",
-        "Bytes the last copy of a backup over SSH moved across the network.",
-    ),
-    (
-        "dvault_last_transfer_duration_seconds",
-        "gauge",
-        "How long the last copy of a backup over SSH took.",
-    ),
+/// One gauge of the textfile: its name, help text, and where its value comes from. The value
+/// sits beside the name, so adding a metric cannot shift another one's value.
+struct Metric {
+    name: &'static str,
+    help: &'static str,
+    value: fn(&SiteMetrics) -> Option<f64>,
+}
+
+fn count(n: Option<u64>) -> Option<f64> {
+    n.map(|n| n as f64)
+}
+
+const METRICS: &[Metric] = &[
+    Metric {
+        name: "dvault_last_run_success",
+        help: "1 if the last run of the site succeeded, else 0.",
+        value: |s| Some(if s.last_run_success { 1.0 } else { 0.0 }),
+    },
+    Metric {
+        name: "dvault_last_run_timestamp_seconds",
+        help: "When the last run of the site ended.",
+        value: |s| s.last_run_time,
+    },
+    Metric {
+        name: "dvault_last_success_timestamp_seconds",
+        help: "When a run of the site last succeeded.",
+        value: |s| s.last_success_time,
+    },
+    Metric {
+        name: "dvault_last_run_duration_seconds",
+        help: "How long the last run of the site took.",
+        value: |s| s.duration_seconds,
+    },
+    Metric {
+        name: "dvault_last_backup_bytes_read",
+        help: "Size of the last backup file stored.",
+        value: |s| count(s.bytes_read),
+    },
+    Metric {
+        name: "dvault_last_backup_bytes_added",
+        help: "New bytes the last stored backup added to the repository.",
+        value: |s| count(s.bytes_added),
+    },
+    Metric {
+        name: "dvault_snapshots",
+        help: "Snapshots of the site in its repository.",
+        value: |s| count(s.snapshots),
+    },
+    Metric {
+        name: "dvault_dedup_ratio",
+        help: "Bytes read divided by bytes added for the last stored backup.",
+        value: |s| s.dedup_ratio,
+    },
+    Metric {
+        name: "dvault_last_check_success_timestamp_seconds",
+        help: "When a repository check last succeeded.",
+        value: |s| s.last_check_success_time,
+    },
+    Metric {
+        name: "dvault_last_drill_success_timestamp_seconds",
+        help: "When a restore drill last succeeded.",
+        value: |s| s.last_drill_success_time,
+    },
+    Metric {
+        name: "dvault_unusable_backup_files",
+        help: "Files named like Discourse backups that the last run could not use.",
+        value: |s| count(s.unusable_files),
+    },
+    Metric {
+        name: "dvault_last_drill_restore_seconds",
+        help: "How long the restore of the last restore drill took (database, pre-data, data, post-data).",
+        value: |s| s.last_drill_restore_seconds,
+    },
+    Metric {
+        name: "dvault_last_transfer_bytes",
+        help: "Bytes the last copy of a backup over SSH moved across the network.",
+        value: |s| count(s.transfer_bytes),
+    },
+    Metric {
+        name: "dvault_last_transfer_duration_seconds",
+        help: "How long the last copy of a backup over SSH took.",
+        value: |s| s.transfer_seconds,
+    },
 ];
 
 /// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
 pub fn render_metrics(sites: &[SiteMetrics]) -> String {
     let mut out = String::new();
-    for (i, (name, kind, help)) in METRICS.iter().enumerate() {
-        let values: Vec<(String, f64)> = sites
+    for m in METRICS {
+        let values: Vec<(&str, f64)> = sites
             .iter()
-            .filter_map(|s| {
-                let v = match i {
-                    0 => Some(if s.last_run_success { 1.0 } else { 0.0 }),
-                    1 => s.last_run_time,
-                    2 => s.last_success_time,
-                    3 => s.duration_seconds,
-                    4 => s.bytes_read.map(|b| b as f64),
-                    5 => s.bytes_added.map(|b| b as f64),
-                    6 => s.snapshots.map(|b| b as f64),
-                    7 => s.dedup_ratio,
-                    8 => s.last_check_success_time,
-                    9 => s.last_drill_success_time,
-                    10 => s.unusable_files.map(|n| n as f64),
-                    11 => s.last_drill_restore_seconds,
-                    12 => s.transfer_bytes.map(|n| n as f64),
-                    _ => s.transfer_seconds,
-                }?;
-                Some((s.site.clone(), v))
-            })
+            .filter_map(|s| Some((s.site.as_str(), (m.value)(s)?)))
             .collect();
         if values.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let name = m.name;
+        let _ = writeln!(out, "# HELP {name} {}", m.help);
+        let _ = writeln!(out, "# TYPE {name} gauge");
         for (site, v) in values {
             let _ = writeln!(
                 out,
                 "{name}{{site=\"{}\"}} {}",
-                escape_label(&site),
+                escape_label(site),
                 format_value(v)
             );
         }

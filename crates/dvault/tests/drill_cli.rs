@@ -121,7 +121,14 @@ fn run_drills_on_schedule_and_drill_latest_proves_the_snapshot_until_a_pack_is_d
         .arg("--password-file")
         .arg(dir.join("password"))
         // `--tag dvault`: the newest snapshot may be an audit record (tag dvault-audit).
-        .args(["--no-cache", "restore", "latest", "--tag", "dvault", "--target"])
+        .args([
+            "--no-cache",
+            "restore",
+            "latest",
+            "--tag",
+            "dvault",
+            "--target",
+        ])
         .arg(&restored)
         .output()
         .unwrap());
