@@ -655,6 +655,8 @@ fn run_drill_puts_back_and_the_staging_forum_restores_it() {
 
     // A staging forum whose schema is older fails the restore: the run's drill fails, saying
     // why. The file is there from the first run and is restored again.
+    // The drill is due again only once `every` (1s) has passed since the first run's drill.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let server = serve(Forum::new(&staging, 20_000_101_000_000));
     let out = dvault()
         .args(["run", "--config"])

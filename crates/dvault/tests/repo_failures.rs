@@ -72,7 +72,7 @@ fn init_refuses_an_existing_repository_and_creates_password_files_0600() {
     assert!(fs::read_to_string(&pw).unwrap().trim().len() >= 32);
     let out = env
         .dvault(repo_s)
-        .args(["--password-file", pw.to_str().unwrap(), "snapshots"])
+        .args(["snapshots", "--password-file", pw.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(

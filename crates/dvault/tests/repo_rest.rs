@@ -69,16 +69,17 @@ fn rest_server_backup_restore_and_forget() {
     let id = snaps[0]["short_id"].as_str().unwrap();
     assert_eq!(env.restore_sha(repo, id), sha256(&files[0]));
 
-    // Both snapshots are from today: keeping one per day removes the older one.
+    // Both backups are of one day: keeping one per day keeps the more complete one (the
+    // .tar.gz with uploads, over the database-only .sql.gz) and removes the other.
     let out = env.ok(repo, &["forget", "--keep-daily", "1", "--prune", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["removed"].as_array().unwrap().len(), 1, "{report}");
     let left = env.snapshots(repo);
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0]["id"], snaps[1]["id"]);
+    assert_eq!(left[0]["id"], snaps[0]["id"]);
     env.ok(repo, &["check", "--read-data"]);
     let id = left[0]["short_id"].as_str().unwrap();
-    assert_eq!(env.restore_sha(repo, id), sha256(&files[1]));
+    assert_eq!(env.restore_sha(repo, id), sha256(&files[0]));
 }
 
 #[test]
