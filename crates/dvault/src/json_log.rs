@@ -51,11 +51,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let time = jiff::Timestamp::now()
-            .round(jiff::Unit::Millisecond)
-            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let (time, fields) = stamp(event);
         let mut v = serde_json::Map::new();
         v.insert("time".into(), time.to_string().into());
         v.insert(
@@ -74,6 +70,14 @@ where
     }
 }
 
+/// The event's time (to the millisecond, as the run's own lines) and its fields.
+fn stamp(event: &Event<'_>) -> (jiff::Timestamp, Fields) {
+    let mut fields = Fields::default();
+    event.record(&mut fields);
+    let now = jiff::Timestamp::now();
+    (now.round(jiff::Unit::Millisecond).unwrap_or(now), fields)
+}
+
 /// Formats each event as one text line: time, level (lower case), message, then any other
 /// fields as `name=value`.
 pub struct RunText;
@@ -89,11 +93,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let time = jiff::Timestamp::now()
-            .round(jiff::Unit::Millisecond)
-            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let (time, fields) = stamp(event);
         let level = event.metadata().level().as_str().to_ascii_lowercase();
         write!(writer, "{time} {level} {}", fields.message)?;
         for (k, v) in &fields.extra {
