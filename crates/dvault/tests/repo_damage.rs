@@ -64,7 +64,9 @@ fn setup() -> Setup {
     let pick =
         |p: &str| -> Vec<String> { added.iter().filter(|f| f.starts_with(p)).cloned().collect() };
     let b_index = pick("index/");
-    let b_snapshot = pick("snapshots/").pop().unwrap();
+    // Backup B also writes an audit snapshot: take B's own file by its id.
+    let b_snapshot = format!("snapshots/{}", b.1);
+    assert!(added.contains(&b_snapshot), "{added:?}");
     let b_packs = pick("data/");
     assert!(!b_index.is_empty() && !b_packs.is_empty(), "{added:?}");
     Setup {
