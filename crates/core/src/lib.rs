@@ -9,11 +9,9 @@ pub mod drill;
 pub mod figures;
 pub mod hooks;
 pub mod interrupt;
-pub mod layout;
 pub mod lock;
 pub mod monitor;
 pub mod panic_guard;
-pub mod postgres;
 pub mod putback;
 pub mod redact;
 pub mod repo;
@@ -25,3 +23,9 @@ pub mod secret_file;
 pub mod setup;
 pub mod snapshot;
 pub mod source;
+
+// Crates of their own since issue 18 (the layout imports nothing of core; the simulator needs
+// PostgreSQL without core); re-exported under their old module names so `crate::layout::…` and
+// `dvault_core::postgres::…` keep working.
+pub use dvault_layout as layout;
+pub use dvault_pg as postgres;

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use dvault_core::postgres::TempCluster;
+use dvault_pg::TempCluster;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -364,7 +364,7 @@ pub fn row_counts(cluster: &TempCluster, db: &str) -> Result<BTreeMap<String, u6
 
 /// Streams SQL and COPY data into one `psql` session.
 struct Loader {
-    session: dvault_core::postgres::PsqlSession,
+    session: dvault_pg::PsqlSession,
     buf: String,
 }
 

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::block::{self, BlockMeta, Row};
+use super::bytes::{copy_exact, copy_range, CountingWriter, HashingWriter};
 use super::scan::{self, CopyHeader, KeySpec, END_OF_DATA};
 use super::{affinity, FileReport, LayoutError, PlainBlock, LAYOUT_VERSION, OLDEST_LAYOUT_VERSION};
 
@@ -184,17 +185,6 @@ fn reassemble(dir: &Path, out: &mut dyn Write) -> Result<(u64, String), Failure>
         .into());
     }
     Ok((n, sha))
-}
-
-fn copy_exact(r: &mut File, n: u64, w: &mut dyn Write) -> io::Result<()> {
-    let copied = io::copy(&mut r.take(n), w)?;
-    if copied != n {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("skeleton ends {} bytes early", n - copied),
-        ));
-    }
-    Ok(())
 }
 
 /// A block being read from the source file.
@@ -453,12 +443,6 @@ fn finish_block(
     copy_range(src, b.start, bytes, skel).map_err(|e| LayoutError::io(dir, e))
 }
 
-fn copy_range(src: &File, start: u64, len: u64, w: &mut dyn Write) -> io::Result<()> {
-    let mut f = src.try_clone()?;
-    f.seek(SeekFrom::Start(start))?;
-    copy_exact(&mut f, len, w)
-}
-
 /// A name safe as one path component: ASCII letters, digits, `_`, `-` and `.`; others become `_`.
 fn file_safe(s: &str) -> String {
     let t: String = s
@@ -477,54 +461,5 @@ fn file_safe(s: &str) -> String {
         format!("_{t}")
     } else {
         t
-    }
-}
-
-struct CountingWriter {
-    inner: BufWriter<File>,
-    n: u64,
-}
-
-impl Write for CountingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Passes bytes on and hashes them.
-struct HashingWriter<'a> {
-    inner: &'a mut dyn Write,
-    hash: Sha256,
-    n: u64,
-}
-
-impl<'a> HashingWriter<'a> {
-    fn new(inner: &'a mut dyn Write) -> Self {
-        Self {
-            inner,
-            hash: Sha256::new(),
-            n: 0,
-        }
-    }
-
-    fn finish(self) -> (u64, String) {
-        (self.n, hex::encode(self.hash.finalize()))
-    }
-}
-
-impl Write for HashingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }

@@ -10,7 +10,7 @@ pub(crate) const END_OF_DATA: &[u8] = b"\\.\n";
 
 /// What the opening line of a COPY block says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CopyHeader {
+pub struct CopyHeader {
     /// The table as pg_dump names it (`public.users`).
     pub table: String,
     /// The column names, when the line lists them.

@@ -11,10 +11,11 @@
 
 use std::collections::HashMap;
 
-use super::scan::{self, CopyHeader};
+use super::scan;
+pub use super::scan::CopyHeader;
 
 /// The COPY header of each data file named in `toc` (`"1234.dat"` → `COPY public.posts …`).
-pub(crate) fn copy_headers(toc: &[u8]) -> HashMap<String, CopyHeader> {
+pub fn copy_headers(toc: &[u8]) -> HashMap<String, CopyHeader> {
     const START: &[u8] = b"COPY ";
     const END: &[u8] = b" FROM stdin;\n";
     let mut out = HashMap::new();

@@ -13,16 +13,21 @@
 //! The server runs with `fsync=off` and `autovacuum=off`: it holds throwaway data, and a database
 //! that only changes when told to keeps the simulator's output reproducible.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+mod host;
+mod session;
+
+use std::io::Write;
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
+
+pub use host::find_bindir;
+use host::{free_port, is_root, service_user};
+use session::psql_args;
+pub use session::PsqlSession;
 
 /// The superuser name the cluster is initialised with.
 pub const SUPERUSER: &str = "postgres";
@@ -305,103 +310,6 @@ impl Drop for TempCluster {
     }
 }
 
-/// A `psql` process reading SQL from a pipe; see [`TempCluster::psql_session`].
-pub struct PsqlSession {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-    what: String,
-}
-
-impl PsqlSession {
-    fn spawn(mut cmd: Command, what: String) -> Result<PsqlSession> {
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {what} ({:?})", cmd.get_program()))?;
-        let stdin = child.stdin.take();
-        // Drain both output pipes on threads so a chatty psql never blocks our writes.
-        let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
-        Ok(PsqlSession {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            what,
-        })
-    }
-
-    /// Closes the input, waits for `psql` and returns its standard output; an error carries the
-    /// exit status and `psql`'s error messages.
-    pub fn finish(mut self) -> Result<String> {
-        drop(self.stdin.take());
-        let status = self
-            .child
-            .wait()
-            .with_context(|| format!("waiting for {}", self.what))?;
-        let stdout = self
-            .stdout
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        let stderr = self
-            .stderr
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        if !status.success() {
-            bail!(
-                "{} failed ({status}): {}",
-                self.what,
-                String::from_utf8_lossy(&stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&stdout).into_owned())
-    }
-}
-
-impl Write for PsqlSession {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.stdin.as_mut() {
-            Some(s) => s.write(buf),
-            None => Err(std::io::Error::other("psql input already closed")),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self.stdin.as_mut() {
-            Some(s) => s.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for PsqlSession {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
-}
-
-fn psql_args(db: &str) -> Vec<String> {
-    ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-
 /// Runs a command to completion; an error names `what`, the exit status and the tail of stderr.
 fn run_checked(mut cmd: Command, what: &str) -> Result<Output> {
     let out = cmd
@@ -415,111 +323,6 @@ fn run_checked(mut cmd: Command, what: &str) -> Result<Output> {
         bail!("{what} failed ({}): {}", out.status, tail.join("\n"));
     }
     Ok(out)
-}
-
-/// Finds the folder with PostgreSQL's server programs: `DVAULT_PG_BINDIR`, else the newest
-/// `/usr/lib/postgresql/<major>/bin`, else the folder of `initdb` on `PATH`.
-pub fn find_bindir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("DVAULT_PG_BINDIR") {
-        let dir = PathBuf::from(dir);
-        if dir.join("initdb").is_file() {
-            return Ok(dir);
-        }
-        bail!("DVAULT_PG_BINDIR={} has no initdb", dir.display());
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let major: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((major, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
-        return Ok(bin);
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let initdb = dir.join("initdb");
-            if initdb.is_file() {
-                // Follow symlinks (Debian puts wrappers in /usr/bin) so pg_ctl and friends
-                // come from the same installation.
-                let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
-                if let Some(parent) = real.parent() {
-                    return Ok(parent.to_path_buf());
-                }
-            }
-        }
-    }
-    bail!(
-        "PostgreSQL server programs not found: no /usr/lib/postgresql/<major>/bin/initdb and no \
-         initdb on PATH (install postgresql, or set DVAULT_PG_BINDIR)"
-    )
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The uid and gid of [`SERVICE_USER`], creating it when missing; `nobody` when that fails.
-fn service_user() -> Result<(u32, u32)> {
-    if let Some(ids) = lookup_user(SERVICE_USER) {
-        return Ok(ids);
-    }
-    let created = Command::new("useradd")
-        .args([
-            "--system",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            SERVICE_USER,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if created {
-        if let Some(ids) = lookup_user(SERVICE_USER) {
-            return Ok(ids);
-        }
-    }
-    lookup_user("nobody").with_context(|| {
-        format!(
-            "running as root: could not create user {SERVICE_USER}, and there is no user nobody"
-        )
-    })
-}
-
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let out = Command::new("getent")
-        .args(["passwd", name])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    let mut fields = line.trim().split(':');
-    let uid = fields.nth(2)?.parse().ok()?;
-    let gid = fields.next()?.parse().ok()?;
-    Some((uid, gid))
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((HOST, 0)).context("finding a free TCP port on 127.0.0.1")?;
-    let port = listener.local_addr()?.port();
-    drop(listener);
-    // Give the kernel a moment; a just-closed listening socket is reusable at once on Linux.
-    std::thread::sleep(Duration::from_millis(1));
-    Ok(port)
 }
 
 /// Quotes an SQL identifier.

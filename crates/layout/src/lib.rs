@@ -14,11 +14,13 @@
 
 mod affinity;
 mod block;
+mod bytes;
 mod file;
+mod join;
 mod order;
 mod scan;
 mod segment;
-pub(crate) mod toc;
+pub mod toc;
 
 use std::fs;
 use std::path::{Path, PathBuf};
