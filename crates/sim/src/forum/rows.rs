@@ -194,6 +194,20 @@ impl Forum {
     }
 }
 
+// The column lists of the COPY blocks that day 0 and the daily changes both write.
+pub(super) const USER_COLUMNS: &str =
+    "users (id, username, created_at, updated_at, name, seen_notification_id, \
+    last_posted_at, password_hash, salt, active, username_lower, last_seen_at, admin, \
+    last_emailed_at, trust_level, approved, previous_visit_at, views, ip_address, \
+    moderator, uploaded_avatar_id, registration_ip_address, first_seen_at)";
+pub(super) const USER_EMAIL_COLUMNS: &str =
+    "user_emails (id, user_id, email, \"primary\", created_at, updated_at, normalized_email)";
+pub(super) const USER_PROFILE_COLUMNS: &str =
+    "user_profiles (user_id, location, website, bio_raw, bio_cooked, bio_cooked_version, views)";
+pub(super) const TOPIC_ALLOWED_USER_COLUMNS: &str =
+    "topic_allowed_users (id, user_id, topic_id, created_at, updated_at)";
+pub(super) const UPLOAD_REFERENCE_COLUMNS: &str =
+    "upload_references (id, upload_id, target_type, target_id, created_at, updated_at)";
 pub(super) const USER_STATS_COLUMNS: &str =
     "user_stats (user_id, topics_entered, time_read, days_visited, \
     posts_read_count, likes_given, likes_received, new_since, first_post_created_at, post_count, \
