@@ -18,18 +18,9 @@ use std::sync::mpsc::Receiver;
 use preflate_rs::{
     PreflateConfig, PreflateError, PreflateStreamProcessor, RecreateStreamProcessor,
 };
-use serde::{Deserialize, Serialize};
 
 use super::verify::Chunk;
-
-/// One chunk of a preflate-reproduced deflate stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreflateChunk {
-    /// Plain bytes this chunk covers.
-    pub plain_size: u64,
-    /// preflate-rs correction data for the chunk.
-    pub corrections: crate::recipe::Bytes,
-}
+use crate::recipe::PreflateChunk;
 
 /// What a successful analysis found.
 pub(crate) struct Analysis {
