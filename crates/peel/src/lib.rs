@@ -116,8 +116,35 @@ fn expand_with(
         count: &read,
     };
     let mut hashed = HashRead::new(&mut counted);
-    let mut exp = Expander::new(sink, opts, reopen, &read);
-    let root = exp.expand(&mut hashed, place)?;
+    // Proven in parallel only when the input can be read again, for the rare case below.
+    let proofs = match reopen {
+        Some(_) if opts.parallel_proofs > 0 => {
+            gzip::proof::Proofs::with_limit(opts.parallel_proofs)
+        }
+        _ => gzip::proof::Proofs::sequential(),
+    };
+    let mut exp = Expander::new(sink, opts, reopen, &read, &proofs);
+    let root = exp.expand(&mut hashed, place);
+    let root = match exp.settle(root) {
+        Some(root) => root?,
+        None => {
+            // A member proven in parallel is not reproducible: expand again one member after
+            // another, which stores that layer exactly as it would have from the start.
+            tracing::info!("{shown}: a gzip member is not reproducible; expanding again");
+            exp.discard_all()?;
+            drop(exp);
+            let reopen = reopen.expect("parallel proofs need an input that can be read again");
+            let mut again = reopen().map_err(|e| Error::Io {
+                context: format!("{shown}: reading the input again"),
+                source: e,
+            })?;
+            let sequential = ExpandOptions {
+                parallel_proofs: 0,
+                ..opts.clone()
+            };
+            return expand_with(&mut *again, name, Some(reopen), limit, sink, &sequential);
+        }
+    };
     let extra = stream::drain(&mut hashed).map_err(|e| Error::Io {
         context: format!("{shown}: reading"),
         source: e,

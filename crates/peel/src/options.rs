@@ -21,6 +21,13 @@ pub struct ExpandOptions {
     pub max_expansion_ratio: u64,
     /// Entry bytes allowed on top of the ratio (small inputs may expand more than the ratio).
     pub expansion_slack: u64,
+    /// How many gzip members whose input has been read may still be being proven at once
+    /// (members of one gzip stream, and gzip layers in different tar members, such as format B's
+    /// `db/NNNN.dat.gz`); the thread reading the input goes on meanwhile. 0 proves each member
+    /// before reading the next. Only for an input that can be read again ([`crate::expand_path`]):
+    /// should a proof fail, the input is expanded again with 0, so the result is always the same.
+    /// The default is the number of cores.
+    pub parallel_proofs: usize,
 }
 
 impl Default for ExpandOptions {
@@ -33,6 +40,7 @@ impl Default for ExpandOptions {
             // per layer, and nesting multiplies it.
             max_expansion_ratio: 200,
             expansion_slack: 256 << 20,
+            parallel_proofs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }

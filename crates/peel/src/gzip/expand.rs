@@ -1,31 +1,26 @@
-//! Expanding a gzip file member by member: decompress, choose the method on a probe prefix,
-//! prove it over the whole member (see the module docs of `gzip/mod.rs`).
+//! Expanding a gzip file member by member: each member is decompressed on the calling thread,
+//! its plain bytes written to the caller as they appear, while a proof job (`proof.rs`) proves
+//! its method on a thread of its own. [`decompress`] returns once the input is read, with the
+//! proofs possibly still running; [`Unproven::prove`] waits for them, in member order.
 
 use std::io::{Read, Write};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::inflate::Inflater;
+use super::proof::{Job, Proofs, Proven};
 use super::source::Source;
-use super::verify::{self, Chunk, Probe};
+use super::verify::Chunk;
 use super::{
-    gzip_version, header, preflate, zlib_version, GzipOptions, GzipRecipe, GzipReport, GzipTiming,
+    gzip_version, header, zlib_version, GzipOptions, GzipRecipe, GzipReport, GzipTiming,
     MemberRecipe, MemberReport, Method, MethodKind, STEP_PLAIN,
 };
 use crate::error::{Error, Result};
-
-/// A probe whose winner agreed on this many deflate bytes is conclusive.
-const MIN_EVIDENCE: u64 = 32 * 1024;
-/// Candidates the probe could not tell apart that are verified side by side, at most (all of
-/// them, today). They can only tie on very compressible data, which every encoder gets through
-/// fast, and the wrong ones drop out soon after it ends.
-const MAX_PARALLEL_CANDIDATES: usize = 32;
-/// Chunks in flight between the decompressing and the verifying thread.
-const CHANNEL_CHUNKS: usize = 4;
+use crate::recipe::Bytes;
 
 /// Reads a whole gzip file (one or more members, then optional trailing bytes) from `input`,
 /// writes the concatenated decompressed content of all members to `plain`, and proves that each
-/// member's deflate body is reproduced exactly by the chosen method.
+/// member's deflate body is reproduced exactly by the chosen method (one member after another).
 ///
 /// On [`Error::NotReproducible`] `plain` may already have received data; the caller re-reads the
 /// input and stores the layer. `location` names the layer in errors.
@@ -35,6 +30,153 @@ pub fn expand(
     opts: &GzipOptions,
     location: &str,
 ) -> Result<(GzipRecipe, GzipReport)> {
+    decompress(input, plain, opts, location, &Proofs::sequential())?.prove()
+}
+
+/// A gzip file read to its end, its members' proofs started (and with a sequential [`Proofs`],
+/// finished).
+pub(crate) struct Unproven {
+    location: String,
+    members: Vec<UnprovenMember>,
+    trailing: Vec<u8>,
+    /// Reading, decompressing and writing downstream; the proofs add theirs in [`Self::prove`].
+    timing: GzipTiming,
+}
+
+struct UnprovenMember {
+    index: usize,
+    /// Offset of the member's header in the layer.
+    start: u64,
+    header: Vec<u8>,
+    crc: u32,
+    plain_size: u64,
+    deflate_size: u64,
+    job: Arc<Job>,
+}
+
+impl UnprovenMember {
+    /// Waits for the member's proof; a member no method reproduces is
+    /// [`Error::NotReproducible`], naming the member.
+    fn outcome(&self, layer: &str) -> Result<Proven> {
+        let not_reproducible = |reason: String| Error::NotReproducible {
+            location: format!(
+                "{layer} (gzip member {} at byte {})",
+                self.index, self.start
+            ),
+            reason,
+        };
+        let proven = self
+            .job
+            .wait()
+            .clone()
+            .map_err(|f| not_reproducible(f.reason))?;
+        if proven
+            .preflate_decoded
+            .is_some_and(|d| d != (self.crc, self.plain_size))
+        {
+            return Err(not_reproducible(
+                "preflate-rs decoded different plain data than zlib".to_owned(),
+            ));
+        }
+        Ok(proven)
+    }
+}
+
+impl Unproven {
+    /// Where the time of reading, decompressing and writing downstream went.
+    pub(crate) fn timing(&self) -> GzipTiming {
+        self.timing
+    }
+
+    /// The recipe with a stand-in method for every member, until [`Self::prove`] gives the real
+    /// one (the layer puts its node in place meanwhile).
+    pub(crate) fn placeholder(&self) -> GzipRecipe {
+        GzipRecipe {
+            members: self
+                .members
+                .iter()
+                .map(|m| MemberRecipe {
+                    header: Bytes(m.header.clone()),
+                    plain_size: m.plain_size,
+                    deflate_size: m.deflate_size,
+                    method: Method::Zlib {
+                        level: 0,
+                        mem_level: 0,
+                    },
+                })
+                .collect(),
+            trailing: Bytes(self.trailing.clone()),
+        }
+    }
+
+    /// Waits for every member's proof, in member order; the first member no method reproduces
+    /// makes the layer [`Error::NotReproducible`].
+    pub(crate) fn prove(self) -> Result<(GzipRecipe, GzipReport)> {
+        let mut timing = self.timing;
+        let mut members = Vec::new();
+        let mut reports = Vec::new();
+        for m in self.members {
+            let p = m.outcome(&self.location)?;
+            timing.probe += p.probe;
+            timing.proof += p.proof;
+            timing.proof_idle += p.proof_idle;
+            let (level, mem_level, corrections_size) = match &p.method {
+                Method::Zlib { level, mem_level } => (Some(*level), Some(*mem_level), 0),
+                Method::GnuGzip { level } => (Some(*level), None, 0),
+                Method::Preflate { chunks } => (
+                    None,
+                    None,
+                    chunks.iter().map(|c| c.corrections.0.len() as u64).sum(),
+                ),
+            };
+            reports.push(MemberReport {
+                method: p.method.kind(),
+                level,
+                mem_level,
+                plain_size: m.plain_size,
+                deflate_size: m.deflate_size,
+                corrections_size,
+                tries: p.tries,
+            });
+            members.push(MemberRecipe {
+                header: Bytes(m.header),
+                plain_size: m.plain_size,
+                deflate_size: m.deflate_size,
+                method: p.method,
+            });
+        }
+        let uses = |k: MethodKind| members.iter().any(|m: &MemberRecipe| m.method.kind() == k);
+        let report = GzipReport {
+            trailing_size: self.trailing.len() as u64,
+            gzip_version: if uses(MethodKind::GnuGzip) {
+                gzip_version()
+            } else {
+                None
+            },
+            zlib_version: uses(MethodKind::Zlib).then(zlib_version),
+            members: reports,
+            timing,
+        };
+        Ok((
+            GzipRecipe {
+                members,
+                trailing: Bytes(self.trailing),
+            },
+            report,
+        ))
+    }
+}
+
+/// Reads a whole gzip file from `input`, writing the concatenated content of its members to
+/// `plain`, and starts each member's proof in `proofs`. With a sequential `proofs`, a member no
+/// method reproduces ends the layer at once ([`Error::NotReproducible`]), as [`expand`] does.
+pub(crate) fn decompress(
+    input: &mut (dyn Read + Send),
+    plain: &mut (dyn Write + Send),
+    opts: &GzipOptions,
+    location: &str,
+    proofs: &Proofs,
+) -> Result<Unproven> {
     let mut src = Source::new(input);
     let mut sink = PlainSink {
         out: plain,
@@ -44,23 +186,53 @@ pub fn expand(
         waited: Duration::ZERO,
     };
     let mut members = Vec::new();
-    let mut reports = Vec::new();
     let mut timing = GzipTiming::default();
-    let trailing = loop {
-        let (member, report) = expand_member(
-            &mut src,
-            &mut sink,
-            opts,
-            location,
-            members.len(),
-            &mut timing,
-        )?;
+    match read_members(
+        &mut src,
+        &mut sink,
+        opts,
+        location,
+        proofs,
+        &mut members,
+        &mut timing,
+    ) {
+        Ok(trailing) => Ok(Unproven {
+            location: location.to_owned(),
+            members,
+            trailing,
+            timing: GzipTiming {
+                downstream: sink.waited,
+                ..timing
+            },
+        }),
+        Err(e) => {
+            // Read one after another, an earlier member no method reproduces would have ended
+            // the layer before this error: it is the cause.
+            for m in &members {
+                m.outcome(location)?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads the members and the trailing bytes; returns the trailing bytes.
+fn read_members(
+    src: &mut Source<'_>,
+    sink: &mut PlainSink<'_>,
+    opts: &GzipOptions,
+    location: &str,
+    proofs: &Proofs,
+    members: &mut Vec<UnprovenMember>,
+    timing: &mut GzipTiming,
+) -> Result<Vec<u8>> {
+    loop {
+        let member = read_member(src, sink, opts, location, members.len(), proofs, timing)?;
         members.push(member);
-        reports.push(report);
         let at = src.offset();
         let next = src.peek(2).map_err(|e| header::io_error(location, at, e))?;
         if next.is_empty() {
-            break Vec::new();
+            return Ok(Vec::new());
         }
         if next.len() >= 2 && next[..2] == header::MAGIC {
             continue;
@@ -78,30 +250,83 @@ pub fn expand(
                 ),
             });
         }
-        break rest;
+        return Ok(rest);
+    }
+}
+
+/// After a decompression error inside a member: whether its probe had already found that no
+/// method reproduces it (decided, on the sequential path, before the error was reached).
+fn decided_on_probe(job: &Job, start: u64, index: usize, location: &str) -> Option<Error> {
+    match job.wait() {
+        Err(f) if f.on_probe => Some(Error::NotReproducible {
+            location: format!("{location} (gzip member {index} at byte {start})"),
+            reason: f.reason.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Decompresses one member, handing its chunks to a new proof job, and checks its trailer.
+fn read_member(
+    src: &mut Source<'_>,
+    sink: &mut PlainSink<'_>,
+    opts: &GzipOptions,
+    location: &str,
+    index: usize,
+    proofs: &Proofs,
+    timing: &mut GzipTiming,
+) -> Result<UnprovenMember> {
+    let start = src.offset();
+    let header = header::read(src, location)?;
+    let mut inf = Inflater {
+        dec: flate2::Decompress::new(false),
+        ended: false,
+        member_start: start,
+        read: Duration::ZERO,
+        decompress: Duration::ZERO,
     };
-    let uses = |k: MethodKind| members.iter().any(|m: &MemberRecipe| m.method.kind() == k);
-    let report = GzipReport {
-        trailing_size: trailing.len() as u64,
-        gzip_version: if uses(MethodKind::GnuGzip) {
-            gzip_version()
-        } else {
-            None
-        },
-        zlib_version: uses(MethodKind::Zlib).then(zlib_version),
-        members: reports,
-        timing: GzipTiming {
-            downstream: sink.waited,
-            ..timing
-        },
+    let (job, tx) = Job::start(header.xfl, opts);
+    // None once the job has stopped listening (it rejected every method early); the member is
+    // still decompressed to its end.
+    let mut tx = Some(tx);
+    while !inf.ended {
+        let mut deflate = Vec::new();
+        let mut plain = Vec::with_capacity(STEP_PLAIN);
+        let stepped = inf
+            .step(src, location, &mut deflate, &mut plain)
+            .and_then(|()| sink.write(&plain));
+        if let Err(e) = stepped {
+            drop(tx);
+            return Err(decided_on_probe(&job, start, index, location).unwrap_or(e));
+        }
+        let chunk = Some(Chunk { deflate, plain });
+        if tx.as_ref().is_some_and(|t| t.send(chunk).is_err()) {
+            tx = None;
+        }
+    }
+    // The end marker, for the job.
+    if let Some(t) = tx {
+        let _ = t.send(None);
+    }
+    timing.read += inf.read;
+    timing.decompress += inf.decompress;
+    let (crc, plain_size) = sink.take_member();
+    let member = UnprovenMember {
+        index,
+        start,
+        header: header.raw,
+        crc,
+        plain_size,
+        deflate_size: inf.dec.total_in(),
+        job,
     };
-    Ok((
-        GzipRecipe {
-            members,
-            trailing: crate::recipe::Bytes(trailing),
-        },
-        report,
-    ))
+    proofs.seal(&member.job);
+    if proofs.limit() == 0 {
+        // One after another: a member no method reproduces ends the layer here.
+        member.outcome(location)?;
+    }
+    header::read_trailer(src, location, crc, plain_size)?;
+    Ok(member)
 }
 
 /// Writes plain bytes to the caller and keeps the current member's CRC32 and length.
@@ -132,219 +357,4 @@ impl PlainSink<'_> {
         let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
         (crc, std::mem::take(&mut self.size))
     }
-}
-
-fn expand_member(
-    src: &mut Source<'_>,
-    sink: &mut PlainSink<'_>,
-    opts: &GzipOptions,
-    location: &str,
-    index: usize,
-    timing: &mut GzipTiming,
-) -> Result<(MemberRecipe, MemberReport)> {
-    let member_start = src.offset();
-    let header = header::read(src, location)?;
-    let mut inf = Inflater {
-        dec: flate2::Decompress::new(false),
-        ended: false,
-        member_start,
-        read: Duration::ZERO,
-        decompress: Duration::ZERO,
-    };
-    let mut deflate = Vec::new();
-    let mut plain = Vec::new();
-    let candidates = verify::candidates(header.xfl, opts);
-    let mut tries = 0u32;
-    let mut rejected = Vec::new();
-    let target = opts.probe_size.max(1);
-    while !inf.ended && plain.len() < target {
-        let before = plain.len();
-        inf.step(src, location, &mut deflate, &mut plain)?;
-        sink.write(&plain[before..])?;
-    }
-    let complete = inf.ended;
-    // Exactly `target` bytes (unless the member ended): how reads happened to split the input
-    // must not change which method wins.
-    let probed = if complete {
-        &plain[..]
-    } else {
-        &plain[..target]
-    };
-    let probed_len = probed.len();
-    let mut consistent = Vec::new();
-    let mut chosen = None;
-    let probe_started = Instant::now();
-    for c in candidates {
-        tries += 1;
-        match verify::probe(c, probed, &deflate, complete) {
-            Probe::Exact => chosen = Some((vec![c], true)),
-            Probe::Consistent { score } if score >= MIN_EVIDENCE => chosen = Some((vec![c], false)),
-            Probe::Consistent { .. } => consistent.push(c),
-            Probe::Rejected { reason } => rejected.push(format!("{c}: {reason}")),
-        }
-        if chosen.is_some() {
-            break;
-        }
-    }
-    timing.probe += probe_started.elapsed();
-    if chosen.is_none() && !consistent.is_empty() {
-        // The prefix could not tell them apart (it compressed to a few bytes): let them run side
-        // by side over the whole member; the wrong ones drop out where they diverge.
-        consistent.truncate(MAX_PARALLEL_CANDIDATES);
-        chosen = Some((consistent, false));
-    }
-    let member_location = || format!("{location} (gzip member {index} at byte {member_start})");
-    let (method, preflate_tries) = match chosen {
-        Some((c, true)) => (c[0].method(), 0),
-        Some((cs, false)) => {
-            let first = Chunk { deflate, plain };
-            let ((verdict, proof), _) =
-                stream_rest(src, &mut inf, sink, location, first, move |rx| {
-                    verify::verify_stream(cs, rx)
-                })?;
-            timing.proof += proof.busy;
-            timing.proof_idle += proof.idle;
-            match verdict {
-                Ok(c) => (c.method(), 0),
-                Err(reason) => {
-                    return Err(Error::NotReproducible {
-                        location: member_location(),
-                        reason: format!(
-                            "{reason} (after agreeing on the first {probed_len} plain bytes); \
-                             a retry without that method tries the next one"
-                        ),
-                    })
-                }
-            }
-        }
-        None if opts.preflate => {
-            let cap = opts.preflate_memory_cap;
-            let first = Chunk { deflate, plain };
-            let started = Instant::now();
-            let (verdict, sink_state) =
-                stream_rest(src, &mut inf, sink, location, first, move |rx| {
-                    preflate::analyse(rx, cap)
-                })?;
-            // preflate's waits are not measured apart: all of its thread's time counts.
-            timing.proof += started.elapsed();
-            let analysis = verdict.map_err(|reason| Error::NotReproducible {
-                location: member_location(),
-                reason: format!("{}; {reason}", summary(&rejected)),
-            })?;
-            if (analysis.crc, analysis.plain_size) != sink_state {
-                return Err(Error::NotReproducible {
-                    location: member_location(),
-                    reason: "preflate-rs decoded different plain data than zlib".to_owned(),
-                });
-            }
-            (
-                Method::Preflate {
-                    chunks: analysis.chunks,
-                },
-                1,
-            )
-        }
-        None => {
-            return Err(Error::NotReproducible {
-                location: member_location(),
-                reason: summary(&rejected),
-            })
-        }
-    };
-    timing.read += inf.read;
-    timing.decompress += inf.decompress;
-    let deflate_size = inf.dec.total_in();
-    let (crc, plain_size) = sink.take_member();
-    header::read_trailer(src, location, crc, plain_size)?;
-    let (level, mem_level, corrections_size) = match &method {
-        Method::Zlib { level, mem_level } => (Some(*level), Some(*mem_level), 0),
-        Method::GnuGzip { level } => (Some(*level), None, 0),
-        Method::Preflate { chunks } => (
-            None,
-            None,
-            chunks.iter().map(|c| c.corrections.0.len() as u64).sum(),
-        ),
-    };
-    let report = MemberReport {
-        method: method.kind(),
-        level,
-        mem_level,
-        plain_size,
-        deflate_size,
-        corrections_size,
-        tries: tries + preflate_tries,
-    };
-    Ok((
-        MemberRecipe {
-            header: crate::recipe::Bytes(header.raw),
-            plain_size,
-            deflate_size,
-            method,
-        },
-        report,
-    ))
-}
-
-fn summary(rejected: &[String]) -> String {
-    if rejected.is_empty() {
-        return "no exact method is enabled".to_owned();
-    }
-    let shown: Vec<&str> = rejected.iter().take(4).map(String::as_str).collect();
-    format!(
-        "{} deterministic candidates differ ({}{})",
-        rejected.len(),
-        shown.join("; "),
-        if rejected.len() > shown.len() {
-            "; ..."
-        } else {
-            ""
-        }
-    )
-}
-
-/// Decompresses the rest of the member in this thread while `worker` checks the chunks (starting
-/// with `first`) in another. Returns the worker's verdict and the member's (CRC32, length) so far.
-fn stream_rest<T: Send>(
-    src: &mut Source<'_>,
-    inf: &mut Inflater,
-    sink: &mut PlainSink<'_>,
-    location: &str,
-    first: Chunk,
-    worker: impl FnOnce(Receiver<Chunk>) -> T + Send,
-) -> Result<(T, (u32, u64))> {
-    let (verdict, ()) = std::thread::scope(|s| -> Result<(T, ())> {
-        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
-        let handle = s.spawn(move || worker(rx));
-        let mut sending = tx.send(first).is_ok();
-        let mut failure = None;
-        while sending && !inf.ended {
-            let mut deflate = Vec::new();
-            let mut plain = Vec::with_capacity(STEP_PLAIN);
-            if let Err(e) = inf
-                .step(src, location, &mut deflate, &mut plain)
-                .and_then(|()| sink.write(&plain))
-            {
-                failure = Some(e);
-                break;
-            }
-            sending = tx.send(Chunk { deflate, plain }).is_ok();
-        }
-        drop(tx);
-        let verdict = handle
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        Ok((verdict, ()))
-    })?;
-    // The worker may finish before the last (empty) chunks; finish decompressing alone.
-    while !inf.ended {
-        let mut deflate = Vec::new();
-        let mut plain = Vec::new();
-        inf.step(src, location, &mut deflate, &mut plain)?;
-        sink.write(&plain)?;
-    }
-    let crc = sink.crc.clone().finalize();
-    Ok((verdict, (crc, sink.size)))
 }

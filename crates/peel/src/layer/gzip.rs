@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use super::{is_broken_pipe, Expander, PIPE_BUFFER};
 use crate::error::{Error, Result};
+use crate::gzip::proof::Proofs;
+use crate::gzip::{GzipReport, Unproven};
 use crate::names;
 use crate::options::ExpandOptions;
 use crate::place::{Place, Step};
@@ -47,6 +49,7 @@ impl Expander<'_> {
             source: e,
         })?;
         let opts = self.opts;
+        let proofs = self.proofs;
         let location = place.location.clone();
         let mut counted_in = CountRead {
             inner: input,
@@ -56,7 +59,7 @@ impl Expander<'_> {
             let counted_in = &mut counted_in;
             let gz = s.spawn(move || {
                 let mut writer = writer;
-                gzip_calls::expand(counted_in, &mut writer, opts, &location)
+                gzip_calls::expand(counted_in, &mut writer, opts, &location, proofs)
             });
             // Buffered: the tar layer reads 512-byte header blocks, one syscall each otherwise.
             let mut plain = CountRead {
@@ -74,21 +77,31 @@ impl Expander<'_> {
             (gz, inner, plain_size)
         });
         let compressed_size = counted_in.count;
+        // One after another, the proofs are done: the recipe is complete now. Otherwise it is
+        // completed at the end of the expansion (`Expander::settle`).
+        let gz = match gz {
+            Ok(unproven) if proofs.limit() == 0 => {
+                let timing = unproven.timing();
+                unproven
+                    .prove()
+                    .map(|(recipe, report)| (timing, Proof::Done(recipe, report)))
+            }
+            Ok(unproven) => Ok((unproven.timing(), Proof::Later(unproven))),
+            Err(e) => Err(e),
+        };
         if gz.is_err() {
             // Its time is not known; the layer is stored, or the error ends the expansion.
             self.profile.layers.truncate(profile_index);
         }
         match gz {
-            Ok((recipe, details, t)) => {
+            Ok((t, proof)) => {
                 let secs = |d: Duration| d.as_secs_f64();
                 self.profile.layers[profile_index] = LayerProfile {
                     location: place.location.clone(),
                     read_s: secs(t.read),
                     decompress_s: secs(t.decompress),
-                    probe_s: secs(t.probe),
                     downstream_s: secs(t.downstream),
-                    proof_s: secs(t.proof),
-                    proof_idle_s: secs(t.proof_idle),
+                    ..LayerProfile::default()
                 };
                 let inner = inner?;
                 // Whatever the gzip layer did not take would be missing from the rebuild.
@@ -107,10 +120,21 @@ impl Expander<'_> {
                 let layer = &mut self.layers[layers_mark];
                 layer.compressed_size = compressed_size;
                 layer.plain_size = plain_size;
-                layer.method = Some(describe_methods(&recipe));
-                layer.details = details;
-                let recipe_bytes = serde_json::to_vec(&recipe).map_or(0, |v| v.len() as u64);
-                layer.set_recipe_bytes(recipe_bytes);
+                let recipe = match proof {
+                    Proof::Done(recipe, report) => {
+                        self.proven(layers_mark, profile_index, &recipe, &report);
+                        recipe
+                    }
+                    Proof::Later(unproven) => {
+                        let recipe = unproven.placeholder();
+                        self.deferred.push(Deferred {
+                            unproven,
+                            layer: layers_mark,
+                            profile: profile_index,
+                        });
+                        recipe
+                    }
+                };
                 Ok(Node::Gzip {
                     gzip: recipe,
                     inner: Box::new(inner),
@@ -119,7 +143,7 @@ impl Expander<'_> {
             Err(Error::NotReproducible { reason, .. }) => {
                 tracing::info!("{}: kept as stored bytes: {reason}", place.location);
                 self.discard_since(mark)?;
-                self.layers.truncate(layers_mark);
+                self.forget_layers(layers_mark);
                 let rest = drain(counted_in.inner).map_err(|e| Error::Io {
                     context: format!("{}: reading", place.location),
                     source: e,
@@ -139,6 +163,41 @@ impl Expander<'_> {
             },
         }
     }
+
+    /// Fills in the report and profile of a gzip layer whose proofs are done.
+    pub(super) fn proven(
+        &mut self,
+        layer: usize,
+        profile: usize,
+        recipe: &GzipRecipe,
+        report: &GzipReport,
+    ) {
+        let l = &mut self.layers[layer];
+        l.method = Some(describe_methods(recipe));
+        l.details = serde_json::to_value(report).ok();
+        l.set_recipe_bytes(serde_json::to_vec(recipe).map_or(0, |v| v.len() as u64));
+        if let Some(p) = self.profile.layers.get_mut(profile) {
+            let t = report.timing;
+            p.probe_s = t.probe.as_secs_f64();
+            p.proof_s = t.proof.as_secs_f64();
+            p.proof_idle_s = t.proof_idle.as_secs_f64();
+        }
+    }
+}
+
+/// A gzip layer's proofs: done, or still running.
+enum Proof {
+    Done(GzipRecipe, GzipReport),
+    Later(Unproven),
+}
+
+/// A gzip layer whose recipe waits for its proofs (see `Expander::settle`).
+pub(super) struct Deferred {
+    pub unproven: Unproven,
+    /// Its report in `Expander::layers`.
+    pub layer: usize,
+    /// Its entry in the profile's layers.
+    pub profile: usize,
 }
 
 /// A short description of the methods of a gzip layer's members ("gzip -5").
@@ -166,13 +225,9 @@ pub(super) mod gzip_calls {
         plain: &mut (dyn Write + Send),
         opts: &ExpandOptions,
         location: &str,
-    ) -> Result<(
-        GzipRecipe,
-        Option<serde_json::Value>,
-        crate::gzip::GzipTiming,
-    )> {
-        let (recipe, report) = crate::gzip::expand(input, plain, &opts.gzip, location)?;
-        Ok((recipe, serde_json::to_value(&report).ok(), report.timing))
+        proofs: &Proofs,
+    ) -> Result<Unproven> {
+        crate::gzip::decompress(input, plain, &opts.gzip, location, proofs)
     }
 
     pub(in crate::layer) fn rebuild(

@@ -22,14 +22,16 @@ use std::time::{Duration, Instant};
 
 use crate::entries::EntrySink;
 use crate::error::{Error, Result};
+use crate::gzip::proof::Proofs;
 use crate::names::{self, Names};
 use crate::options::ExpandOptions;
 use crate::place::{Place, Reopen, Step};
-use crate::recipe::{Digest, Node};
+use crate::recipe::{Digest, GzipRecipe, Node};
 use crate::report::{LayerReport, Profile, Report};
 use crate::stream::{drain, Peek};
 use crate::tar::Nest;
 use cap::Capped;
+use gzip::Deferred;
 
 pub(crate) use rebuild::rebuild_node;
 
@@ -79,6 +81,11 @@ pub(crate) struct Expander<'a> {
     emitted_bytes: u64,
     /// Where the time went (wall time and input reading are filled in by the caller).
     profile: Profile,
+    /// The proof jobs of the gzip members (sequential, or up to the core count at once).
+    proofs: &'a Proofs,
+    /// Gzip layers whose proofs may still be running, in the order their nodes were made (inner
+    /// layers before the layer holding them, tar members in order: post-order).
+    deferred: Vec<Deferred>,
 }
 
 impl<'a> Expander<'a> {
@@ -87,8 +94,11 @@ impl<'a> Expander<'a> {
         opts: &'a ExpandOptions,
         reopen: Option<Reopen<'a>>,
         input_read: &'a AtomicU64,
+        proofs: &'a Proofs,
     ) -> Self {
         Expander {
+            proofs,
+            deferred: Vec::new(),
             input_read,
             emitted_bytes: 0,
             profile: Profile::default(),
@@ -231,6 +241,61 @@ impl<'a> Expander<'a> {
         Ok(n)
     }
 
+    /// Forgets the reports (and pending proofs) of the layers begun since `mark`: their input is
+    /// kept another way.
+    fn forget_layers(&mut self, mark: usize) {
+        self.layers.truncate(mark);
+        self.deferred.retain(|d| d.layer < mark);
+    }
+
+    /// Waits for the proofs still running and puts each gzip layer's real recipe in place of its
+    /// stand-in, in `root` (the expansion's result). Returns `None` when a member turned out not
+    /// to be reproducible: the sequential path would have stored that layer (and maybe done
+    /// differently after it), so the caller discards everything and expands again one member
+    /// after another; this is rare (no method reproduces the member), and keeps the result
+    /// exactly the sequential one.
+    pub(crate) fn settle(&mut self, root: Result<Node>) -> Option<Result<Node>> {
+        if self.proofs.limit() == 0 {
+            // Every recipe was complete when its node was made.
+            return Some(root);
+        }
+        let mut proven = Vec::new();
+        let mut again = false;
+        for d in std::mem::take(&mut self.deferred) {
+            match d.unproven.prove() {
+                Ok(done) => proven.push((d.layer, d.profile, done)),
+                Err(Error::NotReproducible { .. }) => again = true,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        if again {
+            return None;
+        }
+        let mut root = match root {
+            Ok(root) => root,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut recipes = Vec::new();
+        for (layer, profile, (recipe, report)) in proven {
+            self.proven(layer, profile, &recipe, &report);
+            recipes.push(recipe);
+        }
+        let mut recipes = recipes.into_iter();
+        let placed = put_recipes(&mut root, &mut recipes);
+        if !placed || recipes.next().is_some() {
+            return Some(Err(Error::Recipe(
+                "internal error: the gzip layers' proofs do not match the recipe's layers"
+                    .to_string(),
+            )));
+        }
+        Some(Ok(root))
+    }
+
+    /// Discards every entry of this expansion (before expanding again).
+    pub(crate) fn discard_all(&mut self) -> Result<()> {
+        self.discard_since(0)
+    }
+
     fn discard_since(&mut self, mark: usize) -> Result<()> {
         for (path, n) in self.emitted.drain(mark..).rev() {
             self.emitted_bytes -= n;
@@ -278,7 +343,7 @@ impl Nest for Expander<'_> {
             Err(e) => {
                 tracing::info!("{}: kept as plain bytes: {e}", place.location);
                 self.discard_since(mark)?;
-                self.layers.truncate(layers_mark);
+                self.forget_layers(layers_mark);
                 drain(input).map_err(|e| Error::Io {
                     context: format!("{}: reading", place.location),
                     source: e,
@@ -315,6 +380,32 @@ impl Nest for Expander<'_> {
     /// The report of a layer begun with [`Nest::begin_layer`].
     fn layer_mut(&mut self, index: usize) -> &mut LayerReport {
         &mut self.layers[index]
+    }
+}
+
+/// Puts the proven gzip recipes in place of the stand-ins, visiting the gzip nodes in the order
+/// they were made (post-order). False when there are fewer recipes than gzip nodes.
+fn put_recipes(node: &mut Node, recipes: &mut impl Iterator<Item = GzipRecipe>) -> bool {
+    match node {
+        Node::Entry { .. } | Node::Stored { .. } => true,
+        Node::Gzip { gzip, inner } => {
+            if !put_recipes(inner, recipes) {
+                return false;
+            }
+            match recipes.next() {
+                Some(r) if r.members.len() == gzip.members.len() => {
+                    *gzip = r;
+                    true
+                }
+                _ => false,
+            }
+        }
+        Node::Tar(t) => t
+            .members
+            .iter_mut()
+            .filter_map(|m| m.data.as_mut())
+            .chain(t.after.as_deref_mut())
+            .all(|n| put_recipes(n, recipes)),
     }
 }
 
