@@ -6,11 +6,14 @@
 //! SHA-256 in the recipe. [`tree`] does both with a directory on disk.
 //! This crate knows nothing of Discourse or of repositories.
 
+mod entries;
 pub mod error;
 pub mod gzip;
 pub mod input;
 pub mod layer;
 pub mod names;
+mod options;
+mod place;
 pub mod recipe;
 pub mod report;
 pub mod stream;
@@ -18,70 +21,18 @@ pub mod tar;
 pub mod tarstream;
 pub mod tree;
 
+pub use entries::{EntrySink, EntrySource};
 pub use error::{Error, Result};
+pub use options::ExpandOptions;
 pub use recipe::{Digest, Node, Recipe, RECIPE_VERSION};
 pub use report::{LayerProfile, LayerReport, Profile, Report};
 
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use layer::{Expander, Place};
+use layer::Expander;
+use place::Place;
 use stream::{HashRead, HashWrite};
-
-/// Receives the plain entries of an expansion, one at a time, in stream order.
-pub trait EntrySink {
-    /// Stores the entry `path` (relative, `/`-separated, already checked to be safe), reading
-    /// `data` to its end. Returns the number of bytes read.
-    fn entry(&mut self, path: &str, data: &mut dyn Read) -> io::Result<u64>;
-
-    /// Forgets an entry stored earlier: its layer turned out not to be peelable and is kept
-    /// whole instead. Sinks that cannot take entries back may keep it; the recipe will not
-    /// refer to it.
-    fn discard(&mut self, path: &str) -> io::Result<()> {
-        let _ = path;
-        Ok(())
-    }
-}
-
-/// Gives back the plain entries of a tree for a rebuild, in any order.
-pub trait EntrySource: Send {
-    /// Opens the entry `path` for reading.
-    fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + Send>>;
-}
-
-/// Settings of an expansion.
-#[derive(Debug, Clone)]
-pub struct ExpandOptions {
-    /// Layers nested deeper than this are kept as plain entries (a guard against archives
-    /// crafted to nest endlessly).
-    pub max_depth: u32,
-    /// Whether an input that is neither gzip nor tar is accepted (as one plain entry). The
-    /// command line refuses such input: a backup is always one or the other.
-    pub allow_plain_root: bool,
-    /// Which exact methods the gzip layer may try, and its memory bounds.
-    pub gzip: gzip::GzipOptions,
-    /// The decompression-bomb cap: the entries of one expansion may hold at most
-    /// `max_expansion_ratio` times the input bytes read so far, plus [`Self::expansion_slack`].
-    /// Checked while the data streams, so a bomb stops early instead of filling the disk.
-    /// A nested layer that trips it is kept as its original bytes; the outermost fails.
-    pub max_expansion_ratio: u64,
-    /// Entry bytes allowed on top of the ratio (small inputs may expand more than the ratio).
-    pub expansion_slack: u64,
-}
-
-impl Default for ExpandOptions {
-    fn default() -> Self {
-        ExpandOptions {
-            max_depth: 8,
-            allow_plain_root: true,
-            gzip: gzip::GzipOptions::default(),
-            // A pg_dump compresses about 3 to 10 times; deflate's own ceiling is 1032 times
-            // per layer, and nesting multiplies it.
-            max_expansion_ratio: 200,
-            expansion_slack: 256 << 20,
-        }
-    }
-}
 
 /// The name used for an input whose file name is unknown (stdin).
 pub const UNNAMED: &str = "data";
@@ -135,7 +86,7 @@ pub fn expand_path_as(
 fn expand_with(
     input: &mut (dyn Read + Send),
     name: Option<&str>,
-    reopen: Option<layer::Reopen<'_>>,
+    reopen: Option<place::Reopen<'_>>,
     limit: Option<u64>,
     sink: &mut dyn EntrySink,
     opts: &ExpandOptions,
@@ -165,8 +116,35 @@ fn expand_with(
         count: &read,
     };
     let mut hashed = HashRead::new(&mut counted);
-    let mut exp = Expander::new(sink, opts, reopen, &read);
-    let root = exp.expand(&mut hashed, place)?;
+    // Proven in parallel only when the input can be read again, for the rare case below.
+    let proofs = match reopen {
+        Some(_) if opts.parallel_proofs > 0 => {
+            gzip::proof::Proofs::with_limit(opts.parallel_proofs)
+        }
+        _ => gzip::proof::Proofs::sequential(),
+    };
+    let mut exp = Expander::new(sink, opts, reopen, &read, &proofs);
+    let root = exp.expand(&mut hashed, place);
+    let root = match exp.settle(root) {
+        Some(root) => root?,
+        None => {
+            // A member proven in parallel is not reproducible: expand again one member after
+            // another, which stores that layer exactly as it would have from the start.
+            tracing::info!("{shown}: a gzip member is not reproducible; expanding again");
+            exp.discard_all()?;
+            drop(exp);
+            let reopen = reopen.expect("parallel proofs need an input that can be read again");
+            let mut again = reopen().map_err(|e| Error::Io {
+                context: format!("{shown}: reading the input again"),
+                source: e,
+            })?;
+            let sequential = ExpandOptions {
+                parallel_proofs: 0,
+                ..opts.clone()
+            };
+            return expand_with(&mut *again, name, Some(reopen), limit, sink, &sequential);
+        }
+    };
     let extra = stream::drain(&mut hashed).map_err(|e| Error::Io {
         context: format!("{shown}: reading"),
         source: e,

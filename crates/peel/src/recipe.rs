@@ -2,6 +2,10 @@
 //!
 //! The on-disk form is JSON, documented in `docs/recipe.md`. It is versioned: a reader refuses a
 //! version it does not know instead of guessing.
+//!
+//! All recipe types live here, the gzip and tar layers' included (they re-export theirs): the
+//! layers depend on this module and this module on none of them, so the format modules form no
+//! import cycle.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,12 +58,12 @@ pub enum Node {
     /// A gzip file (one or more members) whose concatenated content is `inner`.
     Gzip {
         /// Headers, methods and trailing bytes of the members.
-        gzip: crate::gzip::GzipRecipe,
+        gzip: GzipRecipe,
         /// The decompressed content.
         inner: Box<Node>,
     },
     /// A tar archive.
-    Tar(crate::tar::TarRecipe),
+    Tar(TarRecipe),
 }
 
 /// Raw bytes that serialize as base64 in the recipe.
@@ -82,4 +86,136 @@ impl<'de> Deserialize<'de> for Bytes {
             .map(Bytes)
             .map_err(serde::de::Error::custom)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gzip layer (`gzip/`)
+
+/// Everything about a gzip file except its decompressed content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GzipRecipe {
+    /// The members, in file order.
+    pub members: Vec<MemberRecipe>,
+    /// Bytes after the last member (often none).
+    #[serde(default)]
+    pub trailing: Bytes,
+}
+
+/// One gzip member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecipe {
+    /// The raw header bytes, byte for byte (FEXTRA, FNAME, FCOMMENT, FHCRC included).
+    pub header: Bytes,
+    /// Length of this member's decompressed content.
+    pub plain_size: u64,
+    /// Length of this member's deflate body.
+    pub deflate_size: u64,
+    /// The method that reproduces the deflate body exactly.
+    pub method: Method,
+}
+
+/// An exact deflate method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Method {
+    /// The bundled zlib's deflate, raw (window 15, default strategy).
+    Zlib {
+        /// Compression level 1..=9.
+        level: u8,
+        /// memLevel 8 or 9.
+        mem_level: u8,
+    },
+    /// GNU gzip's own deflate, driven through the `gzip` binary.
+    GnuGzip {
+        /// Compression level 1..=9.
+        level: u8,
+    },
+    /// preflate-rs prediction plus correction data, one entry per chunk of the deflate stream.
+    Preflate {
+        /// The chunks in stream order; their plain sizes add up to the member's.
+        chunks: Vec<PreflateChunk>,
+    },
+}
+
+/// The kind of a [`Method`], without its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    /// [`Method::Zlib`].
+    Zlib,
+    /// [`Method::GnuGzip`].
+    GnuGzip,
+    /// [`Method::Preflate`].
+    Preflate,
+}
+
+impl Method {
+    /// The method's kind.
+    pub fn kind(&self) -> MethodKind {
+        match self {
+            Method::Zlib { .. } => MethodKind::Zlib,
+            Method::GnuGzip { .. } => MethodKind::GnuGzip,
+            Method::Preflate { .. } => MethodKind::Preflate,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Method::Zlib { level, mem_level } => {
+                write!(f, "zlib level {level} memLevel {mem_level}")
+            }
+            Method::GnuGzip { level } => write!(f, "gzip -{level}"),
+            Method::Preflate { chunks } => write!(f, "preflate ({} chunks)", chunks.len()),
+        }
+    }
+}
+
+/// One chunk of a preflate-reproduced deflate stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflateChunk {
+    /// Plain bytes this chunk covers.
+    pub plain_size: u64,
+    /// preflate-rs correction data for the chunk.
+    pub corrections: Bytes,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tar layer (`tar/`)
+
+/// Everything about a tar archive except its members' data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarRecipe {
+    /// Internal entry holding all header blocks (extension headers and their data included).
+    pub headers: String,
+    /// Its length in bytes (a multiple of 512).
+    pub headers_size: u64,
+    /// The members, in archive order.
+    pub members: Vec<TarMember>,
+    /// Zero bytes after the last member: the end-of-archive blocks and record padding.
+    pub end_zeros: u64,
+    /// Whatever follows those zeros, kept as an internal entry (usually absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Box<Node>>,
+}
+
+/// One member of a tar archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarMember {
+    /// Number of 512-byte blocks this member takes from the headers entry.
+    pub blocks: u32,
+    /// Size of the member's data (0 for directories and links).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+    /// The member's data: a plain entry, or a nested layer. Absent for directories and links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Node>,
+    /// The padding after the data when it is not all zeros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad: Option<Bytes>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -4,7 +4,7 @@
 //! check it; the fields that matter later are the XFL level hint and the flags.
 
 use super::source::Source;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// First two bytes of every gzip member.
 pub(crate) const MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -13,23 +13,13 @@
 
 use std::io::{Cursor, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::Receiver;
 
 use preflate_rs::{
     PreflateConfig, PreflateError, PreflateStreamProcessor, RecreateStreamProcessor,
 };
-use serde::{Deserialize, Serialize};
 
 use super::verify::Chunk;
-
-/// One chunk of a preflate-reproduced deflate stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreflateChunk {
-    /// Plain bytes this chunk covers.
-    pub plain_size: u64,
-    /// preflate-rs correction data for the chunk.
-    pub corrections: crate::recipe::Bytes,
-}
+use crate::recipe::PreflateChunk;
 
 /// What a successful analysis found.
 pub(crate) struct Analysis {
@@ -43,11 +33,14 @@ fn describe(e: &PreflateError) -> String {
     format!("{:?}: {}", e.exit_code(), e)
 }
 
-/// Runs preflate on the member's deflate stream from `rx`, holding at most `cap` deflate bytes
+/// Runs preflate on the member's deflate stream from `chunks`, holding at most `cap` deflate bytes
 /// and `cap` plain bytes.
-pub(crate) fn analyse(rx: Receiver<Chunk>, cap: usize) -> Result<Analysis, String> {
+pub(crate) fn analyse(
+    chunks: impl IntoIterator<Item = Chunk>,
+    cap: usize,
+) -> Result<Analysis, String> {
     let mut deflate = Vec::new();
-    for chunk in rx {
+    for chunk in chunks {
         // Drop our copy of the plain bytes at once; preflate decodes its own.
         let Chunk {
             deflate: d,

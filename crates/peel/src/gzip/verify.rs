@@ -2,7 +2,6 @@
 //! comparison of a recompression with the original deflate bytes.
 
 use std::io;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use super::gnu::GnuDeflate;
@@ -294,7 +293,7 @@ pub(crate) const SIDE_BY_SIDE_LIMIT: u64 = 256 << 20;
 
 /// Recompresses the plain side of `chunks` with each of `candidates` and compares with their
 /// deflate side, to the end of the member; returns the first candidate (in the given order) that
-/// reproduces it all. Runs in its own thread next to the decompression.
+/// reproduces it all. Runs in a proof job's thread (`proof.rs`) next to the decompression.
 ///
 /// Usually there is one candidate. There are several when the probe could not tell them apart
 /// (data so compressible that the probe produced few bytes): they then run side by side and drop
@@ -303,7 +302,7 @@ pub(crate) const SIDE_BY_SIDE_LIMIT: u64 = 256 << 20;
 /// agreement goes on; should it diverge later, the layer is stored.
 pub(crate) fn verify_stream(
     candidates: Vec<Candidate>,
-    chunks: Receiver<Chunk>,
+    chunks: impl Iterator<Item = Chunk>,
 ) -> (Result<Candidate, String>, ProofTime) {
     let mut time = ProofTime::default();
     let verdict = verify_timed(candidates, chunks, &mut time);
@@ -312,7 +311,7 @@ pub(crate) fn verify_stream(
 
 fn verify_timed(
     candidates: Vec<Candidate>,
-    chunks: Receiver<Chunk>,
+    mut chunks: impl Iterator<Item = Chunk>,
     time: &mut ProofTime,
 ) -> Result<Candidate, String> {
     struct Run {
@@ -351,7 +350,7 @@ fn verify_timed(
     let mut plain_seen = 0u64;
     loop {
         let waiting = Instant::now();
-        let Ok(chunk) = chunks.recv() else { break };
+        let Some(chunk) = chunks.next() else { break };
         let started = Instant::now();
         time.idle += started - waiting;
         plain_seen += chunk.plain.len() as u64;

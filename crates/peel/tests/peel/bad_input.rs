@@ -2,7 +2,7 @@
 //! the cause; nothing is written outside the target directory, and no half-written directory
 //! (or temporary sibling) is left behind.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Bad gzip input gives a clear Error::Format that names the file, the byte offset and the cause.
 
-mod gzip_support;
+use crate::gzip_support;
 
 use gzip_support::*;
 use peel::gzip::{self, GzipOptions};

@@ -3,7 +3,7 @@
 //! a dvault stream at all is refused with an error naming the entry. Inputs are made with the
 //! real tar and gzip.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! The gzip layer picks the exact method that made each member, and rebuilds it bit for bit.
 //! Inputs come from the real tools: GNU gzip, Python's zlib, pigz.
 
-mod gzip_support;
+use crate::gzip_support;
 
 use gzip_support::*;
 use peel::gzip::{self, GzipOptions, Method, MethodKind};

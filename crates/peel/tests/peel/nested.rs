@@ -1,7 +1,7 @@
 //! Layers inside layers: gzip members of a tar, a .tgz inside a tar, and members that look like
 //! containers but are not peelable. Names in the tree, fallbacks, and determinism.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

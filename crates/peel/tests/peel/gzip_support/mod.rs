@@ -1,5 +1,4 @@
 //! Shared helpers of the gzip tests: realistic text, real tools, round trips.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::process::{Command, Stdio};

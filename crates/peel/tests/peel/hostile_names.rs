@@ -7,7 +7,7 @@
 //! the other tests of this binary run in parallel threads, and a plain tar is expanded on the
 //! calling thread (only gzip layers get threads of their own).
 
-mod common;
+use crate::common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: running real tools, hashing, round trips.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! their tree. Each asserts the error text (naming the entry), that nothing lands outside the
 //! target directory, and, where the input is accepted, the bit-exact round trip.
 
-mod common;
+use crate::common;
 
 use std::io::{self, Read};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Archives written by the real GNU tar (gnu, ustar, pax formats) and by Python's tarfile
 //! round-trip bit for bit, and their members land in the tree under their own paths.
 
-mod common;
+use crate::common;
 
 use common::{files, make_sample_tree, round_trip, sh};
 use peel::Node;

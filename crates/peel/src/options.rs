@@ -1,0 +1,46 @@
+//! The settings of an expansion: nesting depth, which gzip methods may be tried, and the
+//! decompression-bomb cap.
+
+use crate::gzip;
+
+/// Settings of an expansion.
+#[derive(Debug, Clone)]
+pub struct ExpandOptions {
+    /// Layers nested deeper than this are kept as plain entries (a guard against archives
+    /// crafted to nest endlessly).
+    pub max_depth: u32,
+    /// Whether an input that is neither gzip nor tar is accepted (as one plain entry). The
+    /// command line refuses such input: a backup is always one or the other.
+    pub allow_plain_root: bool,
+    /// Which exact methods the gzip layer may try, and its memory bounds.
+    pub gzip: gzip::GzipOptions,
+    /// The decompression-bomb cap: the entries of one expansion may hold at most
+    /// `max_expansion_ratio` times the input bytes read so far, plus [`Self::expansion_slack`].
+    /// Checked while the data streams, so a bomb stops early instead of filling the disk.
+    /// A nested layer that trips it is kept as its original bytes; the outermost fails.
+    pub max_expansion_ratio: u64,
+    /// Entry bytes allowed on top of the ratio (small inputs may expand more than the ratio).
+    pub expansion_slack: u64,
+    /// How many gzip members whose input has been read may still be being proven at once
+    /// (members of one gzip stream, and gzip layers in different tar members, such as format B's
+    /// `db/NNNN.dat.gz`); the thread reading the input goes on meanwhile. 0 proves each member
+    /// before reading the next. Only for an input that can be read again ([`crate::expand_path`]):
+    /// should a proof fail, the input is expanded again with 0, so the result is always the same.
+    /// The default is the number of cores.
+    pub parallel_proofs: usize,
+}
+
+impl Default for ExpandOptions {
+    fn default() -> Self {
+        ExpandOptions {
+            max_depth: 8,
+            allow_plain_root: true,
+            gzip: gzip::GzipOptions::default(),
+            // A pg_dump compresses about 3 to 10 times; deflate's own ceiling is 1032 times
+            // per layer, and nesting multiplies it.
+            max_expansion_ratio: 200,
+            expansion_slack: 256 << 20,
+            parallel_proofs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
