@@ -25,3 +25,4 @@ pub mod secret_file;
 pub mod setup;
 pub mod snapshot;
 pub mod source;
+pub mod store;
