@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+mod tarsnap;
+pub use tarsnap::TarsnapConfig;
+
 /// The standard install's local backups folder (inside the host's view of the container volume).
 pub const DEFAULT_BACKUP_FOLDER: &str = "/var/discourse/shared/standalone/backups/default";
 /// Where `dvault run` keeps its small state (last check, last drill, locks) unless told otherwise.
@@ -113,7 +116,7 @@ pub struct SiteConfig {
     pub repository: Option<RepositoryConfig>,
     /// ... or Tarsnap, fed the peeled backup as one tar stream (exactly one of the two).
     #[serde(default)]
-    pub tarsnap: Option<crate::repo::tarsnap::TarsnapConfig>,
+    pub tarsnap: Option<TarsnapConfig>,
     /// Which snapshots to keep; absent: keep everything.
     #[serde(default)]
     pub retention: Option<RetentionConfig>,

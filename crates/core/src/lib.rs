@@ -23,6 +23,7 @@ pub mod secret_file;
 pub mod setup;
 pub mod snapshot;
 pub mod source;
+pub mod store;
 
 // Crates of their own since issue 18 (the layout imports nothing of core; the simulator needs
 // PostgreSQL without core); re-exported under their old module names so `crate::layout::…` and

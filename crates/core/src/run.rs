@@ -17,16 +17,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context as _};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, DrillConfig, RetentionConfig, SiteConfig};
+use crate::config::{Config, SiteConfig};
 use crate::lock::RepoLock;
 use crate::monitor::{self, LogTail, PingUrls, Pinger, SiteMetrics};
-use crate::repo::tarsnap_ledger::{Ledger, LedgerEntry};
-use crate::source::{self, Picked};
+use crate::source;
 
 mod backfill;
-mod stores;
 pub use backfill::Backfilled;
-pub use stores::{open_repository, RepoOpener};
+// The stores and the drill step live in their own modules; these paths stay for callers.
+pub use crate::drill::{DrillDone, DrillHook};
+pub use crate::store::{open_repository, RepoOpener, Store, StoreOpener, Stored};
 
 /// Exit codes of `dvault run` (documented in docs/operations.md).
 pub mod exit {
@@ -40,75 +40,6 @@ pub mod exit {
     pub const PARTIAL: i32 = 3;
     /// The only failures were repositories locked by another run (restic uses 11 for this too).
     pub const LOCKED: i32 = 11;
-}
-
-/// What the run loop needs from a repository. Implemented for the restic-format repository;
-/// a trait so that the loop does not depend on how the repository is opened.
-pub trait Store {
-    /// The short id of a snapshot of a file with this SHA-256, if one exists.
-    fn find_sha256(&self, sha256: &str) -> anyhow::Result<Option<String>>;
-    /// Stores the picked file (whose SHA-256 is `sha256`) as a new snapshot.
-    fn store(&self, picked: &Picked, sha256: &str) -> anyhow::Result<Stored>;
-    /// Number of dvault snapshots in the repository.
-    fn snapshot_count(&self) -> anyhow::Result<u64>;
-    /// Applies the retention rule (forget, and prune if asked); returns a one-line summary.
-    fn forget(&self, retention: &RetentionConfig) -> anyhow::Result<String>;
-    /// Checks the repository, reading back this percentage of pack data; errors fail the check.
-    fn check(&self, read_data_percent: Option<f64>) -> anyhow::Result<String>;
-    /// The time (`YYYY-MM-DD-HHMMSS`, from the name) of the newest backup stored for this
-    /// site; snapshots stored without a site count when their source starts with
-    /// `source_prefix` (the folder or bucket prefix). `None`: nothing stored yet.
-    fn newest_stored(&self, _source_prefix: &str) -> anyhow::Result<Option<String>> {
-        Ok(None)
-    }
-    /// Applies retention rules that belong to the store itself rather than to `[retention]`
-    /// (Tarsnap's `keep_last` / `keep_daily`); `None` when it has none.
-    fn own_retention(&self) -> anyhow::Result<Option<String>> {
-        Ok(None)
-    }
-}
-
-/// Opens a site's repository (with its lock already held by the caller).
-pub trait StoreOpener {
-    /// Opens the repository of `site`.
-    fn open(&self, name: &str, site: &SiteConfig) -> anyhow::Result<Box<dyn Store>>;
-}
-
-/// The restore-drill step of `dvault run`, run when `[sites.X.drill]` is due. The drill module
-/// plugs in here; the run loop holds the repository lock while it runs.
-pub trait DrillHook {
-    /// Proves that `snapshot` (a snapshot id, or a Tarsnap archive name) of the site restores;
-    /// `Ok` carries a one-line summary. The run loop names the snapshot, because "the newest
-    /// snapshot of the repository" may belong to another site sharing the repository, or tie in
-    /// time with another backup of the same moment.
-    fn drill(
-        &self,
-        name: &str,
-        site: &SiteConfig,
-        drill: &DrillConfig,
-        snapshot: &str,
-        log: &mut dyn FnMut(&str),
-    ) -> anyhow::Result<DrillDone>;
-}
-
-/// What a drill that passed says: its one-line summary and how long the restore took.
-#[derive(Debug, Clone)]
-pub struct DrillDone {
-    /// The one-line summary.
-    pub summary: String,
-    /// The restore's time in seconds (`dvault_last_drill_restore_seconds`).
-    pub restore_secs: f64,
-}
-
-/// Figures of one stored backup (their meaning is the same everywhere: docs/figures.md).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Stored {
-    /// Short id of the new snapshot.
-    pub snapshot: String,
-    /// Size of the original backup file read, in bytes.
-    pub bytes_read: u64,
-    /// Bytes the repository grew by: new data, compressed and encrypted, in new pack files.
-    pub bytes_added: u64,
 }
 
 /// `stored as snapshot X: read 1.2 GiB, added 30.5 MiB`, the one wording of a stored backup.
@@ -785,7 +716,7 @@ fn site_steps(
                     );
                     let mut say = |m: &str| log.say("info", m);
                     let done = hook
-                        .drill(name, site, d, &snapshot, &mut say)
+                        .drill(name, site, d, &snapshot, store.as_ref(), &mut say)
                         .with_context(|| format!("restore drill of snapshot {snapshot}"))?;
                     let summary = done.summary;
                     log.say("info", &format!("drill: {summary}"));

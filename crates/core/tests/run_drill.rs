@@ -121,11 +121,7 @@ fn each_site_drills_its_own_snapshot_in_a_shared_repository() {
     let config_path = w.join("dvault.toml");
     std::fs::write(&config_path, text).unwrap();
     let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
-    let hook = RepoDrillHook {
-        cache_dir: Some(config.cache_dir()),
-        scratch_dir: None,
-        state_dir: Some(config.state_dir()),
-    };
+    let hook = RepoDrillHook { scratch_dir: None };
 
     // First run without drills: both sites store their backup.
     let community_name = copy_into(&community_sql, &w.join("community"));

@@ -296,11 +296,7 @@ fn dvault_run_stores_skips_retains_and_drills_a_tarsnap_site() {
     .unwrap();
     let config = Config::load(&config_path).unwrap();
     config.check_files().unwrap();
-    let hook = RepoDrillHook {
-        cache_dir: None,
-        scratch_dir: None,
-        state_dir: Some(config.state_dir()),
-    };
+    let hook = RepoDrillHook { scratch_dir: None };
     let run_once = || {
         let mut lines = Vec::new();
         let mut log = |e: &run::LogEvent<'_>| lines.push(e.render(false));

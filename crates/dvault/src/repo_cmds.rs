@@ -259,7 +259,8 @@ fn backup(args: &RepoArgs, a: &BackupArgs) -> Result<()> {
     let _lock = args.lock()?;
     let repo = args
         .open()?
-        .with_expansion_cap(a.cap.max_expansion_ratio, a.cap.expansion_slack);
+        .with_expansion_cap(a.cap.max_expansion_ratio, a.cap.expansion_slack)
+        .with_layout(dvault_core::layout::Mode::from_env()?);
     let source = match &a.source {
         Some(s) => s.clone(),
         None => std::path::absolute(&a.file)

@@ -88,15 +88,20 @@ fn run_inner(args: RunArgs) -> i32 {
         say("error", &reason);
         return exit::ERROR;
     }
-    let opener = run::RepoOpener::new(&config);
+    let layout = match dvault_core::layout::Mode::from_env() {
+        Ok(l) => l,
+        Err(e) => {
+            say("error", &e.to_string());
+            return exit::USAGE;
+        }
+    };
+    let opener = run::RepoOpener::new(&config).with_layout(layout);
     // A copy over SSH shows a bar on a terminal.
     if let Some(bars) = crate::repo_cmds::bars() {
         dvault_core::source::ssh::show_progress(bars);
     }
     let drill_hook = RepoDrillHook {
-        cache_dir: Some(config.cache_dir()),
         scratch_dir: config.scratch_dir.clone(),
-        state_dir: Some(config.state_dir()),
     };
     let report = match run::run(
         &config,

@@ -25,6 +25,7 @@ pub mod phases;
 mod report;
 mod sections;
 pub mod snapshot;
+mod step;
 mod tools;
 pub mod uploads;
 
@@ -43,7 +44,8 @@ pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use load::{PostgresTarget, TempClusterInfo};
 pub use phases::Phases;
 pub use report::{one_line, DrillReport, SequenceCheck, TableCheck, Timings};
-pub use snapshot::{drill_snapshot, RepoDrillHook};
+pub use snapshot::drill_snapshot;
+pub use step::{DrillDone, DrillHook, RepoDrillHook};
 pub use uploads::{UploadProblem, UploadsCheck};
 
 use bomb::ExpansionBudget;

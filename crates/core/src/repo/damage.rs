@@ -15,11 +15,11 @@ use rustic_core::{Id, IndexedFullStatus, LsOptions, Open, Repository};
 const FILES_SHOWN: usize = 8;
 
 /// The blobs of each pack (by pack id), from every readable index file.
-pub(super) struct PackBlobs(BTreeMap<Id, BTreeSet<Id>>);
+pub(crate) struct PackBlobs(BTreeMap<Id, BTreeSet<Id>>);
 
 impl PackBlobs {
     /// Reads the index files; unreadable ones are left out (check reports them itself).
-    pub(super) fn read<S: Open>(repo: &Repository<S>) -> Self {
+    pub(crate) fn read<S: Open>(repo: &Repository<S>) -> Self {
         let mut packs = BTreeMap::new();
         if let Ok(ids) = repo.list::<IndexId>() {
             for id in ids {
@@ -36,7 +36,7 @@ impl PackBlobs {
     }
 
     /// The packs that check's `findings` name (by a full id or its first 8 hex digits).
-    pub(super) fn named_in(&self, findings: &[String]) -> Vec<Id> {
+    pub(crate) fn named_in(&self, findings: &[String]) -> Vec<Id> {
         let mut out = Vec::new();
         for id in self.0.keys() {
             let hex = id.to_hex();
@@ -57,7 +57,7 @@ impl PackBlobs {
 }
 
 /// What one damaged pack costs.
-pub(super) struct PackCost {
+pub(crate) struct PackCost {
     /// The pack's full id (hex).
     pub pack: String,
     /// For each snapshot (its label) that needs the pack: the paths that need it.
@@ -66,7 +66,7 @@ pub(super) struct PackCost {
 
 impl PackCost {
     /// One line: the pack, then each snapshot with the files it loses.
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if self.snapshots.is_empty() {
             return format!(
                 "pack data/{} costs no snapshot (no snapshot needs a blob in it)",
@@ -101,7 +101,7 @@ impl PackCost {
 
 /// Walks every snapshot in `snapshots` (with its label) for the files and folders that need a
 /// blob of one of `packs`.
-pub(super) fn cost(
+pub(crate) fn cost(
     repo: &Repository<IndexedFullStatus>,
     blobs: &PackBlobs,
     packs: &[Id],

@@ -7,25 +7,22 @@
 pub mod backend;
 pub mod browse;
 pub mod copy;
-mod damage;
+pub(crate) mod damage;
 pub mod keys;
 mod lock_store;
 pub mod original_paths;
 pub mod password;
-mod peeled;
+pub(crate) mod peeled;
 pub mod profile;
 pub mod prune;
 pub mod repo_lock;
 pub mod rest_auth;
-pub mod restic;
-mod retention;
+pub(crate) mod retention;
 pub mod snapshot_ledger;
-mod stable_source;
-mod state_file;
+pub(crate) mod stable_source;
+pub(crate) mod state_file;
 pub mod stats;
-pub mod tarsnap;
-pub mod tarsnap_ledger;
-mod wrapped_backend;
+pub(crate) mod wrapped_backend;
 
 use std::path::PathBuf;
 
@@ -33,8 +30,12 @@ use serde::{Deserialize, Serialize};
 
 pub use backend::Location;
 pub use password::Password;
-pub(crate) use restic::remove_stale_of;
-pub use restic::Repo;
+// The restic-format implementation moved to `store/restic/`; these paths stay for callers.
+pub use crate::store::restic;
+pub(crate) use crate::store::restic::remove_stale_of;
+pub use crate::store::restic::Repo;
+pub use crate::store::tarsnap;
+pub use crate::store::tarsnap::ledger as tarsnap_ledger;
 
 /// Rebuilds the original file from a peeled tree on disk (for example one that the stock
 /// `restic restore` wrote) into `out`, checked against the recipe's SHA-256; returns the size
@@ -81,6 +82,9 @@ pub struct RepoConfig {
     /// How long to wait for another process's conflicting repository lock (restic's lock
     /// files, see [`repo_lock`]) before failing with exit code 11; zero fails at once.
     pub lock_wait: std::time::Duration,
+    /// How a backup lays out the dumps of its peeled tree (`crate::layout`); the command line
+    /// reads `DVAULT_LAYOUT` into it ([`crate::layout::Mode::from_env`]).
+    pub layout: crate::layout::Mode,
 }
 
 impl RepoConfig {
@@ -96,6 +100,7 @@ impl RepoConfig {
             max_expansion_ratio: None,
             expansion_slack: None,
             lock_wait: std::time::Duration::ZERO,
+            layout: crate::layout::Mode::Columns,
         }
     }
 }

@@ -57,7 +57,7 @@ const PACK_OVERHEAD: u64 = 16 + 16 + 4;
 /// unused packs 23 h after marking them (for backups running at the same time from other
 /// hosts), so a prune would free nothing today. dvault's commands that write hold the
 /// repository lock, and restic's own prune deletes at once too.
-pub(super) fn options() -> PruneOptions {
+pub(crate) fn options() -> PruneOptions {
     let mut opts = PruneOptions::default();
     opts.instant_delete = true;
     opts.max_repack = LimitOption::Unlimited;
@@ -67,7 +67,7 @@ pub(super) fn options() -> PruneOptions {
 
 /// Plans and runs the prune; `pack_bytes` lists the total size of the pack files (called
 /// before and after). Returns the report, or rustic's error of the step that failed.
-pub(super) fn run(
+pub(crate) fn run(
     repo: &Repository<OpenStatus>,
     pack_bytes: impl Fn() -> Result<u64, RepoError>,
 ) -> Result<PruneReport, PruneError> {
@@ -111,7 +111,7 @@ pub(super) fn run(
 }
 
 /// Which step of a prune failed.
-pub(super) enum PruneError {
+pub(crate) enum PruneError {
     /// Planning (reading the index and snapshots).
     Plan(Box<rustic_core::RusticError>),
     /// Listing the pack files.

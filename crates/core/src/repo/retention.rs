@@ -27,7 +27,7 @@ use crate::snapshot::{BackupMeta, Format};
 
 /// How complete a backup is, for choosing within a period: 2 with uploads, 1 unknown (a `.tar`
 /// or `.tar.gz` stored before dvault counted uploads), 0 database only.
-pub(super) fn completeness(meta: &BackupMeta) -> u8 {
+pub(crate) fn completeness(meta: &BackupMeta) -> u8 {
     match (meta.uploads, meta.format) {
         (Some(n), _) if n > 0 => 2,
         (Some(_), _) | (None, Format::SqlGz) => 0,
@@ -36,7 +36,7 @@ pub(super) fn completeness(meta: &BackupMeta) -> u8 {
 }
 
 /// The words for a completeness, for messages.
-pub(super) fn completeness_text(meta: &BackupMeta) -> String {
+pub(crate) fn completeness_text(meta: &BackupMeta) -> String {
     match (meta.uploads, completeness(meta)) {
         (Some(n), 2) => format!("with {n} uploads"),
         (_, 1) => "uploads not counted".to_string(),
@@ -50,7 +50,7 @@ pub(super) fn completeness_text(meta: &BackupMeta) -> String {
 /// backup NAME`) form a group of their own, apart from the daily backups even of a site whose
 /// title is empty (a parameterized title never holds spaces or parentheses); other files share
 /// the group `""` with empty titles.
-pub(super) fn group(meta: &BackupMeta) -> String {
+pub(crate) fn group(meta: &BackupMeta) -> String {
     if let Some(site) = &meta.site {
         return format!("site:{site}");
     }
@@ -63,7 +63,7 @@ pub(super) fn group(meta: &BackupMeta) -> String {
 
 /// A rule with restic's meaning (see the module doc).
 #[derive(Debug, Clone, Default)]
-pub(super) struct Rules {
+pub(crate) struct Rules {
     pub last: u32,
     pub daily: u32,
     pub weekly: u32,
@@ -74,7 +74,7 @@ pub(super) struct Rules {
 
 /// One snapshot's decision within its group.
 #[derive(Debug)]
-pub(super) struct Decision {
+pub(crate) struct Decision {
     pub snapshot: SnapshotFile,
     pub keep: bool,
     pub reasons: Vec<String>,
@@ -82,7 +82,7 @@ pub(super) struct Decision {
 }
 
 /// Applies `rules` to the snapshots of one group (any order); `meta` reads a snapshot's record.
-pub(super) fn apply(
+pub(crate) fn apply(
     rules: &Rules,
     mut snaps: Vec<SnapshotFile>,
     meta: impl Fn(&SnapshotFile) -> Option<BackupMeta>,

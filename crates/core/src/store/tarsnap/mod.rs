@@ -15,6 +15,14 @@
 //! Archive names are `PREFIX SITE - YYYY-MM-DD-HHMMSS` (the Discourse backup's own time), so the
 //! name says which forum and which backup, and retention can sort without reading archives.
 //! `docs/tarsnap.md` has the commands for the keys and a config example.
+//!
+//! The client is this file; `site.rs` is the [`Store`](super::Store) of a Tarsnap site and
+//! `ledger.rs` what a host with a write-only key remembers of its archives.
+
+pub mod ledger;
+mod site;
+
+pub(crate) use site::TarsnapSiteStore;
 
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Read, Write};
@@ -22,38 +30,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 
-/// The `[sites.NAME.tarsnap]` section of the config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TarsnapConfig {
-    /// Key used to write archives; a write-only key (`tarsnap-keymgmt -w`) is enough.
-    pub keyfile: PathBuf,
-    /// Key with read and delete rights, for restore, listing and retention. Absent on a backup
-    /// host that may only write: then those run elsewhere.
-    #[serde(default)]
-    pub admin_keyfile: Option<PathBuf>,
-    /// Tarsnap's cache directory (`--cachedir`); tarsnap's own config decides when absent.
-    #[serde(default)]
-    pub cachedir: Option<PathBuf>,
-    /// The client to run (default `tarsnap` on `PATH`).
-    #[serde(default)]
-    pub binary: Option<PathBuf>,
-    /// Start of every archive name dvault makes (default `dvault-`).
-    #[serde(default = "default_prefix")]
-    pub prefix: String,
-    /// Retention: keep the newest N archives of the site.
-    #[serde(default)]
-    pub keep_last: Option<u32>,
-    /// Retention: keep the newest archive of each of the last N days that have one.
-    #[serde(default)]
-    pub keep_daily: Option<u32>,
-}
-
-fn default_prefix() -> String {
-    "dvault-".to_string()
-}
+pub use crate::config::TarsnapConfig;
 
 /// What a backup to Tarsnap did.
 #[derive(Debug, Clone)]
@@ -430,7 +408,7 @@ mod tests {
             admin_keyfile: Some("/k/admin.key".into()),
             cachedir: Some("/var/cache/tarsnap".into()),
             binary: None,
-            prefix: default_prefix(),
+            prefix: "dvault-".to_string(),
             keep_last,
             keep_daily,
         })

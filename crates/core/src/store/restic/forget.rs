@@ -155,3 +155,62 @@ impl Repo {
         }
     }
 }
+
+pub(super) fn retention_rules(
+    rule: &Retention,
+) -> Result<crate::repo::retention::Rules, RepoError> {
+    Ok(crate::repo::retention::Rules {
+        last: rule.last.unwrap_or(0),
+        daily: rule.daily.unwrap_or(0),
+        weekly: rule.weekly.unwrap_or(0),
+        monthly: rule.monthly.unwrap_or(0),
+        yearly: rule.yearly.unwrap_or(0),
+        within: rule.within.as_deref().map(parse_span).transpose()?,
+    })
+}
+
+/// Parses restic's duration notation (`2y5m7d3h`, units y m d h) into a span.
+pub(super) fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
+    let bad = || {
+        RepoError::Invalid(format!(
+            "--keep-within `{s}`: expected a duration like 7d, 2w, 1y6m (units y, m, w, d, h)"
+        ))
+    };
+    let mut span = jiff::Span::new();
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let v: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        span = match c {
+            'y' => span.try_years(v),
+            'm' => span.try_months(v),
+            'w' => span.try_weeks(v),
+            'd' => span.try_days(v),
+            'h' => span.try_hours(v),
+            _ => return Err(bad()),
+        }
+        .map_err(|_| bad())?;
+    }
+    if !num.is_empty() || s.is_empty() {
+        return Err(bad());
+    }
+    Ok(span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_within_parses_restic_durations() {
+        assert!(parse_span("7d").is_ok());
+        assert!(parse_span("1y6m").is_ok());
+        assert!(parse_span("7").is_err());
+        assert!(parse_span("7x").is_err());
+        assert!(parse_span("").is_err());
+    }
+}

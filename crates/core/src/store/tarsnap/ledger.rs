@@ -39,13 +39,13 @@ impl Ledger {
 
     /// Reads the ledger; an absent file is an empty ledger.
     pub fn load(path: &Path) -> Result<Ledger> {
-        super::state_file::load(path, "dvault Tarsnap ledger")
+        crate::repo::state_file::load(path, "dvault Tarsnap ledger")
     }
 
     /// Writes the ledger atomically (temporary file, fsync, rename), so a crash leaves either
     /// the old or the new one.
     pub fn save(&self, path: &Path) -> Result<()> {
-        super::state_file::save(path, self)
+        crate::repo::state_file::save(path, self)
     }
 
     /// The archive holding a file with this SHA-256.
