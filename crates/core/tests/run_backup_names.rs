@@ -55,7 +55,7 @@ impl Site {
         let mut lines = Vec::new();
         let mut log = |e: &LogEvent<'_>| {
             lines.push(format!(
-                "{} [{}] {}",
+                "- {} [{}] {}",
                 e.level,
                 e.site.unwrap_or("-"),
                 e.message

@@ -46,7 +46,7 @@ fn run_with(config: &Config, hook: Option<&RepoDrillHook>) -> (RunReport, String
     let mut lines = Vec::new();
     let mut log = |e: &run::LogEvent<'_>| {
         lines.push(format!(
-            "{} [{}] {}",
+            "- {} [{}] {}",
             e.level,
             e.site.unwrap_or("-"),
             e.message

@@ -68,7 +68,7 @@ impl World {
         let mut lines = Vec::new();
         let mut log = |e: &LogEvent<'_>| {
             lines.push(format!(
-                "{} [{}] {}",
+                "- {} [{}] {}",
                 e.level,
                 e.site.unwrap_or("-"),
                 e.message

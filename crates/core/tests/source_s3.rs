@@ -37,7 +37,7 @@ fn run_once(config: &Config) -> RunReport {
             drill: None,
             log: &mut |e| {
                 lines.push(format!(
-                    "{} [{}] {}",
+                    "- {} [{}] {}",
                     e.level,
                     e.site.unwrap_or("-"),
                     e.message

@@ -305,7 +305,7 @@ fn dvault_run_stores_skips_retains_and_drills_a_tarsnap_site() {
         let mut lines = Vec::new();
         let mut log = |e: &run::LogEvent<'_>| {
             lines.push(format!(
-                "{} [{}] {}",
+                "- {} [{}] {}",
                 e.level,
                 e.site.unwrap_or("-"),
                 e.message

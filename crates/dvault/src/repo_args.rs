@@ -134,7 +134,14 @@ impl RepoArgs {
         .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
         match (&self.password_file, &r.site_password_file) {
             (None, Some(f)) if !env_given => Ok(repo::password::read_file(f)?),
-            (f, _) => Ok(repo::password::resolve(f.as_deref())?),
+            (f, _) => repo::password::resolve(f.as_deref()).map_err(|e| match e {
+                repo::RepoError::NoPassword => anyhow::anyhow!(
+                    "{e}: give --password-file, {} or {}",
+                    repo::password::ENV_PASSWORD_FILE,
+                    repo::password::ENV_PASSWORD
+                ),
+                e => e.into(),
+            }),
         }
     }
 
@@ -190,6 +197,9 @@ impl RepoArgs {
             .or_else(|| config.as_ref().map(Config::cache_dir))
             .unwrap_or_else(|| defaults::default_cache_dir(&state_dir));
         let config_scratch = config.as_ref().and_then(|c| c.scratch_dir.clone());
+        if location.is_empty() {
+            bail!("the repository location is empty: give --repo or DVAULT_REPOSITORY");
+        }
         let mut cfg = RepoConfig::new(Location::parse(&location)?);
         cfg.cache_dir = Some(cache_dir);
         cfg.scratch_dir = self.scratch_dir.clone().or(config_scratch);
