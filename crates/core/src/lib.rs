@@ -2,8 +2,10 @@
 //! repository, retention, checks, restore drills, configuration and monitoring.
 //! Knows nothing of terminals or argument parsing.
 
+pub mod atomic_file;
 pub mod audit;
 pub mod config;
+pub mod defaults;
 pub mod discourse;
 pub mod drill;
 pub mod figures;

@@ -8,7 +8,7 @@
 //! reported as stale and replaced.
 //!
 //! Callers key the lock by [`location_key`] (one spelling per repository), and the CLI and
-//! `dvault run` share one default state folder ([`crate::config::default_state_dir`]).
+//! `dvault run` share one default state folder ([`crate::defaults::default_state_dir`]).
 //!
 //! This lock only orders runs on one host; the repository's own lock files (restic format) guard
 //! against other hosts.

@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -196,6 +195,10 @@ pub struct SiteMetrics {
     pub transfer_bytes: Option<u64>,
     /// Seconds that copy took.
     pub transfer_seconds: Option<f64>,
+    /// When the copy into the site's second repository (`copy_to`) last succeeded.
+    pub last_copy_success_time: Option<f64>,
+    /// Snapshots of the site in its second repository.
+    pub copy_snapshots: Option<u64>,
 }
 
 /// One gauge of the textfile: its name, help text, and where its value comes from. The value
@@ -281,6 +284,16 @@ const METRICS: &[Metric] = &[
         help: "How long the last copy of a backup over SSH took.",
         value: |s| s.transfer_seconds,
     },
+    Metric {
+        name: "dvault_last_copy_success_timestamp_seconds",
+        help: "When the copy into the site's second repository (copy_to) last succeeded.",
+        value: |s| s.last_copy_success_time,
+    },
+    Metric {
+        name: "dvault_copy_snapshots",
+        help: "Snapshots of the site in its second repository (copy_to).",
+        value: |s| count(s.copy_snapshots),
+    },
 ];
 
 /// Renders the Prometheus text exposition format (version 0.0.4) for all sites.
@@ -325,23 +338,10 @@ fn format_value(v: f64) -> String {
     }
 }
 
-/// Writes the textfile atomically: a temporary file in the same directory, fsync, rename.
+/// Writes the textfile atomically ([`crate::atomic_file`]): the collector never reads half a
+/// file. node_exporter runs as another user: the file must be world-readable, as textfiles are.
 pub fn write_textfile(path: &Path, sites: &[SiteMetrics]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dvault-metrics")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(render_metrics(sites).as_bytes())?;
-    tmp.as_file().sync_all()?;
-    // node_exporter runs as another user: the file must be world-readable, as textfiles are.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic_file::write_with_mode(path, render_metrics(sites).as_bytes(), 0o644)
 }
 
 #[cfg(test)]

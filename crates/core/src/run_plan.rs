@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{Config, SiteConfig};
-use crate::repo::{ForgetDecision, Retention};
+use crate::repo::ForgetDecision;
+use crate::source::Older;
 
 /// What the run would do for one site.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -29,6 +30,13 @@ pub struct SitePlan {
     /// `would store it`, `would download and store it` (a bucket), `already stored in
     /// snapshot ID`, or why nothing would be stored.
     pub action: String,
+    /// The older backups of the source the run would store first, oldest first (file names;
+    /// see `run::backfill`).
+    pub backfill: Vec<String>,
+    /// Older backups over `source.backfill_limit` the run would leave (file names).
+    pub backfill_over_limit: Vec<String>,
+    /// The second repository (`copy_to`) the run would copy the new snapshots into.
+    pub copy_to: Option<String>,
     /// The retention decisions over the snapshots stored now (`None`: no retention on this
     /// host).
     pub retention: Option<Vec<ForgetDecision>>,
@@ -67,7 +75,7 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
                 .into(),
         );
     }
-    newest(s, p)?;
+    let older = newest(s, p)?;
     let Some(r) = &s.repository else {
         p.action = match &p.file {
             Some(_) => "would store it (Tarsnap: unless this host's ledger has it)".into(),
@@ -78,6 +86,17 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
     let repo =
         crate::run::open_repository(r, Some(config.cache_dir()), config.scratch_dir.clone())?
             .with_state_dir(config.state_dir());
+    if !older.is_empty() {
+        backfill(name, s, &repo, &older, p)?;
+    }
+    if let Some(c) = &s.copy_to {
+        let to = crate::redact::string(&c.location);
+        p.notes.push(format!(
+            "after storing, the run copies the site's new snapshots to {to} and applies \
+             retention there too"
+        ));
+        p.copy_to = Some(to);
+    }
     if p.file.is_some() {
         p.action = match &p.sha256 {
             Some(sha) => match repo.find_by_sha256(sha)? {
@@ -97,16 +116,7 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
     }
     match &s.retention {
         Some(r) if r.forget => {
-            let rule = Retention {
-                last: r.keep_last,
-                daily: r.keep_daily,
-                weekly: r.keep_weekly,
-                monthly: r.keep_monthly,
-                yearly: r.keep_yearly,
-                within: r.keep_within.clone(),
-                only_site: Some(name.to_string()),
-            };
-            let report = repo.forget(&rule, true, false)?;
+            let report = repo.forget(&r.rule(name), true, false)?;
             p.retention = Some(report.decisions);
             if p.action.starts_with("would") {
                 p.notes.push(
@@ -128,8 +138,9 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
     Ok(())
 }
 
-/// Fills in the newest complete backup of the site's source.
-fn newest(s: &SiteConfig, p: &mut SitePlan) -> anyhow::Result<()> {
+/// Fills in the newest complete backup of the site's source; returns the older complete ones
+/// (for a folder; a bucket's are not listed by a dry run).
+fn newest(s: &SiteConfig, p: &mut SitePlan) -> anyhow::Result<Vec<Older>> {
     #[cfg(feature = "s3")]
     if let Some(cfg) = &s.source.s3 {
         let bucket = crate::source::s3::S3Source::from_config(cfg, Duration::ZERO)?;
@@ -137,18 +148,50 @@ fn newest(s: &SiteConfig, p: &mut SitePlan) -> anyhow::Result<()> {
             p.file = Some(o.name.file_name.clone());
             p.size = Some(o.size);
         }
-        return Ok(());
+        p.notes.push(
+            "older backups in the bucket are not listed by a dry run; the run stores those \
+             not stored yet (source.backfill_limit)"
+                .into(),
+        );
+        return Ok(Vec::new());
     }
     if s.source.s3.is_some() {
         anyhow::bail!("this dvault was built without S3 support");
     }
     let folder =
         crate::source::folder::FolderSource::new(s.source.folder_or_default(), Duration::ZERO);
-    if let Some(e) = folder.newest_complete()?.newest {
+    let selection = folder.newest_complete()?;
+    if let Some(e) = selection.newest {
         let (_, sha) = crate::snapshot::sha256_file(&e.path)?;
         p.file = Some(e.name.file_name.clone());
         p.size = Some(e.size);
         p.sha256 = Some(sha);
     }
+    Ok(selection.older.into_iter().map(Older::from).collect())
+}
+
+/// Fills in the older backups the run would store before the newest (`run::backfill`'s
+/// rule: newer than the site's newest stored backup, within `source.backfill_limit`).
+fn backfill(
+    name: &str,
+    s: &SiteConfig,
+    repo: &crate::repo::Repo,
+    older: &[Older],
+    p: &mut SitePlan,
+) -> anyhow::Result<()> {
+    let folder = s.source.folder_or_default().display().to_string();
+    let newest_stored = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|i| match &i.meta.site {
+            Some(site) => site == name,
+            None => i.meta.source.starts_with(&folder),
+        })
+        .filter_map(|i| i.meta.discourse.taken)
+        .max();
+    let (todo, over) =
+        crate::run::pending_backfill(older, newest_stored.as_deref(), s.source.backfill_limit);
+    p.backfill = todo.iter().map(|o| o.name.file_name.clone()).collect();
+    p.backfill_over_limit = over.iter().map(|o| o.name.file_name.clone()).collect();
     Ok(())
 }

@@ -78,6 +78,9 @@ fn bad_values_name_the_key() {
         ("[sites.forum1.monitoring]\nping_url = \"hc-ping.com/x\"", "sites.forum1.monitoring.ping_url", "http"),
         ("[sites.forum1.drill]\nevery = \"7d\"\npostgres_url = \"mysql://x\"", "sites.forum1.drill.postgres_url", "postgres://"),
         ("[sites.forum1.source]\nfolder = \"/a\"\n[sites.forum1.source.s3]\nbucket = \"b\"", "sites.forum1.source", "not both"),
+        ("[sites.forum1.copy_to]\nlocation = \"/srv/dvault/forum1/\"\npassword_file = \"/p\"", "sites.forum1.copy_to.location", "own repository"),
+        ("[sites.forum1.copy_to]\nlocation = \"/srv/offsite\"\npassword_file = \"/p\"\nrest_password_file = \"/r\"", "sites.forum1.copy_to.rest_password_file", "rest:"),
+        ("[sites.forum1.copy_to]\nlocation = \"/srv/offsite\"", "sites.forum1.copy_to", "password_file"),
     ];
     for (extra, key, what) in cases {
         let e = err_of(&minimal(extra));

@@ -56,6 +56,8 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
             last_drill_restore_seconds: Some(42.5),
             transfer_bytes: Some(5_000),
             transfer_seconds: Some(2.5),
+            last_copy_success_time: Some(1_700_000_099.0),
+            copy_snapshots: Some(7),
         },
         SiteMetrics {
             site: "we\"ird\\site".into(),
@@ -72,6 +74,14 @@ fn metrics_render_as_prometheus_text_with_one_series_per_site() {
     );
     assert!(
         text.contains("dvault_dedup_ratio{site=\"forum1\"} 25\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvault_copy_snapshots{site=\"forum1\"} 7\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dvault_last_copy_success_timestamp_seconds{site=\"forum1\"} 1700000099\n"),
         "{text}"
     );
     assert!(

@@ -53,7 +53,14 @@ impl Site {
 
     fn run(&self) -> (RunReport, Vec<String>) {
         let mut lines = Vec::new();
-        let mut log = |e: &LogEvent<'_>| lines.push(e.render(false));
+        let mut log = |e: &LogEvent<'_>| {
+            lines.push(format!(
+                "- {} [{}] {}",
+                e.level,
+                e.site.unwrap_or("-"),
+                e.message
+            ))
+        };
         let opener = run::RepoOpener::new(&self.config);
         let opts = RunOptions {
             site: None,

@@ -44,7 +44,14 @@ fn site<'a>(r: &'a RunReport, name: &str) -> &'a SiteReport {
 
 fn run_with(config: &Config, hook: Option<&RepoDrillHook>) -> (RunReport, String) {
     let mut lines = Vec::new();
-    let mut log = |e: &run::LogEvent<'_>| lines.push(e.render(false));
+    let mut log = |e: &run::LogEvent<'_>| {
+        lines.push(format!(
+            "- {} [{}] {}",
+            e.level,
+            e.site.unwrap_or("-"),
+            e.message
+        ))
+    };
     let report = run::run(
         config,
         &RepoOpener::new(config),

@@ -105,7 +105,7 @@ impl World {
 
     fn run(&self, site: Option<&str>) -> (RunReport, Vec<String>) {
         let mut lines = Vec::new();
-        let mut log = |e: &LogEvent<'_>| lines.push(e.render(true));
+        let mut log = |e: &LogEvent<'_>| lines.push(serde_json::to_string(e).unwrap());
         let opener = run::RepoOpener::new(&self.config);
         let report = run::run(
             &self.config,

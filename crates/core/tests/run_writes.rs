@@ -66,7 +66,14 @@ impl World {
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let mut lines = Vec::new();
-        let mut log = |e: &LogEvent<'_>| lines.push(e.render(false));
+        let mut log = |e: &LogEvent<'_>| {
+            lines.push(format!(
+                "- {} [{}] {}",
+                e.level,
+                e.site.unwrap_or("-"),
+                e.message
+            ))
+        };
         let report = run::run(
             &config,
             &run::RepoOpener::new(&config),

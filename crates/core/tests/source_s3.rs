@@ -35,7 +35,14 @@ fn run_once(config: &Config) -> RunReport {
         RunOptions {
             site: None,
             drill: None,
-            log: &mut |e| lines.push(e.render(false)),
+            log: &mut |e| {
+                lines.push(format!(
+                    "- {} [{}] {}",
+                    e.level,
+                    e.site.unwrap_or("-"),
+                    e.message
+                ))
+            },
         },
     )
     .unwrap();

@@ -299,7 +299,14 @@ fn dvault_run_stores_skips_retains_and_drills_a_tarsnap_site() {
     let hook = RepoDrillHook { scratch_dir: None };
     let run_once = || {
         let mut lines = Vec::new();
-        let mut log = |e: &run::LogEvent<'_>| lines.push(e.render(false));
+        let mut log = |e: &run::LogEvent<'_>| {
+            lines.push(format!(
+                "- {} [{}] {}",
+                e.level,
+                e.site.unwrap_or("-"),
+                e.message
+            ))
+        };
         let report = run::run(
             &config,
             &RepoOpener::new(&config),

@@ -60,7 +60,7 @@ pub fn run(a: CopyArgs) -> Result<()> {
     let state_dir = from
         .state_dir
         .clone()
-        .unwrap_or_else(dvault_core::config::default_state_dir);
+        .unwrap_or_else(dvault_core::defaults::default_state_dir);
     cfg.state_dir = Some(state_dir.clone());
     cfg.lock_wait = from.lock_wait;
     let to_password = target_password(a.to_password_file.as_ref(), a.init)?;

@@ -1,6 +1,6 @@
 //! Log lines from tracing events (dvault's own warnings, rustic_core's) in the shape of the
 //! run's own lines: `run --json`'s JSON objects (`time`, `level`, `message`), and otherwise
-//! the text line `2026-01-01T03:00:00.123Z warn message` (as `run::LogEvent::render` writes),
+//! the text line `2026-01-01T03:00:00.123Z warn message` (as [`render`] writes the run's own),
 //! so a log shipper or a reader of cron mail sees one kind of line. tracing-subscriber's JSON formatter names the time `timestamp` and writes
 //! levels in capitals, and cannot be told otherwise: hence this small formatter.
 
@@ -103,5 +103,23 @@ where
             }
         }
         writeln!(writer)
+    }
+}
+
+/// One line of `dvault run`'s log: `2025-01-01T03:00:00.123Z info [site] message`, or with
+/// `json` one JSON object with `time`, `level`, `site` and `message` (the same shapes as the
+/// tracing events above).
+pub fn render(e: &dvault_core::run::LogEvent<'_>, json: bool) -> String {
+    let now = jiff::Timestamp::now();
+    let time = now.round(jiff::Unit::Millisecond).unwrap_or(now);
+    if json {
+        let mut v = serde_json::to_value(e).unwrap_or_default();
+        v["time"] = serde_json::Value::String(time.to_string());
+        v.to_string()
+    } else {
+        match e.site {
+            Some(site) => format!("{time} {} [{site}] {}", e.level, e.message),
+            None => format!("{time} {} {}", e.level, e.message),
+        }
     }
 }

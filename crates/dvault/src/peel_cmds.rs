@@ -1,7 +1,6 @@
 //! `dvault expand`, `dvault rebuild`, `dvault inspect`: a backup file taken apart into a plain
 //! tree plus recipe, and put back together bit for bit.
 
-use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -183,34 +182,13 @@ fn rebuild(a: RebuildArgs) -> Result<()> {
     // layout (docs/layout.md): put them back first.
     dvault_core::layout::undo(&a.dir)
         .with_context(|| format!("reassembling the dumps in {}", a.dir.display()))?;
-    let name = out_path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", out_path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = out_path.with_file_name(format!(".{name}.dvault-tmp-{}", std::process::id()));
-    let result = (|| -> Result<peel::Digest> {
-        let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut out = io::BufWriter::with_capacity(256 * 1024, file);
-        let digest = peel::tree::rebuild_from_dir(&a.dir, &mut out)
-            .with_context(|| format!("rebuilding from {}", a.dir.display()))?;
-        let file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &out_path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), out_path.display()))?;
-        Ok(digest)
-    })();
-    let digest = match result {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
+    // Written beside OUT and renamed at the end ([`dvault_core::atomic_file`]): a failed
+    // rebuild leaves nothing that looks complete.
+    let file = dvault_core::atomic_file::AtomicFile::create(&out_path)?;
+    let mut out = io::BufWriter::with_capacity(256 * 1024, file);
+    let digest = peel::tree::rebuild_from_dir(&a.dir, &mut out)
+        .with_context(|| format!("rebuilding from {}", a.dir.display()))?;
+    out.into_inner().map_err(|e| e.into_error())?.commit()?;
     if a.json {
         println!("{}", serde_json::to_string(&digest)?);
     } else {

@@ -6,8 +6,8 @@
 //! one site whose repository is the `--repo` given) is used. A site gives the repository
 //! location, password file, S3 credentials and REST password files; the config gives the state,
 //! cache and scratch folders and the lock wait. A flag (or its environment variable) always wins
-//! over the config. Without a config the folders are `config::default_state_dir` and
-//! `config::default_cache_dir`, the very defaults `dvault run` uses, so that a backup or forget
+//! over the config. Without a config the folders are `defaults::default_state_dir` and
+//! `defaults::default_cache_dir`, the very defaults `dvault run` uses, so that a backup or forget
 //! by hand and the timer's run share this host's locks and snapshot ledger (a hand-made
 //! snapshot that `run`'s retention removes is then also removed from the ledger `check` reads).
 
@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use anyhow::{bail, Result};
 use clap::Args;
 use dvault_core::config::{self, Config, SiteConfig};
+use dvault_core::defaults;
 use dvault_core::repo::{self, Location, Password, RepoConfig};
 
 /// Where the repository is and how to open it (flattened into every repository command).
@@ -133,7 +134,14 @@ impl RepoArgs {
         .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
         match (&self.password_file, &r.site_password_file) {
             (None, Some(f)) if !env_given => Ok(repo::password::read_file(f)?),
-            (f, _) => Ok(repo::password::resolve(f.as_deref())?),
+            (f, _) => repo::password::resolve(f.as_deref()).map_err(|e| match e {
+                repo::RepoError::NoPassword => anyhow::anyhow!(
+                    "{e}: give --password-file, {} or {}",
+                    repo::password::ENV_PASSWORD_FILE,
+                    repo::password::ENV_PASSWORD
+                ),
+                e => e.into(),
+            }),
         }
     }
 
@@ -182,13 +190,16 @@ impl RepoArgs {
             .state_dir
             .clone()
             .or_else(|| config.as_ref().map(Config::state_dir))
-            .unwrap_or_else(config::default_state_dir);
+            .unwrap_or_else(defaults::default_state_dir);
         let cache_dir = self
             .cache_dir
             .clone()
             .or_else(|| config.as_ref().map(Config::cache_dir))
-            .unwrap_or_else(|| config::default_cache_dir(&state_dir));
+            .unwrap_or_else(|| defaults::default_cache_dir(&state_dir));
         let config_scratch = config.as_ref().and_then(|c| c.scratch_dir.clone());
+        if location.is_empty() {
+            bail!("the repository location is empty: give --repo or DVAULT_REPOSITORY");
+        }
         let mut cfg = RepoConfig::new(Location::parse(&location)?);
         cfg.cache_dir = Some(cache_dir);
         cfg.scratch_dir = self.scratch_dir.clone().or(config_scratch);
@@ -224,7 +235,7 @@ impl RepoArgs {
 /// (a user who is not allowed to) and `--repo` is given, the command goes on without it.
 fn load_config(arg: Option<&Path>, repo_given: bool) -> Result<Option<Config>> {
     let explicit =
-        arg.is_some() || std::env::var_os(config::CONFIG_ENV).is_some_and(|v| !v.is_empty());
+        arg.is_some() || std::env::var_os(defaults::CONFIG_ENV).is_some_and(|v| !v.is_empty());
     let path = Config::locate(arg);
     if !explicit && !path.exists() {
         return Ok(None);

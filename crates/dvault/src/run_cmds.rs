@@ -49,15 +49,21 @@ fn run_inner(args: RunArgs) -> i32 {
         if crate::quiet() && e.level == "info" {
             return;
         }
-        let _ = writeln!(std::io::stderr().lock(), "{}", e.render(json));
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            crate::json_log::render(e, json)
+        );
     };
     let say = |level: &str, message: &str| {
-        let line = LogEvent {
-            level,
-            site: None,
-            message,
-        }
-        .render(json);
+        let line = crate::json_log::render(
+            &LogEvent {
+                level,
+                site: None,
+                message,
+            },
+            json,
+        );
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     };
     let path = Config::locate(args.config.as_deref());

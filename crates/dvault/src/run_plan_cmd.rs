@@ -43,6 +43,18 @@ pub fn print(config: &Config, site: Option<&str>, json: bool) -> i32 {
                     let _ = writeln!(out, "  backup: {}", p.action);
                 }
             }
+            for f in &p.backfill {
+                let _ = writeln!(out, "  older backup: {f}: would store it first");
+            }
+            for f in &p.backfill_over_limit {
+                let _ = writeln!(
+                    out,
+                    "  older backup: {f}: left (over source.backfill_limit)"
+                );
+            }
+            if let Some(to) = &p.copy_to {
+                let _ = writeln!(out, "  copy to: {to}");
+            }
             if let Some(decisions) = &p.retention {
                 let removed: Vec<_> = decisions.iter().filter(|d| !d.keep).collect();
                 let _ = writeln!(

@@ -22,7 +22,7 @@ pub struct SetupArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// The config file to write.
-    #[arg(long, value_name = "FILE", default_value = "/etc/dvault/dvault.toml")]
+    #[arg(long, value_name = "FILE", default_value = dvault_core::defaults::CONFIG_FILE)]
     pub config: PathBuf,
     /// Repository location; {site} is replaced by the site's name. A local folder,
     /// rest:http://host:8000/{site}/ or s3:http://host:3900/bucket/{site}. Asked for when
@@ -88,7 +88,8 @@ pub fn run(a: SetupArgs) -> Result<()> {
         ping_url: a.ping_url.clone(),
         sites: a.sites.clone(),
         drill: !a.no_drill && postgres_server_installed(&a.root),
-        state_dir: PathBuf::from("/var/lib/dvault"),
+        // The system service's folder, which `run` then finds by the same default.
+        state_dir: PathBuf::from(dvault_core::defaults::DEFAULT_STATE_DIR),
     };
     // Root gives what setup makes to the service user (found in the root's own passwd file);
     // anyone else keeps it, as the user the service will then have to run as.

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use dvault_core::atomic_file::AtomicFile;
 
 use crate::peel_cmds::Input;
 
@@ -14,49 +15,30 @@ fn is_std(p: &Path) -> bool {
     p == Path::new("-")
 }
 
-/// A file written under a temporary sibling name and renamed only on success, so a failed
-/// command leaves nothing that looks complete.
+/// A file written under a temporary sibling name and renamed only on success
+/// ([`dvault_core::atomic_file`]), so a failed command leaves nothing that looks complete.
 struct Staged {
-    tmp: PathBuf,
     dest: PathBuf,
 }
 
 impl Staged {
     fn new(dest: &Path) -> Result<Self> {
-        let name = dest
-            .file_name()
-            .with_context(|| format!("{}: not a file name", dest.display()))?
-            .to_string_lossy()
-            .into_owned();
-        let tmp = dest.with_file_name(format!(".{name}.dvault-tmp-{}", std::process::id()));
         Ok(Staged {
-            tmp,
             dest: dest.to_path_buf(),
         })
     }
 
     /// Runs `write` on the temporary file, then syncs and renames it; removes it on failure.
-    fn write<T>(self, write: impl FnOnce(&mut io::BufWriter<fs::File>) -> Result<T>) -> Result<T> {
-        let result = (|| {
-            let file = fs::File::create(&self.tmp)
-                .with_context(|| format!("creating {}", self.tmp.display()))?;
-            let mut w = io::BufWriter::with_capacity(256 * 1024, file);
-            let value = write(&mut w)?;
-            let file = w
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| format!("writing {}", self.tmp.display()))?;
-            file.sync_all()
-                .with_context(|| format!("writing {}", self.tmp.display()))?;
-            fs::rename(&self.tmp, &self.dest).with_context(|| {
-                format!("renaming {} to {}", self.tmp.display(), self.dest.display())
-            })?;
-            Ok(value)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&self.tmp);
-        }
-        result
+    fn write<T>(
+        self,
+        write: impl FnOnce(&mut io::BufWriter<AtomicFile>) -> Result<T>,
+    ) -> Result<T> {
+        let file = AtomicFile::create(&self.dest)?;
+        let mut w = io::BufWriter::with_capacity(256 * 1024, file);
+        let value = write(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.commit()?;
+        Ok(value)
     }
 }
 

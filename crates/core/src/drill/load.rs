@@ -75,11 +75,11 @@ impl Server {
             }
             PostgresTarget::Url(raw) => {
                 let mut url = url::Url::parse(raw).map_err(|e| {
-                    anyhow!("--postgres: not a PostgreSQL URL ({e}); expected postgresql://user@host:port/dbname")
+                    anyhow!("the PostgreSQL server's URL is not a URL ({e}); expected postgresql://user@host:port/dbname")
                 })?;
                 if !matches!(url.scheme(), "postgresql" | "postgres") {
                     bail!(
-                        "--postgres: URL scheme {:?} is not postgresql:// or postgres://",
+                        "the PostgreSQL server's URL scheme {:?} is not postgresql:// or postgres://",
                         url.scheme()
                     );
                 }

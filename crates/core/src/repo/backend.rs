@@ -44,7 +44,7 @@ impl Location {
             reason: why.to_string(),
         };
         if s.is_empty() {
-            return Err(bad("empty; give --repo or DVAULT_REPOSITORY"));
+            return Err(bad("empty"));
         }
         if let Some(url) = s.strip_prefix("rest:") {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

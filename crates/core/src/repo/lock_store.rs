@@ -258,18 +258,9 @@ impl LockStore {
     pub(crate) fn write(&self, id: &str, data: &[u8]) -> Result<(), String> {
         match self {
             Self::Local(dir) => {
-                use std::io::Write;
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                // Written under a temporary name and renamed, so no reader sees half a file.
-                let tmp = dir.join(format!(".{id}.tmp"));
-                let path = dir.join(id);
-                let res = std::fs::File::create(&tmp)
-                    .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
-                    .and_then(|_| std::fs::rename(&tmp, &path));
-                if let Err(e) = res {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(format!("{}: {e}", path.display()));
-                }
+                // Atomic, so no reader sees half a file (the error names the file).
+                crate::atomic_file::write(&dir.join(id), data).map_err(|e| e.to_string())?;
                 Ok(())
             }
             Self::Rest { base, client } => {

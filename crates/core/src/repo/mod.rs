@@ -346,10 +346,8 @@ impl CheckReport {
 /// Errors of the repository layer; each names the repository, file or snapshot concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    /// No password source was given.
-    #[error(
-        "no repository password: give --password-file, DVAULT_PASSWORD_FILE or DVAULT_PASSWORD"
-    )]
+    /// No password source was given (the CLI names its flag and variables).
+    #[error("no repository password given")]
     NoPassword,
     /// The password file could not be read.
     #[error("password file {path}: {source}")]

@@ -1,10 +1,9 @@
 //! Small JSON files in dvault's state folder (ledgers), read and written whole.
 //!
 //! They are the host's memory of what it wrote, so a crash must never leave half a file: each
-//! save goes to a temporary file in the same folder, is synced, and then renamed over the old.
+//! save goes through [`crate::atomic_file`] (temporary file beside it, fsync, rename).
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -21,16 +20,12 @@ pub(crate) fn load<T: DeserializeOwned + Default>(path: &Path, what: &str) -> Re
     }
 }
 
-/// Writes `value` to `path` atomically (temporary file, fsync, rename), creating the folder.
+/// Writes `value` to `path` atomically ([`crate::atomic_file`]), creating the folder.
 pub(crate) fn save<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    serde_json::to_writer_pretty(&mut tmp, value)?;
-    tmp.write_all(b"\n")?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    crate::atomic_file::write(path, &text)?;
     Ok(())
 }

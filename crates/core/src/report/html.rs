@@ -3,10 +3,7 @@
 //! a browser shows it without a network.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
-
-use anyhow::Context as _;
 
 use super::text::{bytes, when};
 use super::{plots, Event, Report, SiteReport};
@@ -213,19 +210,7 @@ fn site(out: &mut String, s: &SiteReport) {
 /// Writes the page to `path` atomically, readable by a web server (mode 0644: the page is
 /// meant to be published; it holds figures and file names, no secrets).
 pub fn write(path: &Path, report: &Report) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
-    tmp.write_all(render(report).as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .with_context(|| format!("{}: setting its mode", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
+    // Served by a web server running as another user: world-readable.
+    crate::atomic_file::write_with_mode(path, render(report).as_bytes(), 0o644)?;
     Ok(())
 }

@@ -17,7 +17,8 @@
 
 use anyhow::Context as _;
 
-use super::{SiteLog, Store, Stored};
+use super::site::SiteLog;
+use super::{Store, Stored};
 use crate::config::SiteConfig;
 use crate::source::{self, Older, Picked};
 
@@ -34,15 +35,14 @@ pub struct Backfilled {
     pub stored: Option<Stored>,
 }
 
-/// The older backups of `picked` to store, oldest first, and how many were left over the
-/// limit.
-pub(super) fn pending<'p>(
-    picked: &'p Picked,
+/// The older backups (of `older`, oldest first) to store, oldest first, and those left over
+/// the limit (also `dvault run --dry-run`'s list).
+pub fn pending<'p>(
+    older: &'p [Older],
     newest_stored: Option<&str>,
     limit: u32,
-) -> (Vec<&'p Older>, usize) {
-    let newer: Vec<&Older> = picked
-        .older
+) -> (Vec<&'p Older>, Vec<&'p Older>) {
+    let newer: Vec<&Older> = older
         .iter()
         .filter(|o| match (o.name.time.as_deref(), newest_stored) {
             (Some(t), Some(stored)) => t > stored,
@@ -54,7 +54,7 @@ pub(super) fn pending<'p>(
     // The newest backup counts as one of the limit.
     let room = (limit as usize).saturating_sub(1);
     let left = newer.len().saturating_sub(room);
-    (newer[left..].to_vec(), left)
+    (newer[left..].to_vec(), newer[..left].to_vec())
 }
 
 /// Stores the older backups the run has not stored yet (see the module doc); the figures of
@@ -77,7 +77,12 @@ pub(super) fn store_older(
         .strip_suffix(picked.name.file_name.as_str())
         .unwrap_or(&picked.origin);
     let newest_stored = store.newest_stored(prefix)?;
-    let (todo, left) = pending(picked, newest_stored.as_deref(), site.source.backfill_limit);
+    let (todo, over) = pending(
+        &picked.older,
+        newest_stored.as_deref(),
+        site.source.backfill_limit,
+    );
+    let left = over.len();
     if left > 0 {
         log.say(
             "info",

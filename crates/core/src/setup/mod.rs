@@ -351,7 +351,7 @@ fn config_dir(opts: &Options) -> PathBuf {
     opts.config_path
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("/etc/dvault"))
+        .unwrap_or_else(|| PathBuf::from(crate::defaults::CONFIG_DIR))
 }
 
 fn exists(opts: &Options, path: &Path) -> Option<String> {

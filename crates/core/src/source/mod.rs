@@ -120,6 +120,19 @@ pub struct Older {
     at: OlderAt,
 }
 
+impl From<FolderEntry> for Older {
+    /// An older backup of the local folder.
+    fn from(e: FolderEntry) -> Self {
+        Older {
+            origin: e.path.display().to_string(),
+            name: e.name,
+            size: e.size,
+            modified: Some(e.modified),
+            at: OlderAt::Folder(e.path),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum OlderAt {
     Folder(PathBuf),
@@ -229,17 +242,7 @@ fn fetch_folder(cfg: &SourceConfig, note: Note<'_>) -> Result<Option<Picked>, So
     let where_ = folder.dir().display().to_string();
     let newest_modified = selection.newest.as_ref().map(|e| e.modified);
     let unusable = check_unusable(&where_, newest_modified, selection.unusable)?;
-    let older: Vec<Older> = selection
-        .older
-        .into_iter()
-        .map(|e| Older {
-            origin: e.path.display().to_string(),
-            name: e.name,
-            size: e.size,
-            modified: Some(e.modified),
-            at: OlderAt::Folder(e.path),
-        })
-        .collect();
+    let older: Vec<Older> = selection.older.into_iter().map(Older::from).collect();
     Ok(selection.newest.map(|e| {
         let mut p = picked_from_folder(e, selection.passed_over, unusable);
         p.older = older;
