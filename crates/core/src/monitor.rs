@@ -334,7 +334,15 @@ pub fn write_textfile(path: &Path, sites: &[SiteMetrics]) -> std::io::Result<()>
     let mut tmp = tempfile::Builder::new()
         .prefix(".dvault-metrics")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        // The folder is what needs fixing (Debian's node_exporter textfile folder is root's):
+        // name it, not only the file.
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot create a file in the folder {}: {e}", dir.display()),
+            )
+        })?;
     tmp.write_all(render_metrics(sites).as_bytes())?;
     tmp.as_file().sync_all()?;
     // node_exporter runs as another user: the file must be world-readable, as textfiles are.

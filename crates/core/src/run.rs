@@ -273,7 +273,7 @@ impl SiteState {
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(anyhow!("{}: {e}", path.display())),
+            Err(e) => Err(e).with_context(|| format!("state file {}: cannot read", path.display())),
         }
     }
 
@@ -285,8 +285,10 @@ impl SiteState {
             .with_context(|| format!("{}: cannot create", dir.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
-        serde_json::to_writer_pretty(&mut tmp, self)?;
-        tmp.as_file().sync_all()?;
+        serde_json::to_writer_pretty(&mut tmp, self)
+            .map_err(std::io::Error::from)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("{}: cannot write", tmp.path().display()))?;
         tmp.persist(&path)
             .map_err(|e| anyhow!("{}: {}", path.display(), e.error))?;
         Ok(())
@@ -494,25 +496,37 @@ fn run_site(
         transfer: None,
         seconds: 0.0,
     };
+    // A state file that cannot be read (root's, after a run by hand as root) fails the site,
+    // naming the file: starting from nothing would let the metrics claim a fresh success. Its
+    // folder is the service user's, so recording this failure replaces it. A corrupt one is
+    // only warned about.
+    let mut unreadable = None;
     let mut state = match SiteState::load(state_dir, name) {
         Ok(s) => s,
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some() => {
+            unreadable = Some(e);
+            SiteState::default()
+        }
         Err(e) => {
             log.say("warn", &format!("{e:#}; starting with empty state"));
             SiteState::default()
         }
     };
     let was_failing = state.last_run_time.is_some() && !state.last_run_success;
-    let result = site_steps(
-        config,
-        state_dir,
-        name,
-        site,
-        opener,
-        drill,
-        &mut log,
-        &mut report,
-        &mut state,
-    );
+    let result = match unreadable {
+        Some(e) => Err(e),
+        None => site_steps(
+            config,
+            state_dir,
+            name,
+            site,
+            opener,
+            drill,
+            &mut log,
+            &mut report,
+            &mut state,
+        ),
+    };
     let now = now_secs();
     report.seconds = started.elapsed().as_secs_f64();
     state.last_run_time = Some(now);
