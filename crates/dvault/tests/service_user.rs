@@ -343,8 +343,7 @@ fn a_root_owned_repository_file_is_named_in_the_service_users_error() {
     // rustic's local backend reports only "Failed to read the contents of the file".
     let config = host.path("repo/config");
     std::os::unix::fs::chown(&config, Some(0), Some(0)).unwrap();
-    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let o = as_user(&["snapshots", "--config", host.config_str()]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
