@@ -16,6 +16,7 @@ mod repo_cmds;
 mod report_cmd;
 mod run_cmds;
 mod run_plan_cmd;
+mod service_user;
 mod setup_cmd;
 mod tar_cmds;
 
@@ -41,6 +42,11 @@ struct Cli {
     /// no summary of a command that changes something.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Started as root, write into folders of the service user (state, cache, scratch, a local
+    /// repository) anyway, which is otherwise refused: the files would be root's and the
+    /// timer's runs could not read them (also DVAULT_ALLOW_ROOT=1; docs/operations.md).
+    #[arg(long, global = true)]
+    allow_root: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -107,6 +113,9 @@ fn main() -> ExitCode {
     }
     init_logging(cli.verbose, json_logs);
     dvault_core::secret_file::set_strict(cli.strict);
+    if cli.allow_root {
+        service_user::allow_root();
+    }
     exit_on_any_panic();
     if cli.version {
         print!("{}", version_text());
@@ -201,6 +210,7 @@ fn error_text(e: &anyhow::Error) -> String {
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
+    service_user::check(&command)?;
     match command {
         Command::Peel(c) => peel_cmds::run(c),
         Command::Repo(c) => repo_cmds::run(c),

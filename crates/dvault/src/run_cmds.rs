@@ -135,21 +135,10 @@ fn run_inner(args: RunArgs) -> i32 {
     report.exit_code
 }
 
-/// Root over the service user's folders (state, cache, local repositories): refused with the
-/// reason (issue 20: a root run left files the timer could not read).
+/// Root over the service user's folders (state, cache, scratch, local repositories): refused
+/// with the reason (issue 20: a root run left files the timer could not read).
 fn service_user_check(config: &Config) -> Option<String> {
-    let mut dirs = vec![config.state_dir(), config.cache_dir()];
-    for site in config.sites.values() {
-        if let Some(r) = &site.repository {
-            if let Ok(dvault_core::repo::Location::Local(p)) =
-                dvault_core::repo::Location::parse(&r.location)
-            {
-                dirs.push(p);
-            }
-        }
-    }
-    let refs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
-    dvault_core::setup::owner::root_over_service_files(&refs)
+    crate::service_user::refusal(&crate::service_user::config_dirs(config))
 }
 
 /// A fail ping for each site of the report (a later ping overrides an earlier success).

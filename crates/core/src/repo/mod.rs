@@ -466,6 +466,12 @@ impl RepoError {
         // The REST client's URL may hold the password; rustic hides it in most messages, this
         // makes sure of it.
         let mut message = crate::redact::string(&err.display_log());
+        // rustic's local backend and cache put the file in a context entry that its short
+        // message leaves out ("Failed to read the contents of the file ... Permission
+        // denied"): the file goes in front, so an admin knows which one (issue 20).
+        if let Some(path) = unshown_path(err) {
+            message = format!("{path}: {message}");
+        }
         if let Location::S3 { .. } = location {
             // rustic reports a refused S3 request as "does not exist"; say what it is.
             if let Some(h) = crate::s3::hint(&message) {
@@ -478,6 +484,22 @@ impl RepoError {
             message,
         }
     }
+}
+
+/// The `path` (or `path_tmp`) context entry of a rustic error that its message does not show
+/// already. rustic_core 0.13 has no getter for the context; its long form lists the unused
+/// entries as `- key: value` lines under `Context:`.
+fn unshown_path(err: &rustic_core::RusticError) -> Option<String> {
+    let long = err.to_string();
+    let (_, context) = long.split_once("\nContext:\n")?;
+    context
+        .lines()
+        .take_while(|l| l.starts_with("- "))
+        .find_map(|l| {
+            l.strip_prefix("- path: ")
+                .or_else(|| l.strip_prefix("- path_tmp: "))
+        })
+        .map(str::to_string)
 }
 
 /// Progress reporting for long operations; the command line implements it with bars.

@@ -68,15 +68,27 @@ impl SiteRun<'_> {
             }
         }
         let mut report = SiteReport::new(name);
+        // A state file that cannot be read (root's, after a run by hand as root) fails the site,
+        // naming the file: starting from nothing would let the metrics claim a fresh success. Its
+        // folder is the service user's, so recording this failure replaces it. A corrupt one is
+        // only warned about.
+        let mut unreadable = None;
         let mut state = match SiteState::load(self.state_dir, name) {
             Ok(s) => s,
+            Err(e) if e.downcast_ref::<std::io::Error>().is_some() => {
+                unreadable = Some(e);
+                SiteState::default()
+            }
             Err(e) => {
                 log.say("warn", &format!("{e:#}; starting with empty state"));
                 SiteState::default()
             }
         };
         let was_failing = state.last_run_time.is_some() && !state.last_run_success;
-        let result = self.steps(&mut log, &mut report, &mut state);
+        let result = match unreadable {
+            Some(e) => Err(e),
+            None => self.steps(&mut log, &mut report, &mut state),
+        };
         let now = now_secs();
         report.seconds = started.elapsed().as_secs_f64();
         state.last_run_time = Some(now);

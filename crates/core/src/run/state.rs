@@ -70,7 +70,7 @@ impl SiteState {
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(anyhow!("{}: {e}", path.display())),
+            Err(e) => Err(e).with_context(|| format!("state file {}: cannot read", path.display())),
         }
     }
 

@@ -124,27 +124,62 @@ pub fn grant(dir: &Path, o: Owner, access: char) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Started as root over folders that belong to another user (the service user's state, cache
-/// or local repository): the files this run would create there would be root's, and the next
-/// timer run, as that user, could not read them ("Permission denied", a snapshot that looks
-/// damaged). Returns the reason to refuse, naming the folder and its owner; `None` when this
-/// process is not root or every existing folder is root's.
-pub fn root_over_service_files(paths: &[&Path]) -> Option<String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+/// Environment variable that lets root write into the service user's folders anyway (as the
+/// global `--allow-root` flag does), for an expert who fixes the owners afterwards.
+pub const ALLOW_ROOT_ENV: &str = "DVAULT_ALLOW_ROOT";
+
+/// Started as root over folders that belong to another user (the service user's state, cache,
+/// scratch folder or local repository): the files this command would create there would be
+/// root's, and the next timer run, as that user, could not read them ("Permission denied", a
+/// snapshot that looks damaged). Returns the reason to refuse, naming the folder, its owner and
+/// what to run instead; `None` when this process is not root or every folder is root's. A
+/// folder that does not exist yet counts as its nearest existing parent (`init` as root under
+/// the service user's `/srv/dvault` would make a root-owned repository). `command` is the
+/// command line to suggest (`dvault backup ...`).
+pub fn root_over_service_files(paths: &[&Path], command: &str) -> Option<String> {
+    if !can_chown() {
         return None;
     }
-    use std::os::unix::fs::MetadataExt;
     paths.iter().find_map(|p| {
-        let uid = std::fs::metadata(p).ok()?.uid();
-        (uid != 0).then(|| {
-            format!(
-                "refusing to run as root: {} belongs to uid {uid} (the service user), and the \
-                 files this run would write there would be root's, which the timer's runs could \
-                 not read. Run it as that user: `systemctl start dvault`, or \
-                 `runuser -u dvault -- dvault ...`",
-                p.display()
-            )
-        })
+        let (dir, uid) = nearest_owner(p)?;
+        (uid != 0).then(|| refusal(&dir, uid, command))
+    })
+}
+
+/// The nearest existing folder at or above `path`, and its owner.
+fn nearest_owner(path: &Path) -> Option<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::path::absolute(path).ok()?;
+    path.ancestors().find_map(|a| {
+        std::fs::metadata(a)
+            .ok()
+            .map(|m| (a.to_path_buf(), m.uid()))
+    })
+}
+
+fn refusal(dir: &Path, uid: u32, command: &str) -> String {
+    let name = user_name(uid);
+    let named = name.as_ref().map_or(String::new(), |n| format!(" ({n})"));
+    // sudo takes a uid as `#N`; runuser needs a name.
+    let sudo_user = name.clone().unwrap_or_else(|| format!("#{uid}"));
+    let runuser = name.as_ref().map_or(String::new(), |n| {
+        format!(", or `runuser -u {n} -- {command}`")
+    });
+    format!(
+        "refusing to run as root: {} belongs to uid {uid}{named}, the service user, and the \
+         files this command would write there would be root's, which that user's runs (the \
+         timer) could not read. Run it as that user: `sudo -u {sudo_user} {command}`{runuser} \
+         (a whole run: `systemctl start dvault`). To write there as root anyway (and fix the \
+         owners yourself): --allow-root or {ALLOW_ROOT_ENV}=1",
+        dir.display(),
+    )
+}
+
+/// The name of user `uid` in this host's `/etc/passwd`, if it is there.
+pub fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 3 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
     })
 }
