@@ -6,7 +6,7 @@
 //! gives it, keys against the stock `restic`, copies by restoring them bit-exact and by
 //! `restic check` on the target (local, REST via `rclone serve restic`, S3 via Garage).
 
-mod repo_support;
+use crate::repo_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
