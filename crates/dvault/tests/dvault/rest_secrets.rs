@@ -5,7 +5,7 @@
 //! environment (dvault's and restic's names) or a file; a wrong one is reported as HTTP 401,
 //! not as a missing repository.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

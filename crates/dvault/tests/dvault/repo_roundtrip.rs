@@ -1,6 +1,6 @@
 //! Backup then restore gives back the original bytes, for every Discourse format.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 

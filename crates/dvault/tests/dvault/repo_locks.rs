@@ -5,7 +5,7 @@
 //! second one find the lock (exit 11 naming the holder, or wait with `--retry-lock`), and then
 //! proves nothing was lost: `restic check --read-data` clean and every restore exact.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::repo_support::{free_port, Env};
 use super::{audit, ops, restic_checks, sim_backups};
+use crate::repo_support::{free_port, Env};
 
 /// A running `rclone serve restic`, killed on drop.
 struct Server(Child, String);

@@ -11,7 +11,7 @@
 //! `DVAULT_CORRUPT_SEED` repeats a campaign (the seed is printed); `DVAULT_CORRUPT_ROUNDS=N`
 //! runs N rounds of all cases, each with other random files and offsets.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::collections::BTreeMap;
 use std::fs;

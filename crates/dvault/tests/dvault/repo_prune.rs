@@ -8,7 +8,7 @@
 //! pack). Keeping the last two days leaves the first pack half unused, which restic repacks
 //! (its `--max-unused 5%`) and rustic_core's default 10 % repack limit did not.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Retention on a local repository: dry run, forget, prune, and what survives still restores.
 
-mod repo_support;
+use crate::repo_support;
 
 use repo_support::{make_backups, sha256, Env};
 

@@ -1,6 +1,6 @@
 //! The stock `restic` program (Debian's 0.14) reads what dvault writes.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! A must restore whatever happens to that file. Every command runs with a fresh cache: a
 //! cached good copy of the file would hide the damage.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -1,7 +1,7 @@
 //! The simulator's Discourse backups (real pg_dump, real gzip and tar, every format, two days)
 //! go into a repository and come back bit for bit; the second day costs less than its files.
 
-mod repo_support;
+use crate::repo_support;
 
 use repo_support::{sha256, Env};
 

@@ -6,7 +6,7 @@
 //! gives it, keys against the stock `restic`, copies by restoring them bit-exact and by
 //! `restic check` on the target (local, REST via `rclone serve restic`, S3 via Garage).
 
-mod repo_support;
+use crate::repo_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -641,7 +641,7 @@ mod config_and_run {
     fn config_generate_prints_the_example_and_validate_names_each_problem() {
         let env = Env::new();
         let out = env.ok("", &["config", "generate"]);
-        let example = include_str!("../../../contrib/dvault.toml");
+        let example = include_str!("../../../../contrib/dvault.toml");
         assert_eq!(text(&out), example);
         // The example parses; its files do not exist here, and validate names them all.
         let gen = secret(&env, "generated.toml", &text(&out));

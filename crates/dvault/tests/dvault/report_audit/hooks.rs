@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
-use super::repo_support::Env;
 use super::sim_backups;
+use crate::repo_support::Env;
 
 /// Accepts one HTTP request and returns its body.
 fn one_request(listener: TcpListener) -> std::thread::JoinHandle<String> {

@@ -113,8 +113,10 @@ fn s3_source_run_stores_only_the_newest_then_nothing_then_the_next_day() {
     let bucket_before = g.list(&discourse, "discourse-backups", "");
 
     // A repository's region comes from the environment, as for restic (the source's region is
-    // in its config). Every test in this file signs for Garage's region, so setting it for the
-    // whole process is harmless.
+    // in its config), and this repository is opened in this process, so the variable cannot go
+    // to a child instead. The one exception to "no test sets this process's environment" in
+    // the crate's test binary: only the S3 tests read the variable, and every one of them signs
+    // for Garage's region, the one value ever set.
     std::env::set_var("AWS_DEFAULT_REGION", dvault_testkit::garage::REGION);
     let repo_loc = g.repo_url("dvault-repo", "forum");
     let repo_creds = d.join("repo.s3");

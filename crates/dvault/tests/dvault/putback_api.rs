@@ -22,7 +22,7 @@
 //!   `lib/message_bus/rack/middleware.rb`, `client.rb`).
 //! - A bad key: HTTP 403 `{"error_type":"invalid_access"}`.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

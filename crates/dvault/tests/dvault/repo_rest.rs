@@ -1,7 +1,7 @@
 //! The REST backend against a real rest-server implementation: `rclone serve restic`, also in
 //! `--append-only` mode, where retention must be refused and nothing may disappear.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::net::TcpStream;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //!
 //! Without Garage installed these tests skip loudly, or fail when `DVAULT_REQUIRE_S3=1` (CI).
 
-mod repo_support;
+use crate::repo_support;
 
 #[cfg(feature = "s3")]
 mod with_s3 {

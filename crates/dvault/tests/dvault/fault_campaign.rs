@@ -11,10 +11,10 @@
 //! `DVAULT_FAULT_RESTORE_ALL=1` does it anyway).
 //!
 //! CI runs `DVAULT_FAULT_RUNS` kills (default 20); more on demand, e.g.
-//! `DVAULT_FAULT_RUNS=200 cargo test -p dvault --test fault_campaign -- --nocapture`.
+//! `DVAULT_FAULT_RUNS=200 cargo test -p dvault --test dvault fault_campaign:: -- --nocapture`.
 //! `DVAULT_FAULT_SEED` repeats a campaign (the seed is printed).
 
-mod repo_support;
+use crate::repo_support;
 
 use std::collections::BTreeMap;
 use std::fs;

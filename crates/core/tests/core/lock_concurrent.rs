@@ -1,6 +1,7 @@
 //! Two runs on one repository: the second waits or refuses with a message naming the holder; a
 //! lock left by a killed process is cleared. The holders are real child processes (this test
-//! binary re-run as `lock_holder_process`), killed with SIGKILL where a crash is meant.
+//! binary re-run as `lock_concurrent::lock_holder_process`), killed with SIGKILL where a crash
+//! is meant.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,6 +11,9 @@ use std::time::{Duration, Instant};
 use dvault_core::lock::{LockError, RepoLock};
 
 const REPO: &str = "rest:http://127.0.0.1:8000/forum1/";
+
+/// The full name of [`lock_holder_process`] for `--exact`.
+const HOLDER_TEST: &str = "lock_concurrent::lock_holder_process";
 
 /// Not a test of its own: the body of the child process the other tests start.
 #[test]
@@ -31,7 +35,8 @@ fn holder(dir: &Path, hold_ms: u64) -> Child {
         .args([
             "--ignored",
             "--exact",
-            "lock_holder_process",
+            // The test's name in the crate's one test binary (its module path without the crate).
+            HOLDER_TEST,
             "--nocapture",
             "--test-threads=1",
         ])

@@ -235,7 +235,7 @@ fn keygen(path: &Path) {
 /// The `Match` block of contrib/ssh-pull/sshd_config.snippet with the test's chroot and user:
 /// the tests check the shipped snippet, not a copy of it.
 fn contrib_match_block(chroot: &Path) -> String {
-    let snippet = include_str!("../../../../contrib/ssh-pull/sshd_config.snippet");
+    let snippet = include_str!("../../../../../contrib/ssh-pull/sshd_config.snippet");
     snippet
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))

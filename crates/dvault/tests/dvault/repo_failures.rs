@@ -1,7 +1,7 @@
 //! Failures give clear errors and leave the repository sound: wrong password, missing
 //! repository, bad settings, a full disk, and a backup killed with SIGKILL.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

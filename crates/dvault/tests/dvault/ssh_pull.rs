@@ -4,7 +4,6 @@
 //! is refused; a backup still being written is not taken; a copy killed half-way is resumed and
 //! hashed from its first byte; `dvault run` stores and drills the newest backup.
 
-#[path = "ssh_pull_support/sshd.rs"]
 mod sshd;
 
 use std::path::Path;

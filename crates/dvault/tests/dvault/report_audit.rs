@@ -4,13 +4,10 @@
 //! append-only REST server and a `forget --prune`, reveals deleted snapshots, and the stock
 //! restic still checks the repository. Failure and recovery hooks run from `dvault run`.
 
-mod repo_support;
+use crate::repo_support;
 
-#[path = "report_audit/browser.rs"]
 mod browser;
-#[path = "report_audit/hooks.rs"]
 mod hooks;
-#[path = "report_audit/rest.rs"]
 mod rest;
 
 use std::path::{Path, PathBuf};

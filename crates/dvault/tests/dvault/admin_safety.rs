@@ -2,7 +2,7 @@
 //! backups, restores over existing files, two backups at once, world-readable data, prune that
 //! freed nothing, passwords restic reads differently, and errors that said their cause twice.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

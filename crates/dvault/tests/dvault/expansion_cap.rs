@@ -1,7 +1,7 @@
 //! The decompression-bomb cap on the command line: `--max-expansion-ratio` and
 //! `--expansion-slack` of `dvault expand` and `dvault backup` change what is accepted.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

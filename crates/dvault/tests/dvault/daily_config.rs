@@ -5,7 +5,7 @@
 //! keeps the most complete backup of a day; each command's help lists only its own options.
 //! Real repositories on disk, real gzip/tar backups, and the stock restic reading the result.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
