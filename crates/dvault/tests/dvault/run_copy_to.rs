@@ -4,7 +4,7 @@
 //! restic reads the second repository and a restore from it is bit-exact. `run --dry-run`
 //! lists the older backups the run would store first.
 
-mod repo_support;
+use crate::repo_support;
 
 use std::fs;
 use std::net::TcpStream;
