@@ -16,7 +16,6 @@
 //! the metrics textfile), `report` (what a run says); the stores behind [`Store`] are
 //! `crate::store`'s. How a log line looks is the CLI's business.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};

@@ -59,7 +59,8 @@ struct Host {
 impl Host {
     fn new() -> Host {
         let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
+        let dir = tmp.path().to_path_buf();
+        let d = dir.as_path();
         for sub in ["backups", "made", "metrics", "store"] {
             fs::create_dir_all(d.join(sub)).unwrap();
         }
