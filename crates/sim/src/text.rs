@@ -1,6 +1,9 @@
 //! Forum-like text from a built-in word list: titles, markdown-ish `raw` post bodies and the
 //! HTML `cooked` form Discourse stores beside them. Only the PRNG decides, so a seed gives the
 //! same text everywhere.
+//!
+//! Over 500 lines and still one file: more than half of it is the word list (one word a line,
+//! as rustfmt writes it), and the functions below are the only ones drawing from it.
 
 use rand::Rng;
 

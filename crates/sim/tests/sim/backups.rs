@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-mod common;
-
-use common::{gunzip, sh, sha256, tiny};
+use crate::common::{gunzip, sh, sha256, tiny};
 use dvault_sim::forum::row_counts;
 use dvault_sim::{write_backups, Format, Forum, Options};
 
@@ -149,7 +147,7 @@ fn format_b_is_a_ustar_that_pg_restore_accepts_and_restores() {
     assert!(!listing.contains("optimized"), "{listing}");
 
     // Local uploads are archived as the files they are: Discourse's writer makes hard links
-    // only for duplicate S3-stored uploads (tests/generations.rs).
+    // only for duplicate S3-stored uploads (generations.rs).
     assert_eq!(listing.matches(" link to ").count(), 0, "{listing}");
 
     let x = tempfile::tempdir().unwrap();

@@ -2,12 +2,10 @@
 //! Discourse's own writers produce (see `src/current.rs`, `src/older.rs`, `src/remote.rs`), with
 //! GNU tar, pg_restore and peel's bit-exact round trip.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use dvault_sim::{write_backups, Format, Forum, Options};
 use sha1::Digest as _;
 

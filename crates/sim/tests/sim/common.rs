@@ -1,6 +1,5 @@
 //! Helpers shared by the simulator's tests: a tiny forum, running real tools, reading tar
 //! headers byte by byte, and peel's round trip.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
