@@ -12,6 +12,10 @@
 //!
 //! The server runs with `fsync=off` and `autovacuum=off`: it holds throwaway data, and a database
 //! that only changes when told to keeps the simulator's output reproducible.
+//!
+//! A crate of its own (not part of `dvault-core`) so the simulator can use it without core:
+//! core's tests use the simulator. `session.rs` is `psql` on a pipe; `host.rs` finds the
+//! installation, the service user and a free port.
 
 mod host;
 mod session;
