@@ -330,7 +330,7 @@ fn into_folder(
 }
 
 /// The backup's own time: the snapshot time, which is the time in the Discourse name when the
-/// name has one (repo/restic.rs sets it so), else when it was stored.
+/// name has one (store/restic/backup.rs sets it so), else when it was stored.
 fn backup_time(info: &SnapshotInfo) -> Option<SystemTime> {
     let ts: jiff::Timestamp = info.time.parse().ok()?;
     Some(SystemTime::from(ts))

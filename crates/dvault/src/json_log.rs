@@ -3,6 +3,15 @@
 //! the text line `2026-01-01T03:00:00.123Z warn message` (as [`render`] writes the run's own),
 //! so a log shipper or a reader of cron mail sees one kind of line. tracing-subscriber's JSON formatter names the time `timestamp` and writes
 //! levels in capitals, and cannot be told otherwise: hence this small formatter.
+//!
+//! rustic_core logs through the `log` crate; tracing-subscriber's `init` routes those records
+//! here (tracing-log), where they carry their origin in `log.target`, `log.module_path`,
+//! `log.file` and `log.line` fields. Those are not written: the target is the record's own
+//! (`rustic_core::...`), and a line says what happened, not where in rustic's source.
+//! rustic_core's complaints about its local cache (a pack to remove that was never cached, as
+//! after a prune with a fresh cache) concern only this host's copy of repository metadata,
+//! never the repository: they are written as `info`, not `warn` (and the default filter in
+//! `main.rs` shows them only with `-v`).
 
 use std::fmt;
 
@@ -18,25 +27,50 @@ pub struct RunJson;
 #[derive(Default)]
 struct Fields {
     message: String,
+    /// The `log` record's target, for events from the `log` crate (rustic_core's).
+    log_target: Option<String>,
     extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Fields {
+    fn field(&mut self, name: &str, text: String) {
+        match name {
+            "message" => self.message = text,
+            "log.target" => self.log_target = Some(text),
+            // Where in the logging crate's source the line comes from.
+            "log.module_path" | "log.file" | "log.line" => {}
+            _ => {
+                self.extra.insert(name.into(), text.into());
+            }
+        }
+    }
+}
+
+/// Targets whose warnings concern only this host's cache, written as `info` (module docs).
+const LOCAL_CACHE_TARGET: &str = "rustic_core::backend::cache";
+
+/// The event's target (the `log` record's own for rustic_core's lines) and level as written.
+fn target_and_level(event: &Event<'_>, fields: &Fields) -> (String, String) {
+    let target = fields
+        .log_target
+        .clone()
+        .unwrap_or_else(|| event.metadata().target().to_string());
+    let level = *event.metadata().level();
+    let level = if level == tracing::Level::WARN && target.starts_with(LOCAL_CACHE_TARGET) {
+        tracing::Level::INFO
+    } else {
+        level
+    };
+    (target, level.as_str().to_ascii_lowercase())
 }
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = format!("{value:?}");
-        if field.name() == "message" {
-            self.message = text;
-        } else {
-            self.extra.insert(field.name().into(), text.into());
-        }
+        self.field(field.name(), format!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = value.to_string();
-        } else {
-            self.extra.insert(field.name().into(), value.into());
-        }
+        self.field(field.name(), value.to_string());
     }
 }
 
@@ -52,19 +86,12 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let (time, fields) = stamp(event);
+        let (target, level) = target_and_level(event, &fields);
         let mut v = serde_json::Map::new();
         v.insert("time".into(), time.to_string().into());
-        v.insert(
-            "level".into(),
-            event
-                .metadata()
-                .level()
-                .as_str()
-                .to_ascii_lowercase()
-                .into(),
-        );
+        v.insert("level".into(), level.into());
         v.insert("message".into(), fields.message.into());
-        v.insert("target".into(), event.metadata().target().into());
+        v.insert("target".into(), target.into());
         v.extend(fields.extra);
         writeln!(writer, "{}", serde_json::Value::Object(v))
     }
@@ -94,7 +121,7 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let (time, fields) = stamp(event);
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let (_, level) = target_and_level(event, &fields);
         write!(writer, "{time} {level} {}", fields.message)?;
         for (k, v) in &fields.extra {
             match v.as_str() {

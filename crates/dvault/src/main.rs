@@ -309,9 +309,11 @@ fn exit_on_any_panic() {
 fn init_logging(verbose: u8, json: bool) {
     // rustic_core logs every check finding and also returns it; `dvault check` prints the
     // returned list, so its log would show each finding twice.
+    // rustic_core's complaints about the local cache are info lines (see `json_log`): shown
+    // from `-v` on.
     let default = match verbose {
         _ if quiet() => "error,rustic_core::commands::check=off",
-        0 => "warn,rustic_core::commands::check=off",
+        0 => "warn,rustic_core::commands::check=off,rustic_core::backend::cache=error",
         1 => "info,rustic_core::commands::check=off",
         _ => "debug",
     };

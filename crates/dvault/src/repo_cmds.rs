@@ -490,6 +490,7 @@ pub(crate) fn bars() -> Option<Arc<dyn ProgressBars>> {
         Arc::new(TermBars {
             multi: MultiProgress::new(),
             added: Arc::new(AtomicU64::new(0)),
+            byte_bars: std::sync::Mutex::new(Vec::new()),
         }) as Arc<dyn ProgressBars>
     })
 }
@@ -500,6 +501,16 @@ struct TermBars {
     /// Bytes written to new pack files so far (new data, compressed and encrypted, as the
     /// summary's "stored"); byte bars show it beside the bytes read.
     added: Arc<AtomicU64>,
+    /// The byte bars, so that a pack written between two reads shows at once.
+    byte_bars: std::sync::Mutex<Vec<indicatif::ProgressBar>>,
+}
+
+/// The "stored" message of a byte bar.
+fn stored_message(added: &AtomicU64) -> String {
+    format!(
+        "stored {}",
+        indicatif::HumanBytes(added.load(Ordering::Relaxed))
+    )
 }
 
 impl ProgressBars for TermBars {
@@ -523,14 +534,27 @@ impl ProgressBars for TermBars {
         }
         bar.set_prefix(title.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let bar = self.multi.add(bar);
+        if kind == ProgressKind::Bytes {
+            bar.set_message(stored_message(&self.added));
+            if let Ok(mut bars) = self.byte_bars.lock() {
+                bars.retain(|b| !b.is_finished());
+                bars.push(bar.clone());
+            }
+        }
         Box::new(TermBar {
-            bar: self.multi.add(bar),
+            bar,
             added: (kind == ProgressKind::Bytes).then(|| self.added.clone()),
         })
     }
 
     fn added(&self, bytes: u64) {
         self.added.fetch_add(bytes, Ordering::Relaxed);
+        if let Ok(bars) = self.byte_bars.lock() {
+            for b in bars.iter().filter(|b| !b.is_finished()) {
+                b.set_message(stored_message(&self.added));
+            }
+        }
     }
 }
 
@@ -550,8 +574,7 @@ impl ProgressBar for TermBar {
     fn inc(&self, n: u64) {
         self.bar.inc(n);
         if let Some(added) = &self.added {
-            let added = indicatif::HumanBytes(added.load(Ordering::Relaxed));
-            self.bar.set_message(format!("stored {added}"));
+            self.bar.set_message(stored_message(added));
         }
     }
     fn finish(&self) {

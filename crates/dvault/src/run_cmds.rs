@@ -101,11 +101,14 @@ fn run_inner(args: RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let opener = run::RepoOpener::new(&config).with_layout(layout);
-    // A copy over SSH shows a bar on a terminal.
-    if let Some(bars) = crate::repo_cmds::bars() {
-        dvault_core::source::ssh::show_progress(bars);
+    // On a terminal, the backup's bars (bytes read and stored, live) and a copy over SSH's.
+    let bars = crate::repo_cmds::bars();
+    if let Some(bars) = &bars {
+        dvault_core::source::ssh::show_progress(bars.clone());
     }
+    let opener = run::RepoOpener::new(&config)
+        .with_layout(layout)
+        .with_progress(bars);
     let drill_hook = RepoDrillHook {
         scratch_dir: config.scratch_dir.clone(),
     };

@@ -11,7 +11,7 @@
 //!
 //! Each record names the newest audit record it saw (`previous`), so `dvault check` notices a
 //! deleted record as well as a backup snapshot that vanished without a forget record (see
-//! [`gaps`]). The writing (rustic) side is in `repo/restic/audit_store.rs`.
+//! [`gaps`]). The writing (rustic) side is in `store/restic/audit_store.rs`.
 
 pub mod gaps;
 mod record;

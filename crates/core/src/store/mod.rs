@@ -10,6 +10,7 @@
 //! stay in `crate::repo`, which re-exports `Repo` so that `crate::repo::Repo` keeps working.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -17,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::{Config, RepositoryConfig, RetentionConfig, SiteConfig};
 use crate::layout;
-use crate::repo::Repo;
+use crate::repo::{ProgressBars, Repo};
 use crate::source::Picked;
 
 pub mod restic;
@@ -114,6 +115,7 @@ pub struct RepoOpener {
     state_dir: PathBuf,
     lock_wait: Duration,
     layout: layout::Mode,
+    progress: Option<Arc<dyn ProgressBars>>,
 }
 
 impl RepoOpener {
@@ -125,7 +127,15 @@ impl RepoOpener {
             state_dir: config.state_dir(),
             lock_wait: config.lock_wait.unwrap_or_default(),
             layout: layout::Mode::Columns,
+            progress: None,
         }
+    }
+
+    /// Reports the progress of what the repositories do (a backup's bytes read and stored,
+    /// live) to `progress`; `None` shows nothing.
+    pub fn with_progress(mut self, progress: Option<Arc<dyn ProgressBars>>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Lays out new backups' dumps as `layout` says (see [`crate::repo::RepoConfig::layout`]).
@@ -148,10 +158,15 @@ impl StoreOpener for RepoOpener {
             .repository
             .as_ref()
             .ok_or_else(|| anyhow!("site {name} has no [repository]"))?;
-        let repo = open_repository(r, Some(self.cache_dir.clone()), self.scratch_dir.clone())?
-            .with_state_dir(self.state_dir.clone())
-            .with_lock_wait(self.lock_wait)
-            .with_layout(self.layout);
+        let repo = open(
+            r,
+            Some(self.cache_dir.clone()),
+            self.scratch_dir.clone(),
+            self.progress.clone(),
+        )?
+        .with_state_dir(self.state_dir.clone())
+        .with_lock_wait(self.lock_wait)
+        .with_layout(self.layout);
         Ok(Box::new(restic::RepoStore::new(repo, name)))
     }
 }
@@ -163,6 +178,16 @@ pub fn open_repository(
     cache_dir: Option<PathBuf>,
     scratch_dir: Option<PathBuf>,
 ) -> anyhow::Result<Repo> {
+    open(r, cache_dir, scratch_dir, None)
+}
+
+/// [`open_repository`], reporting progress to `progress`.
+fn open(
+    r: &RepositoryConfig,
+    cache_dir: Option<PathBuf>,
+    scratch_dir: Option<PathBuf>,
+    progress: Option<Arc<dyn ProgressBars>>,
+) -> anyhow::Result<Repo> {
     use crate::repo::{password, Location, RepoConfig};
     let mut cfg = RepoConfig::new(Location::parse(&r.location)?);
     cfg.cache_dir = cache_dir;
@@ -170,5 +195,5 @@ pub fn open_repository(
     cfg.s3_credentials_file = r.s3_credentials_file.clone();
     cfg.rest_password_file = r.rest_password_file.clone();
     let password = password::read_file(&r.password_file)?;
-    Ok(Repo::open(&cfg, &password, None)?)
+    Ok(Repo::open(&cfg, &password, progress)?)
 }

@@ -33,6 +33,7 @@ mod report_audit;
 mod rest_secrets;
 mod run_cli;
 mod run_copy_to;
+mod prune_log;
 mod secret_permissions;
 mod service_user;
 mod setup;

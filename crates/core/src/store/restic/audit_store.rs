@@ -1,6 +1,6 @@
 //! Audit records (see [`crate::audit`]) written and read as restic snapshots.
 //!
-//! A child module of `restic.rs` so that the rustic types stay behind the repository's own
+//! A child module of `store/restic/` so that the rustic types stay behind the repository's own
 //! interface, like the rest of the engine.
 
 use std::collections::BTreeSet;

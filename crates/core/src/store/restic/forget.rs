@@ -1,6 +1,6 @@
 //! `Repo::forget`: restic's retention rules applied per site (`repo/retention.rs` decides
 //! what to keep), the removal of the rest under the exclusive lock, then the optional prune,
-//! and the audit record of it all. Split from `restic.rs`, whose private helpers it uses.
+//! and the audit record of it all. A child of `store/restic/`, whose private helpers it uses.
 
 use super::*;
 
