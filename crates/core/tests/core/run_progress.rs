@@ -144,7 +144,14 @@ fn run_shows_stored_bytes_while_the_backup_is_still_reading() {
 
     let tally = Arc::new(Tally::default());
     let mut lines = Vec::new();
-    let mut log = |e: &LogEvent<'_>| lines.push(e.render(false));
+    let mut log = |e: &LogEvent<'_>| {
+        lines.push(format!(
+            "{} [{}] {}",
+            e.level,
+            e.site.unwrap_or("-"),
+            e.message
+        ))
+    };
     let report = run::run(
         &config,
         &run::RepoOpener::new(&config).with_progress(Some(tally.clone())),
