@@ -7,6 +7,8 @@
 //! - peak RSS of this process and of its children (the `gzip` that GNU-gzip layers drive).
 //!
 //! The tree and the decompressed tar go to WORKDIR (default: next to FILE), removed afterwards.
+//! `PARALLEL_PROOFS=N` sets [`peel::ExpandOptions::parallel_proofs`] (0: the sequential path, to
+//! compare with the default, the core count).
 //! For a file whose outer layer is not gzip the baselines are skipped.
 
 use std::path::{Path, PathBuf};
@@ -41,10 +43,20 @@ fn run(file: &Path, workdir: &Path) -> Result<(), String> {
         .map_err(|e| format!("creating a scratch dir in {}: {e}", workdir.display()))?;
     let tree = scratch.path().join("tree");
 
+    let mut opts = peel::ExpandOptions::default();
+    if let Ok(n) = std::env::var("PARALLEL_PROOFS") {
+        opts.parallel_proofs = n.parse().map_err(|e| format!("PARALLEL_PROOFS={n}: {e}"))?;
+    }
     let t = Instant::now();
-    let (_, report) = peel::tree::expand_to_dir(file, &tree, &peel::ExpandOptions::default())
-        .map_err(|e| e.to_string())?;
+    let cpu = cpu_secs();
+    let (_, report) = peel::tree::expand_to_dir(file, &tree, &opts).map_err(|e| e.to_string())?;
     let expand = t.elapsed();
+    println!(
+        "expand with parallel_proofs {}: {:.2} s wall, {:.2} s CPU (with children)",
+        opts.parallel_proofs,
+        secs(expand),
+        cpu_secs() - cpu
+    );
     let rss_after_expand = max_rss_kib(libc::RUSAGE_SELF);
 
     let t = Instant::now();
@@ -114,6 +126,18 @@ fn time_sh(script: &str) -> Result<Duration, String> {
 
 fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// CPU seconds (user and system) of this process and its waited-for children so far.
+fn cpu_secs() -> f64 {
+    let of = |who| {
+        // SAFETY: getrusage writes into the zeroed struct we pass; no other memory is touched.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
 }
 
 /// Peak resident set size in KiB (Linux reports ru_maxrss in KiB).

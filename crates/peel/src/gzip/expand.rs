@@ -325,7 +325,10 @@ fn read_member(
         // One after another: a member no method reproduces ends the layer here.
         member.outcome(location)?;
     }
-    header::read_trailer(src, location, crc, plain_size)?;
+    // Read one after another, a member no method reproduces ends the layer before its trailer
+    // is read: that is the cause, not a bad trailer.
+    header::read_trailer(src, location, crc, plain_size)
+        .map_err(|e| member.outcome(location).err().unwrap_or(e))?;
     Ok(member)
 }
 

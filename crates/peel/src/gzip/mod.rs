@@ -1,24 +1,28 @@
 //! The gzip layer (RFC 1952): header fields, members, trailer, trailing bytes, and the exact
 //! methods that reproduce each member's deflate stream (zlib, GNU gzip, preflate).
 //!
-//! Interface used by `layer/gzip.rs` (keep it stable):
+//! Interface (keep it stable):
 //! - [`expand`] reads a whole gzip file from `input`, writes the concatenated plain content of
 //!   all members to `plain`, proves that each member's deflate body is reproduced by the chosen
 //!   method, and returns the [`GzipRecipe`]. When no exact method reproduces a member it returns
 //!   [`crate::Error::NotReproducible`], and the caller keeps the layer as stored bytes.
+//! - `decompress` (used by `layer/gzip.rs`) does the same but returns once the input is read,
+//!   the proofs possibly still running (`proof.rs`); `Unproven::prove` waits for them. So the
+//!   members of one stream, and the gzip layers of a tar's members, are proven side by side.
 //! - [`rebuild`] reads the plain content from `plain` and writes the exact original gzip bytes.
 //!
 //! # How a method is chosen and proven
 //! Each member is decompressed once, in the calling thread, and its plain bytes go to `plain` as
-//! they appear. The first [`GzipOptions::probe_size`] plain bytes (and the deflate bytes they came
-//! from) are also kept, and the deterministic candidates (bundled zlib at levels 1..9 with memLevel
+//! they appear; they also go, with the deflate bytes they came from, through a bounded channel to
+//! the member's proof job (`proof.rs`). The job keeps the first [`GzipOptions::probe_size`] plain
+//! bytes and their deflate bytes, and tries the deterministic candidates (bundled zlib at levels 1..9 with memLevel
 //! 8, GNU gzip -1..-9, zlib with memLevel 9; levels ordered by the XFL byte) are tried on it. An
 //! encoder's output before it sees the end of its input is final, so a wrong candidate is ruled
 //! out as soon as its first block differs. A member that fits in the probe is proven there. For a
-//! longer one the winning candidate then recompresses the whole member in a second thread while
-//! this thread keeps decompressing (bounded channel between them), and every byte is compared.
+//! longer one the winning candidate then recompresses the whole member in the job while the
+//! calling thread keeps decompressing, and every byte is compared.
 //! When the prefix cannot tell candidates apart (very compressible data: a few output bytes for
-//! megabytes of input), all those still in agreement run side by side in that thread and drop
+//! megabytes of input), all those still in agreement run side by side in the job and drop
 //! out where they diverge; the first, in the order above, that reproduces the member wins (see
 //! `verify::verify_stream` for the bound on how long they run side by side).
 //!

@@ -103,20 +103,45 @@ impl Expander<'_> {
                     downstream_s: secs(t.downstream),
                     ..LayerProfile::default()
                 };
-                let inner = inner?;
-                // Whatever the gzip layer did not take would be missing from the rebuild.
-                let extra = drain(counted_in.inner).map_err(|e| Error::Io {
-                    context: format!("{}: reading", place.location),
-                    source: e,
-                })?;
-                if extra != 0 {
-                    return Err(Error::Format {
-                        location: place.location.clone(),
-                        problem: format!(
-                            "{extra} bytes after offset {compressed_size} are not part of the                              gzip layer"
-                        ),
-                    });
-                }
+                let mut rest = None;
+                let checked = inner.and_then(|inner| {
+                    // Whatever the gzip layer did not take would be missing from the rebuild.
+                    let extra = drain(&mut *counted_in.inner).map_err(|e| Error::Io {
+                        context: format!("{}: reading", place.location),
+                        source: e,
+                    })?;
+                    rest = Some(extra);
+                    if extra != 0 {
+                        return Err(Error::Format {
+                            location: place.location.clone(),
+                            problem: format!(
+                                "{extra} bytes after offset {compressed_size} are not part of the                              gzip layer"
+                            ),
+                        });
+                    }
+                    Ok(inner)
+                });
+                let (inner, proof) = match (checked, proof) {
+                    (Ok(inner), proof) => (inner, proof),
+                    (Err(e), Proof::Done(..)) => return Err(e),
+                    // One after another, a member no method reproduces would have been known
+                    // before this error, and the layer stored: find out now.
+                    (Err(e), Proof::Later(unproven)) => match unproven.prove() {
+                        Err(Error::NotReproducible { reason, .. }) => {
+                            self.profile.layers.truncate(profile_index);
+                            let rest = match rest {
+                                Some(n) => n,
+                                None => drain(counted_in.inner).map_err(|e| Error::Io {
+                                    context: format!("{}: reading", place.location),
+                                    source: e,
+                                })?,
+                            };
+                            let size = compressed_size + rest;
+                            return self.keep_stored(&place, mark, layers_mark, size, reason);
+                        }
+                        _ => return Err(e),
+                    },
+                };
                 let layer = &mut self.layers[layers_mark];
                 layer.compressed_size = compressed_size;
                 layer.plain_size = plain_size;
@@ -141,20 +166,11 @@ impl Expander<'_> {
                 })
             }
             Err(Error::NotReproducible { reason, .. }) => {
-                tracing::info!("{}: kept as stored bytes: {reason}", place.location);
-                self.discard_since(mark)?;
-                self.forget_layers(layers_mark);
                 let rest = drain(counted_in.inner).map_err(|e| Error::Io {
                     context: format!("{}: reading", place.location),
                     source: e,
                 })?;
-                let mut layer = LayerReport::new(&place.location, "stored");
-                layer.compressed_size = compressed_size + rest;
-                layer.plain_size = compressed_size + rest;
-                layer.note = Some(reason.clone());
-                let node = self.emit_reread(&place, true, reason)?;
-                self.layers.push(layer);
-                Ok(node)
+                self.keep_stored(&place, mark, layers_mark, compressed_size + rest, reason)
             }
             Err(gz_err) => match inner {
                 // The content's reader stopped first; the gzip thread only saw the closed pipe.
@@ -162,6 +178,28 @@ impl Expander<'_> {
                 _ => Err(gz_err),
             },
         }
+    }
+
+    /// Keeps a gzip layer no method reproduces as its original bytes (`size` of them), read
+    /// again from the input; the entries and reports made for its content are dropped.
+    fn keep_stored(
+        &mut self,
+        place: &Place,
+        mark: usize,
+        layers_mark: usize,
+        size: u64,
+        reason: String,
+    ) -> Result<Node> {
+        tracing::info!("{}: kept as stored bytes: {reason}", place.location);
+        self.discard_since(mark)?;
+        self.forget_layers(layers_mark);
+        let mut layer = LayerReport::new(&place.location, "stored");
+        layer.compressed_size = size;
+        layer.plain_size = size;
+        layer.note = Some(reason.clone());
+        let node = self.emit_reread(place, true, reason)?;
+        self.layers.push(layer);
+        Ok(node)
     }
 
     /// Fills in the report and profile of a gzip layer whose proofs are done.

@@ -3,8 +3,10 @@
 //! peeled the same way.
 //!
 //! Streaming: only the first 512 bytes of a layer are read ahead for detection. A gzip layer is
-//! decompressed (and its recompression proven) on its own thread, writing into a pipe that this
-//! thread reads to expand the content, so both run at once.
+//! decompressed on its own thread, writing into a pipe that this thread reads to expand the
+//! content, so both run at once; each of its members is proven by a job of its own, which may
+//! still run when the layer's node is made: `Expander::settle` puts the proven recipes in at
+//! the end.
 //!
 //! Retries: a gzip layer that no exact method reproduces, or a tar member that looked like a
 //! container but could not be peeled, is kept as its original bytes. Those bytes have gone by in

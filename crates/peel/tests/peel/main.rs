@@ -14,5 +14,6 @@ mod gzip_methods;
 mod hostile;
 mod hostile_names;
 mod nested;
+mod parallel;
 mod tar_formats;
 mod tarstream_stream;
