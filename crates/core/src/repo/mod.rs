@@ -19,6 +19,7 @@ pub mod repo_lock;
 pub mod rest_auth;
 pub mod restic;
 mod retention;
+pub use retention::parse_within;
 pub mod snapshot_ledger;
 mod stable_source;
 mod state_file;
