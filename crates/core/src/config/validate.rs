@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use super::values::is_restic_duration;
 use super::{Config, ConfigError};
 
 impl Config {
@@ -181,12 +180,8 @@ impl Config {
                     ));
                 }
                 if let Some(w) = &r.keep_within {
-                    if !is_restic_duration(w) {
-                        return Err(self.error(
-                            key("retention.keep_within"),
-                            format!("{w:?}: expected a duration such as \"30d\", \"2w\" or \"1y6m\" (units y, m, w, d, h)"),
-                        ));
-                    }
+                    crate::repo::parse_within(w)
+                        .map_err(|m| self.error(key("retention.keep_within"), m))?;
                 }
                 if r.prune && !r.forget {
                     return Err(

@@ -1,6 +1,6 @@
-//! The parsers of the config's values: durations (humantime's `30s`, `7d`), restic's
-//! `keep_within` syntax and `read_data_subset` percentages. Each value is parsed once, when
-//! the file is loaded, into a typed value.
+//! The parsers of the config's values: durations (humantime's `30s`, `7d`) and
+//! `read_data_subset` percentages; `keep_within` is checked by `repo::parse_within`, the parser
+//! `forget` uses. Each value is parsed once, when the file is loaded, into a typed value.
 
 use std::time::Duration;
 
@@ -22,23 +22,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| {
         format!("invalid duration {text:?}: {e} (expected e.g. \"30s\", \"10m\", \"2h\", \"7d\")")
     })
-}
-
-/// restic's `--keep-within` syntax: one or more `<number><unit>` with units y, m, w, d, h.
-pub(super) fn is_restic_duration(s: &str) -> bool {
-    let mut digits = false;
-    let mut any = false;
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits = true;
-        } else if matches!(c, 'y' | 'm' | 'w' | 'd' | 'h') && digits {
-            digits = false;
-            any = true;
-        } else {
-            return false;
-        }
-    }
-    any && !digits
 }
 
 /// Parses a `read_data_subset` value, a percentage of the pack files such as `10%` (`100%`

@@ -19,6 +19,7 @@ pub mod prune;
 pub mod repo_lock;
 pub mod rest_auth;
 pub(crate) mod retention;
+pub use retention::parse_within;
 pub mod snapshot_ledger;
 pub(crate) mod stable_source;
 pub(crate) mod state_file;

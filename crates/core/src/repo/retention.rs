@@ -25,6 +25,40 @@ use rustic_core::repofile::SnapshotFile;
 
 use crate::snapshot::{BackupMeta, Format};
 
+/// Parses restic's `keep_within` notation (`2y5m7d3h`, units y, m, w, d, h) into a span: the
+/// one parser of it for the config's `retention.keep_within` and `forget`'s rule. The error
+/// names the value, not a flag or key (the caller adds which).
+pub fn parse_within(s: &str) -> Result<jiff::Span, String> {
+    let bad = || {
+        format!(
+            "{s:?}: expected a duration such as \"30d\", \"2w\" or \"1y6m\" (units y, m, w, d, h)"
+        )
+    };
+    let mut span = jiff::Span::new();
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let v: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        span = match c {
+            'y' => span.try_years(v),
+            'm' => span.try_months(v),
+            'w' => span.try_weeks(v),
+            'd' => span.try_days(v),
+            'h' => span.try_hours(v),
+            _ => return Err(bad()),
+        }
+        .map_err(|_| bad())?;
+    }
+    if !num.is_empty() || s.is_empty() {
+        return Err(bad());
+    }
+    Ok(span)
+}
+
 /// How complete a backup is, for choosing within a period: 2 with uploads, 1 unknown (a `.tar`
 /// or `.tar.gz` stored before dvault counted uploads), 0 database only.
 pub(crate) fn completeness(meta: &BackupMeta) -> u8 {
