@@ -169,36 +169,9 @@ pub(super) fn retention_rules(
     })
 }
 
-/// Parses restic's duration notation (`2y5m7d3h`, units y m d h) into a span.
+/// The retention's `keep_within`, by the one parser of it ([`crate::repo::parse_within`]).
 pub(super) fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
-    let bad = || {
-        RepoError::Invalid(format!(
-            "--keep-within `{s}`: expected a duration like 7d, 2w, 1y6m (units y, m, w, d, h)"
-        ))
-    };
-    let mut span = jiff::Span::new();
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let v: i64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        span = match c {
-            'y' => span.try_years(v),
-            'm' => span.try_months(v),
-            'w' => span.try_weeks(v),
-            'd' => span.try_days(v),
-            'h' => span.try_hours(v),
-            _ => return Err(bad()),
-        }
-        .map_err(|_| bad())?;
-    }
-    if !num.is_empty() || s.is_empty() {
-        return Err(bad());
-    }
-    Ok(span)
+    crate::repo::parse_within(s).map_err(|e| RepoError::Invalid(format!("keep within {e}")))
 }
 
 #[cfg(test)]
