@@ -115,7 +115,7 @@ impl Expander<'_> {
                         return Err(Error::Format {
                             location: place.location.clone(),
                             problem: format!(
-                                "{extra} bytes after offset {compressed_size} are not part of the                              gzip layer"
+                                "{extra} bytes after offset {compressed_size} are not part of the gzip layer"
                             ),
                         });
                     }
