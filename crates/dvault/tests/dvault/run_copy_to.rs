@@ -178,7 +178,11 @@ fn run_keeps_a_second_copy_in_a_rest_repository_that_restic_reads_and_restores_b
     let site = &plan["sites"][0];
     let backfill: Vec<String> = serde_json::from_value(site["backfill"].clone()).unwrap();
     assert_eq!(backfill, names(&files[..5]), "{plan}");
-    assert_eq!(site["file"], names(std::slice::from_ref(&newest))[0], "{plan}");
+    assert_eq!(
+        site["file"],
+        names(std::slice::from_ref(&newest))[0],
+        "{plan}"
+    );
     assert_eq!(site["copy_to"], host.server.url.as_str(), "{plan}");
     assert!(host
         .json(&["snapshots", "--json"])
