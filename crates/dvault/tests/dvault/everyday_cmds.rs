@@ -546,14 +546,17 @@ mod copy {
         let target = env.path().join("repo2").display().to_string();
         copy_and_verify(&env, &files, &repo, &target, &|_| {});
         // The ledger of the target holds the copies: a snapshot file deleted there behind
-        // dvault's back is reported by check.
-        let snap_dir = env.path().join("repo2/snapshots");
-        let victim = fs::read_dir(&snap_dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        // dvault's back is reported by check. The folder also holds audit snapshots (not in the
+        // ledger), so the file deleted is a copy's own, by its id (the first file listed was
+        // an audit snapshot now and then, and check rightly passed).
+        let listed = env
+            .dvault(&target)
+            .env("DVAULT_PASSWORD_FILE", env.path().join("to-password"))
+            .args(["snapshots", "--json"])
+            .output()
+            .unwrap();
+        let copied = json(&listed)[0]["id"].as_str().unwrap().to_string();
+        let victim = env.path().join("repo2/snapshots").join(copied);
         fs::remove_file(&victim).unwrap();
         let out = env
             .dvault(&target)
