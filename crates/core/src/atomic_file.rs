@@ -52,7 +52,15 @@ impl AtomicFile {
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}.dvault-tmp"))
             .tempfile_in(folder(path))
-            .map_err(|e| err(path, "cannot create a temporary file beside it", e))?;
+            // The folder is what needs fixing (Debian's node_exporter textfile folder is
+            // root's): name it, not only the file.
+            .map_err(|e| {
+                let step = format!(
+                    "cannot create a file in the folder {}",
+                    folder(path).display()
+                );
+                err(path, &step, e)
+            })?;
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),
