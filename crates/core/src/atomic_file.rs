@@ -160,6 +160,12 @@ mod tests {
         let path = dir.path().join("missing-folder").join("metrics.prom");
         let e = write(&path, b"x").unwrap_err().to_string();
         assert!(e.contains("missing-folder/metrics.prom"), "{e}");
-        assert!(e.contains("temporary file"), "{e}");
+        assert!(
+            e.contains(&format!(
+                "cannot create a file in the folder {}",
+                dir.path().join("missing-folder").display()
+            )),
+            "{e}"
+        );
     }
 }
