@@ -45,49 +45,24 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 /// Repository size (line) at each backup.
 pub fn size(h: &History) -> Drawn {
     line_plot(
-        &h.size,
+        &[(h.size.as_slice(), BLUE_)],
         "Repository size (estimated at each backup)",
         &|y| bytes(y),
-        BLUE_,
+        80,
     )
 }
 
 /// Seconds of backups (blue) and restores (orange).
 pub fn durations(h: &History) -> Drawn {
-    let mut svg = String::new();
-    let all = h.backup_seconds.iter().chain(&h.restore_seconds);
-    let (xr, yr) = ranges(all.clone().map(|p| p.0), all.map(|p| p.1));
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Backup (blue) and restore (orange) durations, seconds",
-                ("sans-serif", 16),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xr, yr)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .x_label_formatter(&|x| date(*x))
-            .y_label_formatter(&|y| format!("{y:.1} s"))
-            .draw()
-            .map_err(err)?;
-        for (series, color) in [(&h.backup_seconds, BLUE_), (&h.restore_seconds, ORANGE_)] {
-            chart
-                .draw_series(LineSeries::new(series.iter().copied(), color))
-                .map_err(err)?;
-            chart
-                .draw_series(series.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(err)?;
-        }
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+    line_plot(
+        &[
+            (h.backup_seconds.as_slice(), BLUE_),
+            (h.restore_seconds.as_slice(), ORANGE_),
+        ],
+        "Backup (blue) and restore (orange) durations, seconds",
+        &|y| format!("{y:.1} s"),
+        60,
+    )
 }
 
 /// Bytes stored per day, as bars.
@@ -189,14 +164,16 @@ pub fn timeline(events: &[Event]) -> Drawn {
     Ok(svg)
 }
 
+/// Lines with a dot at each point, one per series in its colour, over time.
 fn line_plot(
-    pts: &[(f64, f64)],
+    series: &[(&[(f64, f64)], RGBColor)],
     caption: &str,
     fmt: &dyn Fn(f64) -> String,
-    color: RGBColor,
+    y_label_width: u32,
 ) -> Drawn {
     let mut svg = String::new();
-    let (xr, yr) = ranges(pts.iter().map(|p| p.0), pts.iter().map(|p| p.1));
+    let all = series.iter().flat_map(|(pts, _)| pts.iter());
+    let (xr, yr) = ranges(all.clone().map(|p| p.0), all.map(|p| p.1));
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
@@ -204,7 +181,7 @@ fn line_plot(
             .caption(caption, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
-            .y_label_area_size(80)
+            .y_label_area_size(y_label_width)
             .build_cartesian_2d(xr, yr)
             .map_err(err)?;
         chart
@@ -214,12 +191,14 @@ fn line_plot(
             .y_label_formatter(&|y| fmt(*y))
             .draw()
             .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color))
-            .map_err(err)?;
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
-            .map_err(err)?;
+        for (pts, color) in series {
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), *color))
+                .map_err(err)?;
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(svg)
