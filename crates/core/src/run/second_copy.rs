@@ -20,21 +20,22 @@ use super::state::{now_secs, SiteState};
 use super::{SecondCopy, SiteReport};
 use crate::config::RepositoryConfig;
 use crate::lock::RepoLock;
-use crate::repo::{Repo, SnapshotInfo};
+use crate::repo::SnapshotInfo;
+use crate::store::Store;
 
 /// Copies the site's new snapshots into `second` and applies retention there.
 pub(super) fn copy(
     run: &SiteRun<'_>,
+    store: &dyn Store,
     second: &RepositoryConfig,
     log: &mut SiteLog<'_>,
     report: &mut SiteReport,
     state: &mut SiteState,
 ) -> anyhow::Result<()> {
     let (config, name) = (run.config, run.name);
-    let first = run
-        .site
-        .repository
-        .as_ref()
+    // The first repository is the one the run already opened and holds the lock of.
+    let source = store
+        .repository()
         .context("copy_to needs the site's [repository]")?;
     let location = crate::redact::string(&second.location);
     let wait = config.lock_wait.unwrap_or_default();
@@ -44,16 +45,11 @@ pub(super) fn copy(
         &crate::lock::location_key(&second.location),
         wait,
     )?;
-    let open = |r: &RepositoryConfig| -> anyhow::Result<Repo> {
-        Ok(
-            super::open_repository(r, Some(config.cache_dir()), config.scratch_dir.clone())
-                .with_context(|| format!("repository {}", crate::redact::string(&r.location)))?
-                .with_state_dir(run.state_dir.to_path_buf())
-                .with_lock_wait(wait),
-        )
-    };
-    let source = open(first)?;
-    let target = open(second)?;
+    let target =
+        super::open_repository(second, Some(config.cache_dir()), config.scratch_dir.clone())
+            .with_context(|| format!("repository {location}"))?
+            .with_state_dir(run.state_dir.to_path_buf())
+            .with_lock_wait(wait);
     let ids = to_copy(&source.snapshots()?, &target.snapshots()?, name);
     if ids.is_empty() {
         // (An empty list would mean "every snapshot" to `copy_to`.)

@@ -192,7 +192,7 @@ impl SiteRun<'_> {
         store_newest(&*store, picked, log, report, state)?;
         self.retention(&*store, log, report)?;
         if let Some(second) = &site.copy_to {
-            second_copy::copy(self, second, log, report, state)?;
+            second_copy::copy(self, &*store, second, log, report, state)?;
         }
         self.check(&*store, log, report, state)?;
         self.drill(&*store, log, report, state)?;
