@@ -9,6 +9,8 @@
 //!   skip set by dvault itself (after it read them and saw them fail) are left out.
 //! - **Counting the bytes written into pack files**, live, for the progress display: rustic_core
 //!   reports bytes read while archiving but only totals the bytes added at the end.
+//! - **Capping the pack data read at once** (`store/restic/read_budget.rs`): rustic_core's
+//!   restore holds up to 20 pack stretches in memory with no option to lower that.
 //!
 //! Everything else goes straight through.
 
@@ -19,6 +21,7 @@ use bytes::Bytes;
 use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
 
 use super::ProgressBars;
+use crate::store::restic::read_budget::{self, ReadBudget};
 
 /// The index files to leave out of listings, shared between [`WrappedBackend`] and its owner.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +59,7 @@ pub(crate) struct WrappedBackend {
     inner: Arc<dyn WriteBackend>,
     skip: SkipSet,
     progress: Option<Arc<dyn ProgressBars>>,
+    budget: ReadBudget,
 }
 
 impl WrappedBackend {
@@ -69,6 +73,7 @@ impl WrappedBackend {
             inner,
             skip,
             progress,
+            budget: read_budget::configured(),
         }
     }
 }
@@ -106,7 +111,12 @@ impl ReadBackend for WrappedBackend {
         offset: u32,
         length: u32,
     ) -> RusticResult<Bytes> {
-        self.inner.read_partial(tpe, id, cacheable, offset, length)
+        if tpe != FileType::Pack {
+            return self.inner.read_partial(tpe, id, cacheable, offset, length);
+        }
+        self.budget.read(u64::from(length), || {
+            self.inner.read_partial(tpe, id, cacheable, offset, length)
+        })
     }
 
     fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
