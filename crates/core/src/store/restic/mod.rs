@@ -13,6 +13,7 @@
 //! | `ledger.rs` | the host's ledger of the snapshots it wrote |
 //! | `forget.rs` | retention (`forget`, then prune) |
 //! | `progress.rs` | rustic's progress reports passed on to dvault's bars |
+//! | `read_budget.rs` | the cap on pack data a restore holds in memory at once |
 //! | `scratch.rs` | scratch folders, and what killed runs left in them |
 //! | `audit_store.rs`, `figures.rs` | audit records as snapshots; figures for `dvault report` |
 
@@ -54,6 +55,7 @@ mod forget;
 mod ledger;
 mod open;
 mod progress;
+pub(crate) mod read_budget;
 mod restore;
 mod scratch;
 mod site;
