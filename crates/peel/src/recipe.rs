@@ -66,6 +66,33 @@ pub enum Node {
     Tar(TarRecipe),
 }
 
+impl Node {
+    /// The tree entries this layer reads on a rebuild, in the order a rebuild opens them: a
+    /// caller that fetches the entries from somewhere slow (a repository) can fetch them in
+    /// this order and let the rebuild start before the last one arrives.
+    pub fn entry_paths(&self) -> Vec<&str> {
+        let mut paths = Vec::new();
+        self.push_entry_paths(&mut paths);
+        paths
+    }
+
+    fn push_entry_paths<'a>(&'a self, paths: &mut Vec<&'a str>) {
+        match self {
+            Node::Entry { path, .. } | Node::Stored { path, .. } => paths.push(path),
+            Node::Gzip { inner, .. } => inner.push_entry_paths(paths),
+            Node::Tar(tar) => {
+                paths.push(&tar.headers);
+                for data in tar.members.iter().filter_map(|m| m.data.as_ref()) {
+                    data.push_entry_paths(paths);
+                }
+                if let Some(after) = &tar.after {
+                    after.push_entry_paths(paths);
+                }
+            }
+        }
+    }
+}
+
 /// Raw bytes that serialize as base64 in the recipe.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bytes(pub Vec<u8>);

@@ -17,6 +17,7 @@ mod layout_sim;
 mod lock_concurrent;
 mod monitor_metrics;
 mod repo_progress;
+mod restore_stream;
 mod run_backup_names;
 mod run_drill;
 mod run_progress;

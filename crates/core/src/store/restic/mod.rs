@@ -9,6 +9,7 @@
 //! | `snapshots.rs` | listing and finding dvault's snapshots |
 //! | `backup.rs` | storing a file as a snapshot of its peeled tree |
 //! | `restore.rs` | taking a snapshot back out as its tree or the original file |
+//! | `restore_stream.rs` | rebuilding the original while the tree is still being restored |
 //! | `check.rs` | `check` |
 //! | `ledger.rs` | the host's ledger of the snapshots it wrote |
 //! | `forget.rs` | retention (`forget`, then prune) |
@@ -57,6 +58,7 @@ mod open;
 mod progress;
 pub(crate) mod read_budget;
 mod restore;
+mod restore_stream;
 mod scratch;
 mod site;
 mod snapshots;

@@ -59,23 +59,34 @@ impl Repo {
         let node = repo
             .node_from_snapshot_and_path(snap, "")
             .map_err(self.err("reading the snapshot's tree"))?;
-        let ls = LsOptions::default();
+        let nodes = repo
+            .ls(&node, &LsOptions::default())
+            .map_err(self.err("listing"))?
+            .collect::<Result<_, _>>()
+            .map_err(self.err("listing"))?;
+        self.restore_nodes(repo, snap, dir, nodes)
+    }
+
+    /// Restores `nodes` (paths and nodes of the snapshot's tree, folders before what is in
+    /// them) into `dir`.
+    pub(super) fn restore_nodes(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        snap: &SnapshotFile,
+        dir: &Path,
+        nodes: Vec<(PathBuf, rustic_core::repofile::Node)>,
+    ) -> Result<(), RepoError> {
         let dest_str = format!("{}/", dir.display());
         let dest = LocalDestination::new(&dest_str, true, false)
             .map_err(self.err("preparing the restore folder"))?;
         let opts = RestoreOptions::default();
+        let listed = || nodes.iter().cloned().map(Ok);
         let plan = repo
-            .prepare_restore(
-                &opts,
-                repo.ls(&node, &ls).map_err(self.err("listing"))?,
-                &dest,
-                false,
-            )
+            .prepare_restore(&opts, listed(), &dest, false)
             .map_err(self.err("planning the restore"))?;
-        let nodes = repo.ls(&node, &ls).map_err(self.err("listing"))?;
         // rustic_core's restore workers unwrap every read: a damaged pack panics one of them
         // (see panic_guard.rs). Catch it and name the pack and what it costs instead.
-        match crate::panic_guard::catch(|| repo.restore(plan, &opts, nodes, &dest)) {
+        match crate::panic_guard::catch(|| repo.restore(plan, &opts, listed(), &dest)) {
             Ok(r) => r.map_err(self.err("restoring"))?,
             Err(panic) => return Err(self.damaged_restore(repo, snap, &panic)),
         }
@@ -162,15 +173,15 @@ impl Repo {
             .prefix(&prefix)
             .tempdir_in(&parent)
             .map_err(io(&parent))?;
-        self.restore_tree(&snap, tree.path())?;
-        release_free_memory();
         let tmp = tempfile::Builder::new()
             .prefix(&prefix)
             .tempfile_in(&parent)
             .map_err(io(&parent))?;
         let (size, sha) = {
             let mut w = BufWriter::new(tmp.as_file());
-            let r = peeled::rebuild_from_dir(tree.path(), &mut w)?;
+            // The original is rebuilt while later files of the tree are still being restored
+            // (restore_stream.rs).
+            let r = self.restore_rebuilding(&snap, tree.path(), &mut w)?;
             w.flush().map_err(io(out))?;
             r
         };
