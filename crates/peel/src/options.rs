@@ -60,7 +60,9 @@ pub struct RebuildOptions {
     /// gzip stream of several members): recompressed output of members ahead of the one being
     /// written, and (for a gzip stream) plain content handed to members not yet compressing it.
     /// A member ahead that reaches the cap waits until the writer has caught up; the member being
-    /// written streams straight through, so a huge member holds no more than about 1 MiB.
+    /// written streams straight through, so a huge member holds no more than about 1 MiB. In
+    /// all, one such place holds at most about twice the cap plus a few MiB per job (its
+    /// encoder's buffers); places nest only as deep as the layers do.
     pub buffer_cap: usize,
 }
 
@@ -78,9 +80,11 @@ impl Default for RebuildOptions {
     fn default() -> Self {
         RebuildOptions {
             parallel_jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            // Format B's largest member (the posts table) compresses to about 20 MB on a medium
-            // forum: the smaller ones after it fit beside it.
-            buffer_cap: 32 << 20,
+            // While a big member (format B's posts table: about 20 MB compressed on a medium
+            // forum) is being written, the members after it are compressed into this room: 16
+            // MiB holds most of the rest of such a dump, and keeps a rebuild within a few tens
+            // of MB (restore runs it after rustic_core's restore, under the 300 MB target).
+            buffer_cap: 16 << 20,
         }
     }
 }
