@@ -21,7 +21,7 @@ use crate::ordered::Ordered;
 /// Plain bytes handed to a job per message.
 const PIECE: usize = 256 * 1024;
 
-/// Like [`super::rebuild`], with up to `opts.parallel_jobs` members recompressed at once.
+/// Like [`super::rebuild()`], with up to `opts.parallel_jobs` members recompressed at once.
 pub fn rebuild_with(
     recipe: &GzipRecipe,
     plain: &mut (dyn Read + Send),
