@@ -5,8 +5,10 @@
 //! with a tiny buffer cap (the bound holds back the small ones and does not deadlock), and a
 //! missing or damaged entry fails naming it, with the error the sequential path gives.
 
+use std::io::Read;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::common::sh;
@@ -223,4 +225,93 @@ fn a_missing_or_damaged_member_fails_naming_it_as_in_sequence() {
     assert!(got.iter().all(|e| e == &got[0]), "{got:?}");
     std::fs::write(&missing, &content).unwrap();
     assert!(rebuild(&tree, 8, 4096).unwrap() == original);
+}
+
+/// A tree on disk that counts how many gzip members' contents (`db/NNNN.dat`, not the plain
+/// `db/toc.dat`, which the writer copies itself) are open at once.
+struct Counting {
+    dir: peel::tree::DirSource,
+    root: std::path::PathBuf,
+    open: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+struct Opened {
+    inner: Box<dyn Read + Send>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Read for Opened {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl peel::EntrySource for Counting {
+    fn open(&mut self, path: &str) -> std::io::Result<Box<dyn Read + Send>> {
+        let inner = self.dir.open(path)?;
+        if !path.ends_with(".dat") || path.ends_with("toc.dat") {
+            return Ok(inner);
+        }
+        let now = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        // Long enough for the other jobs to open theirs when they run at the same time.
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(Box::new(Opened {
+            inner,
+            open: Arc::clone(&self.open),
+        }))
+    }
+
+    fn try_clone(&self) -> Option<Box<dyn peel::EntrySource>> {
+        Some(Box::new(Counting {
+            dir: peel::tree::DirSource::new(&self.root),
+            root: self.root.clone(),
+            open: Arc::clone(&self.open),
+            most: Arc::clone(&self.most),
+        }))
+    }
+}
+
+#[test]
+fn format_b_members_are_recompressed_at_once_up_to_the_job_count() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    make_format_b(w, 16);
+    sh(w, "tar --format=gnu -cf format-b.tar -C b db");
+    let original = std::fs::read(w.join("format-b.tar")).unwrap();
+    let (tree, recipe) = expand(w, "format-b.tar");
+    for jobs in [0, 1, 2, 4] {
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut source = Counting {
+            dir: peel::tree::DirSource::new(&tree),
+            root: tree.clone(),
+            open: Arc::new(AtomicUsize::new(0)),
+            most: Arc::clone(&most),
+        };
+        let opts = RebuildOptions {
+            parallel_jobs: jobs,
+            ..RebuildOptions::default()
+        };
+        let mut out = Vec::new();
+        peel::rebuild_with(&recipe, &mut source, &mut out, &opts).unwrap();
+        assert!(out == original, "{jobs} jobs: the original bytes");
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= jobs.max(1),
+            "{jobs} jobs: at most that many members at once, saw {most}"
+        );
+        if jobs >= 2 {
+            assert!(
+                most >= 2,
+                "{jobs} jobs: members rebuilt side by side, saw {most}"
+            );
+        }
+    }
 }
