@@ -138,7 +138,13 @@ impl Ordered {
     /// A guard that closes when dropped, so that a scope of threads always ends (also when the
     /// writer returns early or panics).
     pub(crate) fn closer(&self) -> Closer<'_> {
-        Closer(self)
+        Closer(self, true)
+    }
+
+    /// A guard that calls [`Ordered::end`] when dropped, for the thread beginning the jobs (so
+    /// the writer stops waiting for more also when that thread panics).
+    pub(crate) fn ender(&self) -> Closer<'_> {
+        Closer(self, false)
     }
 
     /// Writes the output of the job at the head to `out` as it comes, until it ends; returns
@@ -208,12 +214,16 @@ impl Ordered {
     }
 }
 
-/// Closes its [`Ordered`] when dropped.
-pub(crate) struct Closer<'o>(&'o Ordered);
+/// Closes its [`Ordered`] (or, for [`Ordered::ender`], ends it) when dropped.
+pub(crate) struct Closer<'o>(&'o Ordered, bool);
 
 impl Drop for Closer<'_> {
     fn drop(&mut self) {
-        self.0.close();
+        if self.1 {
+            self.0.close();
+        } else {
+            self.0.end();
+        }
     }
 }
 

@@ -36,14 +36,13 @@ pub fn rebuild_with(
     std::thread::scope(|s| {
         let _closer = ordered.closer();
         let writer = s.spawn(|| {
+            // Done or failed (or panicking), the writer frees whoever waits for it.
+            let _closer = ordered.closer();
             let write_err = |e| write_error(location, e);
             for _ in &recipe.members {
                 match ordered.write_next(out, &write_err) {
                     Some(Ok(())) => {}
-                    Some(Err(e)) => {
-                        ordered.close();
-                        return Err(e);
-                    }
+                    Some(Err(e)) => return Err(e),
                     None => {
                         return Err(Error::Recipe(format!(
                             "{location}: the rebuild of its gzip members stopped early"
@@ -53,8 +52,10 @@ pub fn rebuild_with(
             }
             out.write_all(&recipe.trailing.0).map_err(write_err)
         });
-        let handed = hand_out(recipe, plain, location, &ordered, s);
-        ordered.end();
+        let handed = {
+            let _end = ordered.ender();
+            hand_out(recipe, plain, location, &ordered, s)
+        };
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));

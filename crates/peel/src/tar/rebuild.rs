@@ -56,8 +56,8 @@ pub(crate) fn rebuild(
         let _closer = ordered.closer();
         let ordered = &ordered;
         s.spawn(move || {
+            let _end = ordered.ender();
             start_jobs(recipe, &*template, location, nested, ordered, s);
-            ordered.end();
         });
         let mut w = Writer {
             recipe,
