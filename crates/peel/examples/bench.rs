@@ -8,8 +8,14 @@
 //!
 //! The tree and the decompressed tar go to WORKDIR (default: next to FILE), removed afterwards.
 //! `PARALLEL_PROOFS=N` sets [`peel::ExpandOptions::parallel_proofs`] (0: the sequential path, to
-//! compare with the default, the core count).
+//! compare with the default, the core count). `PARALLEL_REBUILD=N` sets
+//! [`peel::RebuildOptions::parallel_jobs`] the same way, and `REBUILD_BUFFER_CAP=BYTES` its
+//! buffer cap.
 //! For a file whose outer layer is not gzip the baselines are skipped.
+//!
+//! `bench TREE` (an expanded tree, as `dvault expand` writes it) only rebuilds it to /dev/null,
+//! so that `/usr/bin/time -v` measures the rebuild alone (say, with `PARALLEL_REBUILD=0` and
+//! without).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +24,7 @@ use std::time::{Duration, Instant};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(file) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: bench FILE [WORKDIR]");
+        eprintln!("usage: bench FILE [WORKDIR] | bench TREE");
         std::process::exit(2);
     };
     let workdir = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
@@ -34,6 +40,27 @@ fn main() {
 }
 
 fn run(file: &Path, workdir: &Path) -> Result<(), String> {
+    let rebuild_opts = rebuild_options()?;
+    if file.join(peel::tree::RECIPE_PATH).is_file() {
+        let t = Instant::now();
+        let cpu = cpu_secs();
+        let mut null = std::fs::File::create("/dev/null").map_err(|e| e.to_string())?;
+        let digest = peel::tree::rebuild_from_dir_with(file, &mut null, &rebuild_opts)
+            .map_err(|e| e.to_string())?;
+        println!(
+            "rebuild of {} with parallel_jobs {} (buffer cap {} bytes): {} bytes, sha256 {} \
+             checked; {:.2} s wall, {:.2} s CPU (with children), peak RSS {:.1} MiB",
+            file.display(),
+            rebuild_opts.parallel_jobs,
+            rebuild_opts.buffer_cap,
+            digest.size,
+            digest.sha256,
+            secs(t.elapsed()),
+            cpu_secs() - cpu,
+            max_rss_kib(libc::RUSAGE_SELF) as f64 / 1024.0
+        );
+        return Ok(());
+    }
     let size = std::fs::metadata(file)
         .map_err(|e| format!("{}: {e}", file.display()))?
         .len();
@@ -60,9 +87,19 @@ fn run(file: &Path, workdir: &Path) -> Result<(), String> {
     let rss_after_expand = max_rss_kib(libc::RUSAGE_SELF);
 
     let t = Instant::now();
+    let cpu = cpu_secs();
     let mut null = std::fs::File::create("/dev/null").map_err(|e| e.to_string())?;
-    peel::tree::rebuild_from_dir(&tree, &mut null).map_err(|e| e.to_string())?;
+    peel::tree::rebuild_from_dir_with(&tree, &mut null, &rebuild_opts)
+        .map_err(|e| e.to_string())?;
     let rebuild = t.elapsed();
+    println!(
+        "rebuild with parallel_jobs {} (buffer cap {} bytes): {:.2} s wall, {:.2} s CPU (with \
+         children)",
+        rebuild_opts.parallel_jobs,
+        rebuild_opts.buffer_cap,
+        secs(rebuild),
+        cpu_secs() - cpu
+    );
     let rss_self = max_rss_kib(libc::RUSAGE_SELF);
     let rss_children = max_rss_kib(libc::RUSAGE_CHILDREN);
 
@@ -106,6 +143,22 @@ fn run(file: &Path, workdir: &Path) -> Result<(), String> {
         secs(rebuild) / secs(base_rebuild)
     );
     Ok(())
+}
+
+/// The rebuild options, from `PARALLEL_REBUILD` and `REBUILD_BUFFER_CAP`.
+fn rebuild_options() -> Result<peel::RebuildOptions, String> {
+    let mut opts = peel::RebuildOptions::default();
+    if let Ok(n) = std::env::var("PARALLEL_REBUILD") {
+        opts.parallel_jobs = n
+            .parse()
+            .map_err(|e| format!("PARALLEL_REBUILD={n}: {e}"))?;
+    }
+    if let Ok(n) = std::env::var("REBUILD_BUFFER_CAP") {
+        opts.buffer_cap = n
+            .parse()
+            .map_err(|e| format!("REBUILD_BUFFER_CAP={n}: {e}"))?;
+    }
+    Ok(opts)
 }
 
 fn secs(d: Duration) -> f64 {

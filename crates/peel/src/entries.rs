@@ -23,4 +23,11 @@ pub trait EntrySink {
 pub trait EntrySource: Send {
     /// Opens the entry `path` for reading.
     fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + Send>>;
+
+    /// Another source of the same entries, usable on another thread at the same time, so that
+    /// independent parts are rebuilt in parallel ([`crate::RebuildOptions::parallel_jobs`]).
+    /// `None` (the default) when entries can only be read one after another, as from a stream.
+    fn try_clone(&self) -> Option<Box<dyn EntrySource>> {
+        None
+    }
 }

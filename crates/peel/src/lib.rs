@@ -13,6 +13,7 @@ pub mod input;
 pub mod layer;
 pub mod names;
 mod options;
+mod ordered;
 mod place;
 pub mod recipe;
 pub mod report;
@@ -23,7 +24,7 @@ pub mod tree;
 
 pub use entries::{EntrySink, EntrySource};
 pub use error::{Error, Result};
-pub use options::ExpandOptions;
+pub use options::{ExpandOptions, RebuildOptions};
 pub use recipe::{Digest, Node, Recipe, RECIPE_VERSION};
 pub use report::{LayerProfile, LayerReport, Profile, Report};
 
@@ -182,7 +183,9 @@ fn hashed_overflowed(e: &Error) -> bool {
     false
 }
 
-/// Rebuilds the original bytes of `recipe` into `out`, taking entries from `source`.
+/// Rebuilds the original bytes of `recipe` into `out`, taking entries from `source`, with
+/// [`RebuildOptions::default`] (gzip members recompressed on every core at once where `source`
+/// allows it).
 ///
 /// Fails with [`Error::Mismatch`] when the bytes written do not have the recorded size and
 /// SHA-256 (they have been written to `out` by then: write to a temporary file and rename
@@ -191,6 +194,16 @@ pub fn rebuild(
     recipe: &Recipe,
     source: &mut dyn EntrySource,
     out: &mut (dyn Write + Send),
+) -> Result<Digest> {
+    rebuild_with(recipe, source, out, &RebuildOptions::default())
+}
+
+/// Like [`rebuild`], with the given options. The bytes written are the same whatever they are.
+pub fn rebuild_with(
+    recipe: &Recipe,
+    source: &mut dyn EntrySource,
+    out: &mut (dyn Write + Send),
+    opts: &RebuildOptions,
 ) -> Result<Digest> {
     if recipe.version != RECIPE_VERSION {
         return Err(Error::Recipe(format!(
@@ -205,7 +218,7 @@ pub fn rebuild(
         left: recipe.original.size,
     });
     let location = recipe.name.as_deref().unwrap_or(UNNAMED);
-    layer::rebuild_node(&recipe.root, source, &mut hashed, location).map_err(|e| {
+    layer::rebuild_node(&recipe.root, source, &mut hashed, location, opts).map_err(|e| {
         if hashed_overflowed(&e) {
             Error::Recipe(format!(
                 "the rebuild writes more than the original's {} bytes: the recipe is damaged",

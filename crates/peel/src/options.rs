@@ -1,5 +1,5 @@
 //! The settings of an expansion: nesting depth, which gzip methods may be tried, and the
-//! decompression-bomb cap.
+//! decompression-bomb cap; and of a rebuild: how many gzip members are recompressed at once.
 
 use crate::gzip;
 
@@ -41,6 +41,50 @@ impl Default for ExpandOptions {
             max_expansion_ratio: 200,
             expansion_slack: 256 << 20,
             parallel_proofs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Settings of a rebuild: how many gzip members are recompressed at once, and how much
+/// recompressed output may wait for its turn.
+#[derive(Debug, Clone)]
+pub struct RebuildOptions {
+    /// How many independent gzip members (tar members that are gzip layers, such as format B's
+    /// `db/NNNN.dat.gz`, and the members of one gzip stream) are recompressed at once. The output
+    /// is still written strictly in order, so the bytes are the same whatever this is. 0 rebuilds
+    /// one member after another on the writing thread (the sequential path); the default is the
+    /// number of cores. Only a source that can open entries from several threads
+    /// ([`crate::EntrySource::try_clone`], a tree on disk) rebuilds tar members in parallel.
+    pub parallel_jobs: usize,
+    /// The most bytes held in memory at one place that rebuilds in parallel (a tar layer, or a
+    /// gzip stream of several members): recompressed output of members ahead of the one being
+    /// written, and (for a gzip stream) plain content handed to members not yet compressing it.
+    /// A member ahead that reaches the cap waits until the writer has caught up; the member being
+    /// written streams straight through, so a huge member holds no more than about 1 MiB. In
+    /// all, one such place holds at most about twice the cap plus a few MiB per job (its
+    /// encoder's buffers); places nest only as deep as the layers do.
+    pub buffer_cap: usize,
+}
+
+impl RebuildOptions {
+    /// One member after another (no threads beyond one per gzip layer).
+    pub fn sequential() -> Self {
+        RebuildOptions {
+            parallel_jobs: 0,
+            ..RebuildOptions::default()
+        }
+    }
+}
+
+impl Default for RebuildOptions {
+    fn default() -> Self {
+        RebuildOptions {
+            parallel_jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // While a big member (format B's posts table: about 20 MB compressed on a medium
+            // forum) is being written, the members after it are compressed into this room: 16
+            // MiB holds most of the rest of such a dump, and keeps a rebuild within a few tens
+            // of MB (restore runs it after rustic_core's restore, under the 300 MB target).
+            buffer_cap: 16 << 20,
         }
     }
 }

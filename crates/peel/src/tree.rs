@@ -13,8 +13,8 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::{
-    expand_path_as, names, rebuild, Digest, EntrySink, EntrySource, Error, ExpandOptions, Recipe,
-    Report, Result, RECIPE_VERSION,
+    expand_path_as, names, rebuild_with, Digest, EntrySink, EntrySource, Error, ExpandOptions,
+    RebuildOptions, Recipe, Report, Result, RECIPE_VERSION,
 };
 
 /// Where the recipe lives inside an expanded tree.
@@ -77,11 +77,21 @@ pub fn expand_to_dir_as(
     result
 }
 
-/// Rebuilds the original file from the tree `dir` into `out`; checks its SHA-256.
+/// Rebuilds the original file from the tree `dir` into `out`; checks its SHA-256. Gzip members
+/// are recompressed on every core at once ([`RebuildOptions::default`]).
 pub fn rebuild_from_dir(dir: &Path, out: &mut (dyn Write + Send)) -> Result<Digest> {
+    rebuild_from_dir_with(dir, out, &RebuildOptions::default())
+}
+
+/// Like [`rebuild_from_dir`], with the given options.
+pub fn rebuild_from_dir_with(
+    dir: &Path,
+    out: &mut (dyn Write + Send),
+    opts: &RebuildOptions,
+) -> Result<Digest> {
     let recipe = read_recipe(&dir.join(RECIPE_PATH))?;
     let mut source = DirSource::new(dir);
-    rebuild(&recipe, &mut source, out)
+    rebuild_with(&recipe, &mut source, out, opts)
 }
 
 /// Reads a recipe file; refuses a version this build does not know.
@@ -254,6 +264,10 @@ impl DirSource {
 }
 
 impl EntrySource for DirSource {
+    fn try_clone(&self) -> Option<Box<dyn EntrySource>> {
+        Some(Box::new(DirSource::new(&self.root)))
+    }
+
     fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + Send>> {
         let shown = || self.root.join(names::shorten(path));
         let opened = resolve(&self.root, path, false).and_then(|(dir, name)| {

@@ -9,7 +9,8 @@
 //! - `decompress` (used by `layer/gzip.rs`) does the same but returns once the input is read,
 //!   the proofs possibly still running (`proof.rs`); `Unproven::prove` waits for them. So the
 //!   members of one stream, and the gzip layers of a tar's members, are proven side by side.
-//! - [`rebuild`] reads the plain content from `plain` and writes the exact original gzip bytes.
+//! - [`rebuild`] reads the plain content from `plain` and writes the exact original gzip bytes;
+//!   [`rebuild_with`] recompresses several members at once (`parallel.rs`).
 //!
 //! # How a method is chosen and proven
 //! Each member is decompressed once, in the calling thread, and its plain bytes go to `plain` as
@@ -41,6 +42,7 @@ mod expand;
 mod gnu;
 mod header;
 mod inflate;
+mod parallel;
 mod preflate;
 pub(crate) mod proof;
 mod rebuild;
@@ -57,6 +59,7 @@ pub use crate::recipe::{GzipRecipe, MemberRecipe, Method, MethodKind, PreflateCh
 pub use expand::expand;
 pub(crate) use expand::{decompress, Unproven};
 pub use gnu::gzip_version;
+pub use parallel::rebuild_with;
 pub use rebuild::rebuild;
 use source::Source;
 pub use zlib::zlib_version;

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 
 use super::verify::Candidate;
-use super::{header, preflate, GzipRecipe, Method, STEP_PLAIN};
+use super::{header, preflate, GzipRecipe, MemberRecipe, Method, STEP_PLAIN};
 use crate::error::{Error, Result};
 
 /// Reads the plain content from `plain`, writes the exact original gzip bytes to `out`.
@@ -16,53 +16,24 @@ pub fn rebuild(
     out: &mut (dyn Write + Send),
     location: &str,
 ) -> Result<()> {
-    let write_err = |source| Error::Io {
+    for (i, m) in recipe.members.iter().enumerate() {
+        rebuild_member(i, m, plain, out, location)?;
+    }
+    out.write_all(&recipe.trailing.0)
+        .map_err(|source| write_error(location, source))?;
+    expect_end(plain, location)
+}
+
+/// The error of writing rebuilt gzip bytes.
+pub(super) fn write_error(location: &str, source: std::io::Error) -> Error {
+    Error::Io {
         context: format!("{location}: writing rebuilt gzip data"),
         source,
-    };
-    for (i, m) in recipe.members.iter().enumerate() {
-        let at = || format!("{location} (gzip member {i})");
-        out.write_all(&m.header.0).map_err(write_err)?;
-        let mut crc = crc32fast::Hasher::new();
-        let mut counting = CountingWriter {
-            inner: &mut *out,
-            count: 0,
-        };
-        match &m.method {
-            Method::Zlib { .. } | Method::GnuGzip { .. } => {
-                let candidate = match m.method {
-                    Method::Zlib { level, mem_level } => Candidate::Zlib { level, mem_level },
-                    Method::GnuGzip { level } => Candidate::Gnu { level },
-                    Method::Preflate { .. } => unreachable!("matched above"),
-                };
-                recompress(candidate, m.plain_size, plain, &mut counting, &mut crc, &at)?;
-            }
-            Method::Preflate { chunks } => {
-                let total: u64 = chunks.iter().map(|c| c.plain_size).sum();
-                if total != m.plain_size {
-                    return Err(Error::Recipe(format!(
-                        "{}: preflate chunks cover {total} plain bytes, the member has {}",
-                        at(),
-                        m.plain_size
-                    )));
-                }
-                preflate::rebuild_member(chunks, plain, &mut counting, &mut crc)
-                    .map_err(|e| Error::Recipe(format!("{}: {e}", at())))?;
-            }
-        }
-        if counting.count != m.deflate_size {
-            return Err(Error::Recipe(format!(
-                "{}: {} produced {} deflate bytes, the recipe says {}",
-                at(),
-                m.method,
-                counting.count,
-                m.deflate_size
-            )));
-        }
-        out.write_all(&header::trailer(crc.finalize(), m.plain_size))
-            .map_err(write_err)?;
     }
-    out.write_all(&recipe.trailing.0).map_err(write_err)?;
+}
+
+/// Checks that `plain` holds nothing after the last member's content.
+pub(super) fn expect_end(plain: &mut (dyn Read + Send), location: &str) -> Result<()> {
     let mut extra = [0u8; 1];
     loop {
         match plain.read(&mut extra) {
@@ -81,6 +52,59 @@ pub fn rebuild(
             }
         }
     }
+}
+
+/// Writes member `i` (header, deflate body recompressed from `m.plain_size` bytes of `plain`,
+/// trailer) to `out`. Errors name `location` and the member.
+pub(super) fn rebuild_member(
+    i: usize,
+    m: &MemberRecipe,
+    plain: &mut (dyn Read + Send),
+    out: &mut (dyn Write + Send),
+    location: &str,
+) -> Result<()> {
+    let write_err = |source| write_error(location, source);
+    let at = || format!("{location} (gzip member {i})");
+    out.write_all(&m.header.0).map_err(write_err)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut counting = CountingWriter {
+        inner: &mut *out,
+        count: 0,
+    };
+    match &m.method {
+        Method::Zlib { .. } | Method::GnuGzip { .. } => {
+            let candidate = match m.method {
+                Method::Zlib { level, mem_level } => Candidate::Zlib { level, mem_level },
+                Method::GnuGzip { level } => Candidate::Gnu { level },
+                Method::Preflate { .. } => unreachable!("matched above"),
+            };
+            recompress(candidate, m.plain_size, plain, &mut counting, &mut crc, &at)?;
+        }
+        Method::Preflate { chunks } => {
+            let total: u64 = chunks.iter().map(|c| c.plain_size).sum();
+            if total != m.plain_size {
+                return Err(Error::Recipe(format!(
+                    "{}: preflate chunks cover {total} plain bytes, the member has {}",
+                    at(),
+                    m.plain_size
+                )));
+            }
+            preflate::rebuild_member(chunks, plain, &mut counting, &mut crc)
+                .map_err(|e| Error::Recipe(format!("{}: {e}", at())))?;
+        }
+    }
+    if counting.count != m.deflate_size {
+        return Err(Error::Recipe(format!(
+            "{}: {} produced {} deflate bytes, the recipe says {}",
+            at(),
+            m.method,
+            counting.count,
+            m.deflate_size
+        )));
+    }
+    out.write_all(&header::trailer(crc.finalize(), m.plain_size))
+        .map_err(write_err)?;
+    Ok(())
 }
 
 struct CountingWriter<'a> {

@@ -273,7 +273,8 @@ pub(super) mod gzip_calls {
         plain: &mut (dyn Read + Send),
         out: &mut (dyn Write + Send),
         location: &str,
+        opts: &crate::options::RebuildOptions,
     ) -> Result<()> {
-        crate::gzip::rebuild(recipe, plain, out, location)
+        crate::gzip::rebuild_with(recipe, plain, out, location, opts)
     }
 }

@@ -1,5 +1,9 @@
 //! Rebuilding a node of the recipe: plain entries copied, a tar layer written by the tar
 //! module, a gzip layer recompressed on this thread while its content is rebuilt on another.
+//! Where independent gzip members can be recompressed side by side (tar members that are gzip
+//! layers, the members of one gzip stream), the tar and gzip modules do so, up to
+//! `RebuildOptions::parallel_jobs` at once; a member rebuilt that way rebuilds what it holds
+//! one part after another, so the threads stay within one job count per nesting level.
 
 use std::io::{self, Read, Write};
 
@@ -7,6 +11,7 @@ use super::gzip::gzip_calls;
 use super::{is_broken_pipe, PIPE_BUFFER};
 use crate::entries::EntrySource;
 use crate::error::{Error, Result};
+use crate::options::RebuildOptions;
 use crate::recipe::Node;
 use crate::stream::CountWrite;
 
@@ -16,12 +21,13 @@ pub(crate) fn rebuild_node(
     source: &mut dyn EntrySource,
     out: &mut (dyn Write + Send),
     location: &str,
+    opts: &RebuildOptions,
 ) -> Result<()> {
     match node {
         Node::Entry { path, size } | Node::Stored { path, size, .. } => {
             copy_entry(path, *size, source, out)
         }
-        Node::Tar(t) => crate::tar::rebuild(t, source, out, location, &rebuild_node),
+        Node::Tar(t) => crate::tar::rebuild(t, source, out, location, &rebuild_node, opts),
         Node::Gzip { gzip, inner } => {
             let (reader, writer) = io::pipe().map_err(|e| Error::Io {
                 context: "creating a pipe".to_string(),
@@ -31,14 +37,15 @@ pub(crate) fn rebuild_node(
                 let t = s.spawn(move || {
                     // Buffered: the tar layer writes 512-byte header blocks.
                     let mut writer = io::BufWriter::with_capacity(PIPE_BUFFER, writer);
-                    rebuild_node(inner, source, &mut writer, &format!("{location}>gunzip"))?;
+                    let at = format!("{location}>gunzip");
+                    rebuild_node(inner, source, &mut writer, &at, opts)?;
                     writer.flush().map_err(|e| Error::Io {
                         context: format!("{location}: writing to the gzip layer"),
                         source: e,
                     })
                 });
                 let mut reader = reader;
-                let gz = gzip_calls::rebuild(gzip, &mut reader, out, location);
+                let gz = gzip_calls::rebuild(gzip, &mut reader, out, location, opts);
                 drop(reader);
                 let inner = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                 (inner, gz)

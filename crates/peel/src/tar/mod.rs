@@ -21,6 +21,7 @@ use std::io::{Read, Write};
 
 use crate::entries::EntrySource;
 use crate::error::Result;
+use crate::options::RebuildOptions;
 use crate::place::Place;
 use crate::recipe::Node;
 pub use crate::recipe::{TarMember as Member, TarRecipe};
@@ -44,9 +45,16 @@ pub(crate) trait Nest {
     fn layer_mut(&mut self, index: usize) -> &mut LayerReport;
 }
 
-/// Rebuilds a member's data (`layer::rebuild_node`), passed in by the dispatcher.
-pub(crate) type RebuildNested<'a> =
-    &'a dyn Fn(&Node, &mut dyn EntrySource, &mut (dyn Write + Send), &str) -> Result<()>;
+/// Rebuilds a member's data (`layer::rebuild_node`), passed in by the dispatcher; called from
+/// several threads at once when members are rebuilt in parallel.
+pub(crate) type RebuildNested<'a> = &'a (dyn Fn(
+    &Node,
+    &mut dyn EntrySource,
+    &mut (dyn Write + Send),
+    &str,
+    &RebuildOptions,
+) -> Result<()>
+         + Sync);
 
 /// Zero bytes after `size` data bytes up to the next block boundary.
 fn padding(size: u64) -> u64 {

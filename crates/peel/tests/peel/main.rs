@@ -15,5 +15,6 @@ mod hostile;
 mod hostile_names;
 mod nested;
 mod parallel;
+mod rebuild_parallel;
 mod tar_formats;
 mod tarstream_stream;

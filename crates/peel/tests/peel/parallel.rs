@@ -68,12 +68,12 @@ fn same_as_sequential(work: &Path, input: &str, opts: &ExpandOptions) -> Expande
 }
 
 /// Text shaped like the rows of a table, different per member.
-const ROWS: &str =
+pub(crate) const ROWS: &str =
     "seq 1 $n | sed \"s/$/\\tuser$n\\t2024-01-0$((n % 9 + 1)) 12:00:00\\tsome post text $n/\"";
 
 /// A format B shaped tar: `toc.dat` and `db/NNNN.dat.gz` members of many sizes, compressed by
 /// GNU gzip at several levels, one of them far larger than the probe.
-fn make_format_b(work: &Path, members: u32) {
+pub(crate) fn make_format_b(work: &Path, members: u32) {
     sh(
         work,
         &format!(
