@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rustic_core::repofile::Node;
 
@@ -102,16 +102,18 @@ impl Repo {
         // 3. The entries in rebuild order, restored by a thread of their own.
         entries.sort_by_key(|(p, _)| p.to_str().and_then(|p| order.get(p).copied()));
         let batches = batches(entries);
-        let batch_of: HashMap<String, usize> = batches
-            .iter()
-            .enumerate()
-            .flat_map(|(b, nodes)| {
-                nodes
-                    .iter()
-                    .filter_map(move |(p, _)| Some((p.to_str()?.to_string(), b)))
-            })
-            .collect();
-        let progress = Progress::default();
+        let batch_of: Arc<HashMap<String, usize>> = Arc::new(
+            batches
+                .iter()
+                .enumerate()
+                .flat_map(|(b, nodes)| {
+                    nodes
+                        .iter()
+                        .filter_map(move |(p, _)| Some((p.to_str()?.to_string(), b)))
+                })
+                .collect(),
+        );
+        let progress = Arc::new(Progress::default());
         std::thread::scope(|s| {
             let restoring = s.spawn(|| {
                 for (b, nodes) in batches.into_iter().enumerate() {
@@ -125,9 +127,9 @@ impl Repo {
                 Ok::<(), RepoError>(())
             });
             let mut source = WaitingSource {
-                dir: peel::tree::DirSource::new(dir),
-                batch_of: &batch_of,
-                progress: &progress,
+                dir: dir.to_path_buf(),
+                batch_of: batch_of.clone(),
+                progress: progress.clone(),
             };
             let rebuilt = peel::rebuild(&recipe, &mut source, out).map_err(|e| RepoError::Peel {
                 path: dir.to_path_buf(),
@@ -220,18 +222,27 @@ impl Progress {
     }
 }
 
-/// The tree on disk, each entry opened only once its batch has been restored.
-struct WaitingSource<'a> {
-    dir: peel::tree::DirSource,
-    batch_of: &'a HashMap<String, usize>,
-    progress: &'a Progress,
+/// The tree on disk, each entry opened only once its batch has been restored. Clones share the
+/// waiting, so peel may rebuild independent members on several threads.
+struct WaitingSource {
+    dir: PathBuf,
+    batch_of: Arc<HashMap<String, usize>>,
+    progress: Arc<Progress>,
 }
 
-impl peel::EntrySource for WaitingSource<'_> {
+impl peel::EntrySource for WaitingSource {
     fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + Send>> {
         if let Some(&batch) = self.batch_of.get(path) {
             self.progress.wait_for(batch)?;
         }
-        self.dir.open(path)
+        peel::tree::DirSource::new(&self.dir).open(path)
+    }
+
+    fn try_clone(&self) -> Option<Box<dyn peel::EntrySource>> {
+        Some(Box::new(WaitingSource {
+            dir: self.dir.clone(),
+            batch_of: self.batch_of.clone(),
+            progress: self.progress.clone(),
+        }))
     }
 }
