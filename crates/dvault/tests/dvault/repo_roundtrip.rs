@@ -212,3 +212,35 @@ fn put_back_into_a_discourse_backups_folder_keeps_name_time_and_bytes() {
     assert_eq!(fs::read(&placed).unwrap(), b"admin's own file");
     assert_eq!(fs::read_dir(&backups).unwrap().count(), 1);
 }
+
+/// A read budget far smaller than one pack stretch (`DVAULT_READ_BUDGET_MB=1`, rustic_core's
+/// restore reads up to 32 MiB at once) still restores every format bit for bit: the reads wait
+/// for each other instead of holding memory together, and nothing waits forever
+/// (`store/restic/read_budget.rs`). 70 MB of uploads make several data packs.
+#[test]
+fn a_read_budget_smaller_than_one_pack_still_restores_bit_exact() {
+    let env = Env::new();
+    let repo = env.path().join("repo");
+    let repo = repo.to_str().unwrap();
+    env.ok(repo, &["init"]);
+    let files = make_backups(env.path(), 1, 70_000_000);
+    for file in &files {
+        assert_eq!(env.backup(repo, file)["outcome"], "stored");
+    }
+    for (file, snap) in files.iter().zip(&env.snapshots(repo)) {
+        let id = snap["short_id"].as_str().unwrap();
+        let out = env.path().join(format!("restored-{id}"));
+        let run = env
+            .dvault(repo)
+            .env("DVAULT_READ_BUDGET_MB", "1")
+            .args(["restore", id, "--to", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(sha256(&out), sha256(file), "{}", file.display());
+    }
+}
