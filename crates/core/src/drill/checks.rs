@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::database::DrillDatabase;
 use super::dump::DumpFacts;
-use super::load::Server;
+use super::server::Server;
 use super::uploads::{self, UploadIndex};
 use super::{DrillReport, SequenceCheck, TableCheck, UploadsCheck, MAX_LISTED};
 
