@@ -290,13 +290,14 @@ impl SiteRun<'_> {
         report: &mut SiteReport,
         state: &mut SiteState,
     ) -> anyhow::Result<()> {
-        let Some(c) = &self.site.check else {
+        let Some(c) = due(
+            self.site.check.as_ref(),
+            |c| c.every,
+            state.last_check_success_time,
+            &mut report.check,
+        ) else {
             return Ok(());
         };
-        if !is_due(state.last_check_success_time, c.every, now_secs()) {
-            report.check = Some("not due".into());
-            return Ok(());
-        }
         log.say("info", "checking the repository");
         let summary = store
             .check(c.read_data_subset)
@@ -315,13 +316,14 @@ impl SiteRun<'_> {
         report: &mut SiteReport,
         state: &mut SiteState,
     ) -> anyhow::Result<()> {
-        let Some(d) = &self.site.drill else {
+        let Some(d) = due(
+            self.site.drill.as_ref(),
+            |d| d.every,
+            state.last_drill_success_time,
+            &mut report.drill,
+        ) else {
             return Ok(());
         };
-        if !is_due(state.last_drill_success_time, d.every, now_secs()) {
-            report.drill = Some("not due".into());
-            return Ok(());
-        }
         let Some(hook) = self.drill else {
             log.say("warn", "a drill is due but this build has no drill step");
             report.drill = Some("due, but not available in this build".into());
@@ -348,6 +350,23 @@ impl SiteRun<'_> {
         report.drill = Some(done.summary);
         Ok(())
     }
+}
+
+/// The head of a periodic step (the check, the drill): its config when it is configured and due
+/// since its last success; `None` otherwise, with "not due" as the report's line when it is
+/// configured.
+fn due<'a, T>(
+    step: Option<&'a T>,
+    every: impl Fn(&T) -> Duration,
+    last_success: Option<f64>,
+    line: &mut Option<String>,
+) -> Option<&'a T> {
+    let step = step?;
+    if is_due(last_success, every(step), now_secs()) {
+        return Some(step);
+    }
+    *line = Some("not due".into());
+    None
 }
 
 /// Stores the newest backup unless a snapshot with its SHA-256 exists; then sums the run's
