@@ -14,7 +14,7 @@ use super::{
     backfill, error_text, is_due, second_copy, stored_line, DrillHook, LogEvent, Outcome,
     SiteReport, Store, StoreOpener, Stored,
 };
-use crate::config::{Config, SiteConfig};
+use crate::config::{CheckConfig, Config, DrillConfig, SiteConfig};
 use crate::lock::RepoLock;
 use crate::monitor::{LogTail, PingUrls, Pinger};
 use crate::source::{self, Picked};
@@ -194,8 +194,14 @@ impl SiteRun<'_> {
         if let Some(second) = &site.copy_to {
             second_copy::copy(self, &*store, second, log, report, state)?;
         }
-        self.check(&*store, log, report, state)?;
-        self.drill(&*store, log, report, state)?;
+        let last = state.last_check_success_time;
+        if let Some(c) = due(site.check.as_ref(), |c| c.every, last, &mut report.check) {
+            self.check(c, &*store, log, report, state)?;
+        }
+        let last = state.last_drill_success_time;
+        if let Some(d) = due(site.drill.as_ref(), |d| d.every, last, &mut report.drill) {
+            self.drill(d, &*store, log, report, state)?;
+        }
         let count = store.snapshot_count()?;
         state.snapshots = Some(count);
         report.snapshots = Some(count);
@@ -282,22 +288,15 @@ impl SiteRun<'_> {
         Ok(())
     }
 
-    /// The repository check, when `[check]` is due.
+    /// The repository check (`[check]`, due now; see [`due`]).
     fn check(
         &self,
+        c: &CheckConfig,
         store: &dyn Store,
         log: &mut SiteLog<'_>,
         report: &mut SiteReport,
         state: &mut SiteState,
     ) -> anyhow::Result<()> {
-        let Some(c) = due(
-            self.site.check.as_ref(),
-            |c| c.every,
-            state.last_check_success_time,
-            &mut report.check,
-        ) else {
-            return Ok(());
-        };
         log.say("info", "checking the repository");
         let summary = store
             .check(c.read_data_subset)
@@ -308,22 +307,15 @@ impl SiteRun<'_> {
         Ok(())
     }
 
-    /// The restore drill, when `[drill]` is due.
+    /// The restore drill (`[drill]`, due now; see [`due`]).
     fn drill(
         &self,
+        d: &DrillConfig,
         store: &dyn Store,
         log: &mut SiteLog<'_>,
         report: &mut SiteReport,
         state: &mut SiteState,
     ) -> anyhow::Result<()> {
-        let Some(d) = due(
-            self.site.drill.as_ref(),
-            |d| d.every,
-            state.last_drill_success_time,
-            &mut report.drill,
-        ) else {
-            return Ok(());
-        };
         let Some(hook) = self.drill else {
             log.say("warn", "a drill is due but this build has no drill step");
             report.drill = Some("due, but not available in this build".into());
