@@ -10,6 +10,7 @@ pub mod folder;
 mod newest;
 #[cfg(feature = "s3")]
 pub mod s3;
+mod settle;
 pub mod ssh;
 mod trigger;
 mod unusable;
