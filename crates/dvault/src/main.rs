@@ -129,7 +129,10 @@ fn main() -> ExitCode {
         Ok(()) => 0,
         Err(e) => {
             // No URL password in a message, whatever layer wrote it.
-            eprintln!("error: {}", dvault_core::redact::text(&error_text(&e)));
+            eprintln!(
+                "error: {}",
+                dvault_core::redact::text(&dvault_core::run::error_text(&e))
+            );
             // Another dvault holds the repository: 11, as `run` and restic use for a lock.
             if dvault_core::lock::is_held(&e) {
                 dvault_core::run::exit::LOCKED
@@ -190,23 +193,6 @@ fn stop_on_signal() {
         std::thread::sleep(dvault_core::interrupt::grace());
         dvault_core::interrupt::exit_after_cleanup(128 + sig);
     });
-}
-
-/// The error and its causes, joined by ": ". Many errors already end with their cause's text
-/// (thiserror messages that include `{source}`), which anyhow's `{:#}` would print twice.
-fn error_text(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 fn run(command: Command) -> anyhow::Result<()> {

@@ -74,18 +74,9 @@ fn run_inner(args: RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    if let Some(site) = &args.site {
-        if !config.sites.contains_key(site) {
-            say(
-                "error",
-                &format!(
-                    "no site {site:?} in {} (sites: {})",
-                    path.display(),
-                    config.sites.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            );
-            return exit::USAGE;
-        }
+    if let Err(e) = run::select_sites(&config, args.site.as_deref()) {
+        say("error", &e.to_string());
+        return exit::USAGE;
     }
     if args.dry_run {
         return crate::run_plan_cmd::print(&config, args.site.as_deref(), json);

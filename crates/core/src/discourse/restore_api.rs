@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::restore_log::LogReader;
-use crate::source::api::{parse_json, ApiClient, ApiError};
+use crate::source::api::{operation_answer, parse_json, ApiClient, ApiError};
 
 /// The MessageBus channel of backup and restore logs (`BackupRestore::LOGS_CHANNEL`).
 pub const LOGS_CHANNEL: &str = "/admin/backups/logs";
@@ -167,16 +167,6 @@ struct Status {
     /// Absent in Discourse versions before restores had to be allowed.
     #[serde(default, alias = "allowRestore")]
     allow_restore: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StartAnswer {
-    #[serde(default)]
-    success: Option<String>,
-    #[serde(default)]
-    failed: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
 }
 
 /// Starts and follows restores on one forum.
@@ -327,18 +317,12 @@ impl RestoreApi {
                 .body(body.clone())
         });
         self.client.retry = retry;
-        let answer: StartAnswer = parse_json(&url, sent?)?;
-        match (answer.success, answer.failed) {
-            (Some(_), _) => Ok(()),
-            (None, Some(_)) => Err(RestoreApiError::Refused {
+        match operation_answer(&url, sent?)? {
+            None => Ok(()),
+            Some(message) => Err(RestoreApiError::Refused {
                 url: crate::redact::string(&url),
-                message: answer.message.unwrap_or_default(),
+                message,
             }),
-            (None, None) => Err(ApiError::Unexpected {
-                url,
-                message: "neither \"success\" nor \"failed\" in the answer".into(),
-            }
-            .into()),
         }
     }
 

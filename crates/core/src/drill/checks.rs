@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::database::DrillDatabase;
 use super::dump::DumpFacts;
-use super::load::Server;
+use super::server::Server;
 use super::uploads::{self, UploadIndex};
 use super::{DrillReport, SequenceCheck, TableCheck, UploadsCheck, MAX_LISTED};
 
@@ -40,6 +40,30 @@ fn existing(server: &Server, db: &DrillDatabase<'_>, names: &[&str]) -> Result<V
     Ok(exists)
 }
 
+/// Asks one row of `select(i, name)` (a `SELECT {i}, ...`: the relation's index first) of each
+/// relation of `names` that exists, in batches of 200 joined by `UNION ALL`; `row` gets each
+/// answer's index and all its fields. Returns which relations exist.
+fn select_existing(
+    server: &Server,
+    db: &DrillDatabase<'_>,
+    names: &[&str],
+    select: impl Fn(usize, &str) -> String,
+    mut row: impl FnMut(usize, &[Option<&str>]) -> Result<()>,
+) -> Result<Vec<bool>> {
+    let exists = existing(server, db, names)?;
+    let selects: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| exists[*i])
+        .map(|(i, n)| select(i, n))
+        .collect();
+    for chunk in selects.chunks(200) {
+        let sql = format!("{};\n", chunk.join(" UNION ALL "));
+        server.query_each(db, &sql, &mut |f| row(field(f, 0)?.parse()?, f))?;
+    }
+    Ok(exists)
+}
+
 fn field<'a>(f: &[Option<&'a str>], i: usize) -> Result<&'a str> {
     f.get(i)
         .copied()
@@ -54,24 +78,19 @@ pub(super) fn check_tables(
     report: &mut DrillReport,
 ) -> Result<()> {
     let names: Vec<&str> = facts.tables.keys().map(String::as_str).collect();
-    let exists = existing(server, db, &names)?;
     let mut counts: Vec<Option<u64>> = vec![None; names.len()];
-    let selects: Vec<String> = names
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| exists[*i])
-        .map(|(i, n)| format!("SELECT {i}, count(*) FROM ONLY {n}"))
-        .collect();
-    for chunk in selects.chunks(200) {
-        let sql = format!("{};\n", chunk.join(" UNION ALL "));
-        server.query_each(db, &sql, &mut |f| {
-            let i: usize = field(f, 0)?.parse()?;
+    let exists = select_existing(
+        server,
+        db,
+        &names,
+        |i, n| format!("SELECT {i}, count(*) FROM ONLY {n}"),
+        |i, f| {
             if let Some(slot) = counts.get_mut(i) {
                 *slot = Some(field(f, 1)?.parse()?);
             }
             Ok(())
-        })?;
-    }
+        },
+    )?;
     let mut failures = Vec::new();
     for (i, (name, t)) in facts.tables.iter().enumerate() {
         let expected = t.copy_rows.unwrap_or(0);
@@ -113,30 +132,20 @@ pub(super) fn check_sequences(
     report: &mut DrillReport,
 ) -> Result<()> {
     let names: Vec<&str> = facts.sequences.keys().map(String::as_str).collect();
-    let exists = existing(server, db, &names)?;
     let mut values: Vec<Option<(i64, bool)>> = vec![None; names.len()];
-    let selects: Vec<String> = names
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| exists[*i])
-        .map(|(i, n)| {
-            format!(
-                "SELECT {i}, last_value, is_called FROM {}",
-                // setval names the sequence as a regclass text; it is valid SQL as it is.
-                n
-            )
-        })
-        .collect();
-    for chunk in selects.chunks(200) {
-        let sql = format!("{};\n", chunk.join(" UNION ALL "));
-        server.query_each(db, &sql, &mut |f| {
-            let i: usize = field(f, 0)?.parse()?;
+    select_existing(
+        server,
+        db,
+        &names,
+        // setval names the sequence as a regclass text; it is valid SQL as it is.
+        |i, n| format!("SELECT {i}, last_value, is_called FROM {n}"),
+        |i, f| {
             if let Some(slot) = values.get_mut(i) {
                 *slot = Some((field(f, 1)?.parse()?, field(f, 2)? == "t"));
             }
             Ok(())
-        })?;
-    }
+        },
+    )?;
     let mut failures = Vec::new();
     for (i, (name, s)) in facts.sequences.iter().enumerate() {
         let got = values[i];

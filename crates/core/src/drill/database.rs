@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
 
-use super::load::Server;
+use super::server::Server;
 use crate::postgres::quote_ident;
 
 /// How a client program logs in as the drill's role.

@@ -30,8 +30,9 @@ use std::time::Instant;
 use super::bomb::ExpansionBudget;
 use super::database::DrillDatabase;
 use super::dump::{readonly_function_sql, DumpFacts, DumpScanner};
-use super::load::{drain, tail, LoadError, Server};
+use super::load::LoadError;
 use super::phases::{starts_post_data, Phases};
+use super::server::{drain, tail, Server};
 
 /// What loading a directory dump took, by phase.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,7 +55,10 @@ impl Server {
         cap: &ExpansionBudget,
         times: &mut DirectoryTimes,
     ) -> Result<DumpFacts, LoadError> {
-        let pg_restore = self.pg_restore()?;
+        let pg_restore = self.pg_restore().map_err(|e| LoadError::Read {
+            message: e.to_string(),
+            facts: DumpFacts::default(),
+        })?;
         let t = Instant::now();
         list(pg_restore, dir)?;
         times.list_secs = t.elapsed().as_secs_f64();

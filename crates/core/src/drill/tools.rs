@@ -7,6 +7,7 @@
 //! .find`, lib/backup_restore/postgres_tools.rb). A program newer than the server is refused
 //! because what it writes may use features the server lacks; one older than the dump refuses
 //! the dump's archive version itself, and then the drill fails as Discourse's restore would.
+//! Whether the chosen psql has `\restrict` is read from its version here too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -131,6 +132,42 @@ pub(crate) fn major_of_version_num(num: &str) -> Option<u32> {
     Some(n / 10000)
 }
 
+/// Whether the psql `psql` has `\restrict`: added in the minor releases of August 2025
+/// (13.22, 14.19, 15.14, 16.10, 17.6; CVE-2025-8714) and in every 18.
+pub(crate) fn psql_has_restrict(psql: &Path) -> bool {
+    let out = Command::new(psql)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    let text = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => return false,
+    };
+    restrict_supported(&text)
+}
+
+/// Reads `psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`.
+fn restrict_supported(version: &str) -> bool {
+    let Some(number) = version
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+    else {
+        return false;
+    };
+    let mut parts = number.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    match major {
+        18.. => true,
+        17 => minor >= 6,
+        16 => minor >= 10,
+        15 => minor >= 14,
+        14 => minor >= 19,
+        13 => minor >= 22,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +190,18 @@ mod tests {
         let err = find("pg_restore", 9, None).unwrap_err();
         assert!(err.contains("PostgreSQL 9"), "{err}");
         assert!(err.contains("version 9 or older"), "{err}");
+    }
+
+    #[test]
+    fn restrict_is_known_from_the_minor_release_on() {
+        assert!(restrict_supported(
+            "psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        ));
+        assert!(restrict_supported("psql (PostgreSQL) 18.1"));
+        assert!(restrict_supported("psql (PostgreSQL) 17.6"));
+        assert!(!restrict_supported("psql (PostgreSQL) 17.5"));
+        assert!(!restrict_supported("psql (PostgreSQL) 15.13"));
+        assert!(!restrict_supported("psql (PostgreSQL) 12.22"));
+        assert!(!restrict_supported("garbage"));
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::text::{bytes, when};
+use super::text::{bytes, last_backup, when};
 use super::{plots, Event, Report, SiteReport};
 
 /// Escapes text for HTML.
@@ -88,21 +88,7 @@ fn site(out: &mut String, s: &SiteReport) {
         &s.newest.as_deref().map_or("-".into(), when),
     );
     if let Some(b) = &s.last_backup {
-        row(
-            out,
-            "last-backup",
-            "Last backup",
-            &format!(
-                "{} {} ({}): {:.1} s, read {}, added {}, stored {}",
-                when(&b.time),
-                b.snapshot,
-                b.file,
-                b.seconds,
-                bytes(b.bytes_read as f64),
-                bytes(b.bytes_added as f64),
-                bytes(b.bytes_stored as f64)
-            ),
-        );
+        row(out, "last-backup", "Last backup", &last_backup(b));
     }
     row(
         out,

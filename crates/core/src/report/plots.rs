@@ -1,6 +1,7 @@
 //! The report's plots, drawn as SVG text by `plotters` (its SVG backend writes `<text>`
 //! elements for labels and needs no font files), to be inlined in the HTML page.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::text::bytes;
@@ -67,27 +68,16 @@ pub fn durations(h: &History) -> Drawn {
 
 /// Bytes stored per day, as bars.
 pub fn daily_growth(h: &History) -> Drawn {
-    let mut svg = String::new();
     let pts = &h.daily_growth;
     let (mut xr, yr) = ranges(pts.iter().map(|p| p.0), pts.iter().map(|p| p.1));
     xr.end += DAY;
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Stored per day", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(80)
-            .build_cartesian_2d(xr, yr)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .x_label_formatter(&|x| date(*x))
-            .y_label_formatter(&|y| bytes(*y))
-            .draw()
-            .map_err(err)?;
+    let axes = Axes {
+        caption: "Stored per day",
+        y_label_width: 80,
+        y_labels: None,
+        y_label: &|y| bytes(y),
+    };
+    chart(&axes, xr, yr, |chart| {
         chart
             .draw_series(pts.iter().map(|(x, y)| {
                 Rectangle::new(
@@ -96,46 +86,30 @@ pub fn daily_growth(h: &History) -> Drawn {
                 )
             }))
             .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Checks, drills, forgets and prunes on a timeline: a dot for success, a cross for failure.
 pub fn timeline(events: &[Event]) -> Drawn {
     const ROWS: [&str; 6] = ["check", "drill", "restore", "put-back", "forget", "prune"];
-    let mut svg = String::new();
     let xs: Vec<f64> = events.iter().map(|e| super::unix(&e.time)).collect();
     let (xr, _) = ranges(xs.iter().copied(), std::iter::empty());
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Checks, drills, restores and deletions (red cross: failed)",
-                ("sans-serif", 16),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(xr, -0.5..(ROWS.len() as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .x_label_formatter(&|x| date(*x))
-            .y_labels(ROWS.len())
-            .y_label_formatter(&|y| {
-                let i = y.round();
-                if (y - i).abs() < 0.01 && i >= 0.0 {
-                    ROWS.get(i as usize)
-                        .map_or(String::new(), |s| s.to_string())
-                } else {
-                    String::new()
-                }
-            })
-            .draw()
-            .map_err(err)?;
+    let axes = Axes {
+        caption: "Checks, drills, restores and deletions (red cross: failed)",
+        y_label_width: 70,
+        y_labels: Some(ROWS.len()),
+        y_label: &|y| {
+            let i = y.round();
+            if (y - i).abs() < 0.01 && i >= 0.0 {
+                ROWS.get(i as usize)
+                    .map_or(String::new(), |s| s.to_string())
+            } else {
+                String::new()
+            }
+        },
+    };
+    chart(&axes, xr, -0.5..(ROWS.len() as f64 - 0.5), |chart| {
         let row = |e: &Event| ROWS.iter().position(|r| *r == e.operation).unwrap_or(0) as f64;
         let ok: Vec<(f64, f64)> = events
             .iter()
@@ -159,9 +133,8 @@ pub fn timeline(events: &[Event]) -> Drawn {
                     .map(|p| Cross::new(*p, 6, RED_.stroke_width(3))),
             )
             .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Lines with a dot at each point, one per series in its colour, over time.
@@ -171,26 +144,15 @@ fn line_plot(
     fmt: &dyn Fn(f64) -> String,
     y_label_width: u32,
 ) -> Drawn {
-    let mut svg = String::new();
     let all = series.iter().flat_map(|(pts, _)| pts.iter());
     let (xr, yr) = ranges(all.clone().map(|p| p.0), all.map(|p| p.1));
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(y_label_width)
-            .build_cartesian_2d(xr, yr)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .x_label_formatter(&|x| date(*x))
-            .y_label_formatter(&|y| fmt(*y))
-            .draw()
-            .map_err(err)?;
+    let axes = Axes {
+        caption,
+        y_label_width,
+        y_labels: None,
+        y_label: fmt,
+    };
+    chart(&axes, xr, yr, |chart| {
         for (pts, color) in series {
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), *color))
@@ -199,6 +161,52 @@ fn line_plot(
                 .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
                 .map_err(err)?;
         }
+        Ok(())
+    })
+}
+
+/// What a plot's frame says besides its dates: the caption and the y axis.
+struct Axes<'a> {
+    caption: &'a str,
+    /// Room for the y labels, in pixels.
+    y_label_width: u32,
+    /// How many y labels (plotters' default when `None`).
+    y_labels: Option<usize>,
+    y_label: &'a dyn Fn(f64) -> String,
+}
+
+/// A plot's coordinates: time (Unix seconds) across, a value up.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Every plot's frame, drawn once here: an SVG of [`SIZE`] on white, the caption, dates along
+/// the x axis and `axes`' labels up the y axis; `draw` adds the plot's own series.
+fn chart(
+    axes: &Axes<'_>,
+    xr: std::ops::Range<f64>,
+    yr: std::ops::Range<f64>,
+    draw: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), String>,
+) -> Drawn {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(axes.caption, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(axes.y_label_width)
+            .build_cartesian_2d(xr, yr)
+            .map_err(err)?;
+        let (x_label, y_label) = (|x: &f64| date(*x), |y: &f64| (axes.y_label)(*y));
+        let mut mesh = chart.configure_mesh();
+        mesh.x_labels(6)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label);
+        if let Some(n) = axes.y_labels {
+            mesh.y_labels(n);
+        }
+        mesh.draw().map_err(err)?;
+        draw(&mut chart)?;
         root.present().map_err(err)?;
     }
     Ok(svg)

@@ -20,10 +20,7 @@ fn now() -> String {
 pub fn for_config(config: &Config, site: Option<&str>) -> anyhow::Result<Report> {
     let state_dir = config.state_dir();
     let mut sites = Vec::new();
-    for (name, s) in &config.sites {
-        if site.is_some_and(|w| w != name) {
-            continue;
-        }
+    for (name, s) in crate::run::select_sites(config, site)? {
         let Some(r) = &s.repository else { continue };
         let repo =
             crate::run::open_repository(r, Some(config.cache_dir()), None).with_context(|| {
@@ -41,15 +38,6 @@ pub fn for_config(config: &Config, site: Option<&str>) -> anyhow::Result<Report>
         )
         .with_context(|| format!("site {name}"))?;
         sites.extend(found);
-    }
-    if let Some(w) = site {
-        if !config.sites.contains_key(w) {
-            anyhow::bail!(
-                "no site {w:?} in {} (sites: {})",
-                config.path.display(),
-                config.sites.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
     }
     Ok(Report {
         generated: now(),

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Event, Report, SiteReport};
+use super::{Event, LastBackup, Report, SiteReport};
 
 /// Bytes for people: `1.5 MiB`.
 pub fn bytes(n: f64) -> String {
@@ -15,6 +15,20 @@ pub fn bytes(n: f64) -> String {
 /// A time for a table: `2026-01-02 03:30` (UTC).
 pub fn when(rfc3339: &str) -> String {
     rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+}
+
+/// The last backup in one line, for the text and the HTML report alike.
+pub fn last_backup(b: &LastBackup) -> String {
+    format!(
+        "{} {} ({}): {:.1} s, read {}, added {}, stored {}",
+        when(&b.time),
+        b.snapshot,
+        b.file,
+        b.seconds,
+        bytes(b.bytes_read as f64),
+        bytes(b.bytes_added as f64),
+        bytes(b.bytes_stored as f64)
+    )
 }
 
 fn event(e: &Option<Event>) -> String {
@@ -56,17 +70,7 @@ fn site(out: &mut String, s: &SiteReport) {
         s.newest.as_deref().map_or("-".into(), when)
     );
     if let Some(b) = &s.last_backup {
-        let _ = writeln!(
-            out,
-            "  last backup    {} {} ({}): {:.1} s, read {}, added {}, stored {}",
-            when(&b.time),
-            b.snapshot,
-            b.file,
-            b.seconds,
-            bytes(b.bytes_read as f64),
-            bytes(b.bytes_added as f64),
-            bytes(b.bytes_stored as f64)
-        );
+        let _ = writeln!(out, "  last backup    {}", last_backup(b));
     }
     let _ = writeln!(
         out,

@@ -68,13 +68,13 @@ pub fn is_due(last: Option<f64>, every: Duration, now: f64) -> bool {
     }
 }
 
-/// Runs every selected site once. Never returns early for one site's failure.
-pub fn run(
-    config: &Config,
-    opener: &dyn StoreOpener,
-    opts: RunOptions<'_>,
-) -> anyhow::Result<RunReport> {
-    let selected: Vec<(&String, &SiteConfig)> = match &opts.site {
+/// The sites a command covers: only `site` when given (an error naming the config file and its
+/// sites when it has no such site), else every site, in the config's order.
+pub fn select_sites<'c>(
+    config: &'c Config,
+    site: Option<&str>,
+) -> anyhow::Result<Vec<(&'c String, &'c SiteConfig)>> {
+    match site {
         Some(name) => {
             let site = config.sites.get_key_value(name).ok_or_else(|| {
                 anyhow!(
@@ -83,10 +83,19 @@ pub fn run(
                     config.sites.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             })?;
-            vec![site]
+            Ok(vec![site])
         }
-        None => config.sites.iter().collect(),
-    };
+        None => Ok(config.sites.iter().collect()),
+    }
+}
+
+/// Runs every selected site once. Never returns early for one site's failure.
+pub fn run(
+    config: &Config,
+    opener: &dyn StoreOpener,
+    opts: RunOptions<'_>,
+) -> anyhow::Result<RunReport> {
+    let selected = select_sites(config, opts.site.as_deref())?;
     let state_dir = config.state_dir();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("state_dir {}: cannot create", state_dir.display()))?;

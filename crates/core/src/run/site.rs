@@ -14,7 +14,7 @@ use super::{
     backfill, error_text, is_due, second_copy, stored_line, DrillHook, LogEvent, Outcome,
     SiteReport, Store, StoreOpener, Stored,
 };
-use crate::config::{Config, SiteConfig};
+use crate::config::{CheckConfig, Config, DrillConfig, SiteConfig};
 use crate::lock::RepoLock;
 use crate::monitor::{LogTail, PingUrls, Pinger};
 use crate::source::{self, Picked};
@@ -194,8 +194,14 @@ impl SiteRun<'_> {
         if let Some(second) = &site.copy_to {
             second_copy::copy(self, &*store, second, log, report, state)?;
         }
-        self.check(&*store, log, report, state)?;
-        self.drill(&*store, log, report, state)?;
+        let last = state.last_check_success_time;
+        if let Some(c) = due(site.check.as_ref(), |c| c.every, last, &mut report.check) {
+            self.check(c, &*store, log, report, state)?;
+        }
+        let last = state.last_drill_success_time;
+        if let Some(d) = due(site.drill.as_ref(), |d| d.every, last, &mut report.drill) {
+            self.drill(d, &*store, log, report, state)?;
+        }
         let count = store.snapshot_count()?;
         state.snapshots = Some(count);
         report.snapshots = Some(count);
@@ -282,21 +288,15 @@ impl SiteRun<'_> {
         Ok(())
     }
 
-    /// The repository check, when `[check]` is due.
+    /// The repository check (`[check]`, due now; see [`due`]).
     fn check(
         &self,
+        c: &CheckConfig,
         store: &dyn Store,
         log: &mut SiteLog<'_>,
         report: &mut SiteReport,
         state: &mut SiteState,
     ) -> anyhow::Result<()> {
-        let Some(c) = &self.site.check else {
-            return Ok(());
-        };
-        if !is_due(state.last_check_success_time, c.every, now_secs()) {
-            report.check = Some("not due".into());
-            return Ok(());
-        }
         log.say("info", "checking the repository");
         let summary = store
             .check(c.read_data_subset)
@@ -307,21 +307,15 @@ impl SiteRun<'_> {
         Ok(())
     }
 
-    /// The restore drill, when `[drill]` is due.
+    /// The restore drill (`[drill]`, due now; see [`due`]).
     fn drill(
         &self,
+        d: &DrillConfig,
         store: &dyn Store,
         log: &mut SiteLog<'_>,
         report: &mut SiteReport,
         state: &mut SiteState,
     ) -> anyhow::Result<()> {
-        let Some(d) = &self.site.drill else {
-            return Ok(());
-        };
-        if !is_due(state.last_drill_success_time, d.every, now_secs()) {
-            report.drill = Some("not due".into());
-            return Ok(());
-        }
         let Some(hook) = self.drill else {
             log.say("warn", "a drill is due but this build has no drill step");
             report.drill = Some("due, but not available in this build".into());
@@ -348,6 +342,23 @@ impl SiteRun<'_> {
         report.drill = Some(done.summary);
         Ok(())
     }
+}
+
+/// The head of a periodic step (the check, the drill): its config when it is configured and due
+/// since its last success; `None` otherwise, with "not due" as the report's line when it is
+/// configured.
+fn due<'a, T>(
+    step: Option<&'a T>,
+    every: impl Fn(&T) -> Duration,
+    last_success: Option<f64>,
+    line: &mut Option<String>,
+) -> Option<&'a T> {
+    let step = step?;
+    if is_due(last_success, every(step), now_secs()) {
+        return Some(step);
+    }
+    *line = Some("not due".into());
+    None
 }
 
 /// Stores the newest backup unless a snapshot with its SHA-256 exists; then sums the run's

@@ -130,14 +130,31 @@ pub enum Start {
     Refused(String),
 }
 
+/// Discourse's answer to starting an operation (a backup or a restore): `{"success":"OK"}`, or
+/// `{"failed":"FAILED","message":...}` (`render_error`, app/controllers/admin/backups_controller.rb).
 #[derive(Debug, Deserialize)]
-struct CreateAnswer {
+struct OperationAnswer {
     #[serde(default)]
     success: Option<String>,
     #[serde(default)]
     failed: Option<String>,
     #[serde(default)]
     message: Option<String>,
+}
+
+/// Reads Discourse's answer to starting an operation at `url`: `Ok(None)` when it started,
+/// `Ok(Some(message))` when Discourse refused (its message, maybe empty), an error when the
+/// answer says neither.
+pub(crate) fn operation_answer(url: &str, resp: Response) -> Result<Option<String>, ApiError> {
+    let answer: OperationAnswer = parse_json(url, resp)?;
+    match (answer.success, answer.failed) {
+        (Some(_), _) => Ok(None),
+        (None, Some(_)) => Ok(Some(answer.message.unwrap_or_default())),
+        (None, None) => Err(ApiError::Unexpected {
+            url: url.to_string(),
+            message: "neither \"success\" nor \"failed\" in the answer".into(),
+        }),
+    }
 }
 
 /// A client for one forum's admin backup API.
@@ -320,19 +337,10 @@ impl ApiClient {
                 .body(body.clone())
         });
         let message = match sent {
-            Ok(resp) => {
-                let answer: CreateAnswer = parse_json(&url, resp)?;
-                match (answer.success, answer.failed) {
-                    (Some(_), _) => return Ok(Start::Started),
-                    (None, Some(_)) => answer.message.unwrap_or_default(),
-                    (None, None) => {
-                        return Err(ApiError::Unexpected {
-                            url,
-                            message: "neither \"success\" nor \"failed\" in the answer".into(),
-                        })
-                    }
-                }
-            }
+            Ok(resp) => match operation_answer(&url, resp)? {
+                None => return Ok(Start::Started),
+                Some(message) => message,
+            },
             // A conflict status, should a Discourse answer with one: decided like `failed`.
             Err(ApiError::Refused {
                 status: 409 | 422 | 423,

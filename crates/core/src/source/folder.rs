@@ -62,6 +62,42 @@ pub struct Listing {
     pub unusable: Vec<Unusable>,
 }
 
+impl Listing {
+    /// Adds a file whose name is of `kind`: a backup, or a file named like one that cannot be
+    /// used (`origin` names it then); other files are left out.
+    pub(super) fn add(
+        &mut self,
+        kind: FileKind,
+        path: PathBuf,
+        origin: String,
+        size: u64,
+        modified: SystemTime,
+    ) {
+        match kind {
+            FileKind::Backup(name) => self.backups.push(FolderEntry {
+                path,
+                name: name.with_mtime(Some(modified)),
+                size,
+                modified,
+            }),
+            FileKind::Unusable(reason) => self.unusable.push(Unusable {
+                origin,
+                reason,
+                modified: Some(modified),
+            }),
+            FileKind::Other | FileKind::InProgress(_) => {}
+        }
+    }
+
+    /// Puts both lists in the order their fields promise.
+    pub(super) fn sort(&mut self) {
+        self.backups
+            .sort_by(|a, b| a.name.sort_key().cmp(&b.name.sort_key()));
+        self.unusable
+            .sort_by(|a, b| (a.modified, &a.origin).cmp(&(b.modified, &b.origin)));
+    }
+}
+
 /// A Discourse backups folder.
 #[derive(Debug, Clone)]
 pub struct FolderSource {
@@ -122,25 +158,10 @@ impl FolderSource {
                 }
             };
             let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            match kind {
-                FileKind::Backup(name) => out.backups.push(FolderEntry {
-                    path,
-                    name: name.with_mtime(Some(modified)),
-                    size: meta.len(),
-                    modified,
-                }),
-                FileKind::Unusable(reason) => out.unusable.push(Unusable {
-                    origin: path.display().to_string(),
-                    reason,
-                    modified: Some(modified),
-                }),
-                FileKind::Other | FileKind::InProgress(_) => {}
-            }
+            let origin = path.display().to_string();
+            out.add(kind, path, origin, meta.len(), modified);
         }
-        out.backups
-            .sort_by(|a, b| a.name.sort_key().cmp(&b.name.sort_key()));
-        out.unusable
-            .sort_by(|a, b| (a.modified, &a.origin).cmp(&(b.modified, &b.origin)));
+        out.sort();
         Ok(out)
     }
 
@@ -163,54 +184,53 @@ impl FolderSource {
         if !self.settle.is_zero() {
             std::thread::sleep(self.settle);
         }
-        let after: BTreeMap<PathBuf, FolderEntry> = self
-            .list()?
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
-        for entry in before.into_iter().rev() {
-            // An older file that is not complete is only left out: it is no newer backup that
-            // was passed over.
-            let newer = selection.newest.is_none();
-            let mut pass = |p: Passed| {
-                if newer {
-                    selection.passed_over.push(p);
-                }
-            };
-            let Some(now) = after.get(&entry.path) else {
-                pass(Passed {
-                    path: entry.path,
-                    reason: "disappeared while waiting".into(),
-                });
-                continue;
-            };
-            if now.size != entry.size || now.modified != entry.modified {
-                pass(Passed {
-                    path: entry.path,
-                    reason: format!(
-                        "still growing ({} -> {} bytes in {:?})",
-                        entry.size, now.size, self.settle
-                    ),
-                });
-                continue;
-            }
-            if entry.name.format == Format::TarGz {
-                let tar = entry.path.with_extension(""); // strips ".gz"
-                if tar.exists() {
-                    pass(Passed {
-                        path: entry.path,
-                        reason: format!("{} still exists: gzip is still running", tar.display()),
-                    });
-                    continue;
-                }
-            }
-            if newer {
-                selection.newest = Some(now.clone());
-            } else {
-                selection.older.push(now.clone());
-            }
-        }
-        selection.older.reverse();
+        let after = self.list()?;
+        settle_entries(before, after, self.settle, &mut selection, |entry| {
+            let tar = entry.path.with_extension(""); // strips ".gz"
+            tar.exists().then(|| tar.display().to_string())
+        });
         Ok(selection)
     }
+}
+
+/// The settle rule (`settle.rs`) over two listings of a backups folder `settle` apart, here or
+/// over SFTP: a backup whose size or mtime changed is still growing, and a `.tar.gz` is not
+/// finished while `tar_left` names its `.tar` as still there (gzip still running). Fills the
+/// newest, older and passed-over backups of `selection`.
+pub(super) fn settle_entries(
+    before: Vec<FolderEntry>,
+    after: Vec<FolderEntry>,
+    settle: Duration,
+    selection: &mut Selection,
+    tar_left: impl Fn(&FolderEntry) -> Option<String>,
+) {
+    let after: BTreeMap<PathBuf, FolderEntry> =
+        after.into_iter().map(|e| (e.path.clone(), e)).collect();
+    let settled = super::settle::settle(
+        before,
+        &after,
+        |e| e.path.clone(),
+        |then, now| {
+            if now.size != then.size || now.modified != then.modified {
+                return Some(format!(
+                    "still growing ({} -> {} bytes in {settle:?})",
+                    then.size, now.size
+                ));
+            }
+            if then.name.format == Format::TarGz {
+                if let Some(tar) = tar_left(then) {
+                    return Some(format!("{tar} still exists: gzip is still running"));
+                }
+            }
+            None
+        },
+        |e, reason| {
+            selection.passed_over.push(Passed {
+                path: e.path,
+                reason,
+            })
+        },
+    );
+    selection.newest = settled.newest;
+    selection.older = settled.older;
 }

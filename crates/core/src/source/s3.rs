@@ -157,33 +157,26 @@ impl S3Source {
             .into_iter()
             .map(|o| (o.key.clone(), o))
             .collect();
-        for obj in before.into_iter().rev() {
-            // Only a newer object that is not complete was passed over; an older one is left out.
-            let newer = selection.newest.is_none();
-            match after.get(&obj.key) {
-                None if newer => selection
+        let settled = super::settle::settle(
+            before,
+            &after,
+            |o| o.key.clone(),
+            |then, now| {
+                (now.size != then.size || now.etag != then.etag).then(|| {
+                    format!(
+                        "still changing ({} -> {} bytes in {:?})",
+                        then.size, now.size, self.settle
+                    )
+                })
+            },
+            |o, reason| {
+                selection
                     .passed_over
-                    .push(format!("{}: disappeared while waiting", self.origin(&obj))),
-                Some(now) if (now.size != obj.size || now.etag != obj.etag) && newer => {
-                    selection.passed_over.push(format!(
-                        "{}: still changing ({} -> {} bytes in {:?})",
-                        self.origin(&obj),
-                        obj.size,
-                        now.size,
-                        self.settle
-                    ))
-                }
-                Some(now) if now.size == obj.size && now.etag == obj.etag => {
-                    if newer {
-                        selection.newest = Some(now.clone());
-                    } else {
-                        selection.older.push(now.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        selection.older.reverse();
+                    .push(format!("{}: {reason}", self.origin(&o)))
+            },
+        );
+        selection.newest = settled.newest;
+        selection.older = settled.older;
         Ok(selection)
     }
 

@@ -33,15 +33,15 @@ pub mod config;
 pub mod hostkey;
 pub mod transfer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures_core::Stream;
 
-use super::folder::{FolderEntry, Listing, Passed, Selection};
-use super::{SourceError, Unusable};
-use crate::discourse::{classify, FileKind, Format};
+use super::folder::{settle_entries, Listing, Selection};
+use super::SourceError;
+use crate::discourse::{classify, FileKind};
 use command::Connection;
 pub use config::{Location, SshSourceConfig};
 pub use transfer::show_progress;
@@ -178,30 +178,16 @@ impl SshSource {
                 .modified()
                 .map_or(SystemTime::UNIX_EPOCH, |t| t.as_system_time());
             let path = PathBuf::from(self.remote_path(&name));
-            match kind {
-                FileKind::Backup(b) => out.backups.push(FolderEntry {
-                    path,
-                    name: b.with_mtime(Some(modified)),
-                    size: meta.len().unwrap_or(0),
-                    modified,
-                }),
-                FileKind::Unusable(reason) => out.unusable.push(Unusable {
-                    origin: self.loc.origin(&name),
-                    reason,
-                    modified: Some(modified),
-                }),
-                FileKind::Other | FileKind::InProgress(_) => {}
-            }
+            let origin = self.loc.origin(&name);
+            out.add(kind, path, origin, meta.len().unwrap_or(0), modified);
         }
-        out.backups
-            .sort_by(|a, b| a.name.sort_key().cmp(&b.name.sort_key()));
-        out.unusable
-            .sort_by(|a, b| (a.modified, &a.origin).cmp(&(b.modified, &b.origin)));
+        out.sort();
         Ok((out, names))
     }
 
-    /// The folder source's rule over SFTP: the newest backup whose size and mtime stayed the same
-    /// over the settle wait and whose `.tar` (gzip still running) is gone.
+    /// The folder source's rule over SFTP (see [`settle_entries`]): the newest backup whose size
+    /// and mtime stayed the same over the settle wait and whose `.tar` (gzip still running) is
+    /// gone, and the complete ones below it.
     async fn newest_on(&self, conn: &Connection) -> Result<Selection, SourceError> {
         let (before, _) = self.scan_on(conn).await?;
         let mut selection = Selection {
@@ -215,42 +201,16 @@ impl SshSource {
             tokio::time::sleep(self.settle).await;
         }
         let (after, names) = self.scan_on(conn).await?;
-        let after: BTreeMap<PathBuf, FolderEntry> = after
-            .backups
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
-        for entry in before.backups.into_iter().rev() {
-            let Some(now) = after.get(&entry.path) else {
-                selection.passed_over.push(Passed {
-                    path: entry.path,
-                    reason: "disappeared while waiting".into(),
-                });
-                continue;
-            };
-            if now.size != entry.size || now.modified != entry.modified {
-                selection.passed_over.push(Passed {
-                    path: entry.path,
-                    reason: format!(
-                        "still growing ({} -> {} bytes in {:?})",
-                        entry.size, now.size, self.settle
-                    ),
-                });
-                continue;
-            }
-            if entry.name.format == Format::TarGz {
+        settle_entries(
+            before.backups,
+            after.backups,
+            self.settle,
+            &mut selection,
+            |entry| {
                 let tar = entry.name.file_name.trim_end_matches(".gz");
-                if names.contains(tar) {
-                    selection.passed_over.push(Passed {
-                        path: entry.path,
-                        reason: format!("{tar} still exists: gzip is still running"),
-                    });
-                    continue;
-                }
-            }
-            selection.newest = Some(now.clone());
-            break;
-        }
+                names.contains(tar).then(|| tar.to_string())
+            },
+        );
         Ok(selection)
     }
 
