@@ -18,6 +18,7 @@ pub mod putback;
 pub mod redact;
 pub mod repo;
 pub mod report;
+pub mod retention;
 pub mod run;
 pub mod run_plan;
 pub mod s3;

@@ -11,8 +11,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use dvault_core::repo::{
     self, BackupOutcome, ChunkerSizes, InitOptions, ProgressBar, ProgressBars, ProgressKind,
-    ReadData, Repo, Retention,
+    ReadData, Repo,
 };
+use dvault_core::retention::{KeepWithin, Retention};
 use dvault_core::snapshot::BackupMeta;
 use indicatif::{MultiProgress, ProgressStyle};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,7 +148,7 @@ pub struct ForgetArgs {
     pub keep_yearly: Option<u32>,
     /// Keep every snapshot younger than this (e.g. 7d, 2w, 1y6m).
     #[arg(long)]
-    pub keep_within: Option<String>,
+    pub keep_within: Option<KeepWithin>,
     /// Only show what would be removed.
     #[arg(long)]
     pub dry_run: bool,
@@ -432,17 +433,19 @@ fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
     let _lock = if a.dry_run { None } else { args.lock()? };
     let repo = args.open()?;
     let rule = Retention {
-        last: a.keep_last,
-        daily: a.keep_daily,
-        weekly: a.keep_weekly,
-        monthly: a.keep_monthly,
-        yearly: a.keep_yearly,
-        within: a.keep_within.clone(),
+        keep_last: a.keep_last,
+        keep_daily: a.keep_daily,
+        keep_weekly: a.keep_weekly,
+        keep_monthly: a.keep_monthly,
+        keep_yearly: a.keep_yearly,
+        keep_within: a.keep_within.clone(),
+        forget: true,
+        prune: a.prune,
         // Only an explicit --site limits forget to that site's snapshots; without it every
         // site's group is handled, each on its own.
         only_site: a.repo.site.clone(),
     };
-    let report = repo.forget(&rule, a.dry_run, a.prune)?;
+    let report = repo.forget(&rule, a.dry_run)?;
     if a.out.json {
         return print_json(&report);
     }

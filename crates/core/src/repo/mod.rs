@@ -19,7 +19,6 @@ pub mod prune;
 pub mod repo_lock;
 pub mod rest_auth;
 pub(crate) mod retention;
-pub use retention::parse_within;
 pub mod snapshot_ledger;
 pub(crate) mod stable_source;
 pub(crate) mod state_file;
@@ -231,43 +230,6 @@ pub struct SnapshotInfo {
     pub tags: Vec<String>,
     /// What dvault recorded about the original file.
     pub meta: BackupMeta,
-}
-
-/// Retention rule for `forget`, with restic's meaning.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Retention {
-    /// Keep the N newest snapshots.
-    pub last: Option<u32>,
-    /// Keep the last snapshot of each of the last N days that have snapshots.
-    pub daily: Option<u32>,
-    /// Same per ISO week.
-    pub weekly: Option<u32>,
-    /// Same per month.
-    pub monthly: Option<u32>,
-    /// Same per year.
-    pub yearly: Option<u32>,
-    /// Keep every snapshot younger than this (e.g. `7d`, `2w`, `1y5m`).
-    pub within: Option<String>,
-    /// Only the snapshots stored for this config site (`BackupMeta::site`); `None`: every
-    /// dvault snapshot, each site's group on its own.
-    pub only_site: Option<String>,
-}
-
-impl Retention {
-    /// True when no rule keeps anything (forget would remove everything: refused). A count of
-    /// 0 or a zero duration keeps nothing, so it counts as no rule.
-    pub fn is_empty(&self) -> bool {
-        let none = |n: Option<u32>| n.unwrap_or(0) == 0;
-        none(self.last)
-            && none(self.daily)
-            && none(self.weekly)
-            && none(self.monthly)
-            && none(self.yearly)
-            && self
-                .within
-                .as_deref()
-                .is_none_or(|w| w.chars().filter(char::is_ascii_digit).all(|c| c == '0'))
-    }
 }
 
 /// The decision for one snapshot.

@@ -39,9 +39,10 @@ use crate::repo::stable_source::StableSource;
 use crate::repo::wrapped_backend::{SkipSet, WrappedBackend};
 use crate::repo::{
     BackupOutcome, CheckReport, ForgetDecision, ForgetReport, InitOptions, Location, Password,
-    ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, Retention, SnapshotInfo,
-    SnapshotSummary, TAG,
+    ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, SnapshotInfo, SnapshotSummary,
+    TAG,
 };
+use crate::retention::Retention;
 use crate::snapshot::BackupMeta;
 
 // Each child module adds `impl Repo` methods; as children they see this module's private
