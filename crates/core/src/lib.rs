@@ -8,6 +8,7 @@ pub mod config;
 pub mod defaults;
 pub mod discourse;
 pub mod drill;
+pub mod dump;
 pub mod figures;
 pub mod hooks;
 pub mod interrupt;

@@ -11,10 +11,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use super::database::{DrillDatabase, Login};
-use super::dump::{DumpFacts, DumpScanner};
 use super::extensions;
 use super::phases::{PhaseClock, Phases};
 use super::tools::{self, Tool};
+use crate::dump::{DumpFacts, DumpScanner};
 use crate::postgres::{self, TempCluster};
 
 /// Where a drill loads the dump.

@@ -29,9 +29,9 @@ use std::time::Instant;
 
 use super::bomb::ExpansionBudget;
 use super::database::DrillDatabase;
-use super::dump::{readonly_function_sql, DumpFacts, DumpScanner};
 use super::load::{drain, tail, LoadError, Server};
 use super::phases::{starts_post_data, Phases};
+use crate::dump::{readonly_function_sql, DumpFacts, DumpScanner};
 
 /// What loading a directory dump took, by phase.
 #[derive(Debug, Clone, Copy, Default)]
