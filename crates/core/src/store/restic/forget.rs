@@ -1,4 +1,4 @@
-//! `Repo::forget`: restic's retention rules applied per site (`repo/retention.rs` decides
+//! `Repo::forget`: restic's retention rules applied per site (`retention.rs` decides
 //! what to keep), the removal of the rest under the exclusive lock, then the optional prune,
 //! and the audit record of it all. A child of `store/restic/`, whose private helpers it uses.
 
@@ -52,7 +52,7 @@ impl Repo {
             let site = match &rule.only_site {
                 Some(only) => format!("site:{only}"),
                 None => info
-                    .map(|i| crate::repo::retention::group(&i.meta))
+                    .map(|i| super::retention::group(&i.meta))
                     .unwrap_or_default(),
             };
             groups.entry(site).or_default().push(s);
@@ -61,7 +61,7 @@ impl Repo {
         let mut remove = Vec::new();
         for (_, snaps) in groups {
             let meta = |s: &SnapshotFile| snapshot_info(s).map(|i| i.meta);
-            for d in crate::repo::retention::apply(rule, snaps, meta) {
+            for d in super::retention::apply(rule, snaps, meta) {
                 if !d.keep {
                     remove.push(d.snapshot.id);
                 }
@@ -106,10 +106,10 @@ impl Repo {
                         .map_err(self.err("listing the pack files"))?;
                     Ok(packs.iter().map(|(_, size)| u64::from(*size)).sum())
                 };
-                crate::repo::prune::run(r, pack_bytes).map_err(|e| match e {
-                    crate::repo::prune::PruneError::Plan(e) => self.err("planning prune")(e),
-                    crate::repo::prune::PruneError::List(e) => e,
-                    crate::repo::prune::PruneError::Prune(e) => self.deletion_error(r, "prune", &e),
+                super::prune::run(r, pack_bytes).map_err(|e| match e {
+                    super::prune::PruneError::Plan(e) => self.err("planning prune")(e),
+                    super::prune::PruneError::List(e) => e,
+                    super::prune::PruneError::Prune(e) => self.deletion_error(r, "prune", &e),
                 })
             })?;
             report.pruned_bytes = Some(pruned.freed_bytes);
