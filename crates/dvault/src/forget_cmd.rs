@@ -88,7 +88,9 @@ pub(crate) fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
     }
     if let Some(p) = &report.prune {
         println!(
-            "prune freed {} bytes: deleted {} unused pack(s) ({} bytes of blobs), repacked {}              partly used pack(s) ({} bytes, {} of them unused); {} unused bytes left (within              the 5 % tolerance)",
+            "prune freed {} bytes: deleted {} unused pack(s) ({} bytes of blobs), repacked {} \
+             partly used pack(s) ({} bytes, {} of them unused); {} unused bytes left (within \
+             the 5 % tolerance)",
             p.freed_bytes,
             p.packs_deleted,
             p.bytes_deleted,

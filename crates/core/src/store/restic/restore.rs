@@ -110,7 +110,8 @@ impl Repo {
                 location: self.cfg.location.to_string(),
                 action: what,
                 message: format!(
-                    "rustic_core stopped with an internal error ({}); reading the snapshot's                      packs back found no damage. Run `dvault check --read-data`",
+                    "rustic_core stopped with an internal error ({}); reading the snapshot's \
+                     packs back found no damage. Run `dvault check --read-data`",
                     one_line_text(panic)
                 ),
             };
