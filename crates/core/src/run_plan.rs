@@ -116,7 +116,7 @@ fn plan_site(config: &Config, name: &str, s: &SiteConfig, p: &mut SitePlan) -> a
     }
     match &s.retention {
         Some(r) if r.forget => {
-            let report = repo.forget(&r.rule(name), true, false)?;
+            let report = repo.forget(&r.for_site(name), true)?;
             p.retention = Some(report.decisions);
             if p.action.starts_with("would") {
                 p.notes.push(

@@ -78,9 +78,9 @@ pub fn run(a: CopyArgs) -> Result<()> {
         cfg.lock_wait,
     )?;
     let target = if a.init {
-        source.init_copy_target(&cfg, &to_password, crate::repo_cmds::bars())?
+        source.init_copy_target(&cfg, &to_password, crate::term_bars::bars())?
     } else {
-        Repo::open(&cfg, &to_password, crate::repo_cmds::bars())?
+        Repo::open(&cfg, &to_password, crate::term_bars::bars())?
     };
     let report = source.copy_to(&target, &a.snapshots)?;
     if a.out.json {

@@ -7,6 +7,7 @@ mod browse_cmds;
 mod config_cmd;
 mod copy_cmd;
 mod drill_cmds;
+mod forget_cmd;
 mod json_log;
 mod key_cmd;
 mod peel_cmds;
@@ -19,6 +20,7 @@ mod run_plan_cmd;
 mod service_user;
 mod setup_cmd;
 mod tar_cmds;
+mod term_bars;
 
 use std::process::ExitCode;
 

@@ -1,21 +1,16 @@
 //! Repository commands: `init`, `backup`, `snapshots`, `restore`, `check`, `forget`.
 //!
-//! Arguments, terminal output and progress bars live here; the work is done by
-//! `dvault_core::repo`.
+//! Arguments and terminal output live here (`forget` in `forget_cmd.rs`, the progress bars in
+//! `term_bars.rs`); the work is done by `dvault_core::repo`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use dvault_core::repo::{
-    self, BackupOutcome, ChunkerSizes, InitOptions, ProgressBar, ProgressBars, ProgressKind,
-    ReadData, Repo, Retention,
-};
+use dvault_core::repo::{self, BackupOutcome, ChunkerSizes, InitOptions, ReadData, Repo};
 use dvault_core::snapshot::BackupMeta;
-use indicatif::{MultiProgress, ProgressStyle};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::term_bars::bars;
 
 pub use crate::repo_args::{RepoArgs, ScratchArg};
 
@@ -33,7 +28,7 @@ pub enum RepoCommand {
     /// Verify the repository's structure and, optionally, its data.
     Check(CheckArgs),
     /// Remove snapshots by a retention rule (and, with --prune, the data they alone used).
-    Forget(ForgetArgs),
+    Forget(crate::forget_cmd::ForgetArgs),
 }
 
 /// `--json`.
@@ -125,39 +120,6 @@ pub struct CheckArgs {
     pub out: JsonArg,
 }
 
-/// Arguments of `forget`.
-#[derive(Debug, Args)]
-pub struct ForgetArgs {
-    #[command(flatten)]
-    pub repo: RepoArgs,
-    /// Keep the N newest snapshots (of each site).
-    #[arg(long)]
-    pub keep_last: Option<u32>,
-    /// Keep the last snapshot of each of the last N days.
-    #[arg(long)]
-    pub keep_daily: Option<u32>,
-    /// Keep the last snapshot of each of the last N weeks.
-    #[arg(long)]
-    pub keep_weekly: Option<u32>,
-    /// Keep the last snapshot of each of the last N months.
-    #[arg(long)]
-    pub keep_monthly: Option<u32>,
-    /// Keep the last snapshot of each of the last N years.
-    #[arg(long)]
-    pub keep_yearly: Option<u32>,
-    /// Keep every snapshot younger than this (e.g. 7d, 2w, 1y6m).
-    #[arg(long)]
-    pub keep_within: Option<String>,
-    /// Only show what would be removed.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Afterwards delete the data no remaining snapshot uses.
-    #[arg(long)]
-    pub prune: bool,
-    #[command(flatten)]
-    pub out: JsonArg,
-}
-
 fn parse_chunker(s: &str) -> Result<ChunkerSizes, String> {
     let v: Vec<u64> = s
         .split(',')
@@ -215,11 +177,11 @@ pub fn run(cmd: RepoCommand) -> Result<()> {
         RepoCommand::Snapshots(a) => snapshots(&a.repo, a.out.json),
         RepoCommand::Restore(a) => restore(&a.repo.clone().with_scratch(&a.scratch), &a),
         RepoCommand::Check(a) => check(&a.repo, &a),
-        RepoCommand::Forget(a) => forget(&a.repo, &a),
+        RepoCommand::Forget(a) => crate::forget_cmd::forget(&a.repo, &a),
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -331,7 +293,7 @@ fn snapshots(args: &RepoArgs, json: bool) -> Result<()> {
 }
 
 /// A snapshot time for a text table: `2026-01-01 03:30:14` (seconds, no zone).
-fn table_time(rfc3339: &str) -> String {
+pub(crate) fn table_time(rfc3339: &str) -> String {
     rfc3339.get(..19).unwrap_or(rfc3339).replace('T', " ")
 }
 
@@ -426,158 +388,4 @@ fn check(args: &RepoArgs, a: &CheckArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn forget(args: &RepoArgs, a: &ForgetArgs) -> Result<()> {
-    let _lock = if a.dry_run { None } else { args.lock()? };
-    let repo = args.open()?;
-    let rule = Retention {
-        last: a.keep_last,
-        daily: a.keep_daily,
-        weekly: a.keep_weekly,
-        monthly: a.keep_monthly,
-        yearly: a.keep_yearly,
-        within: a.keep_within.clone(),
-        // Only an explicit --site limits forget to that site's snapshots; without it every
-        // site's group is handled, each on its own.
-        only_site: a.repo.site.clone(),
-    };
-    let report = repo.forget(&rule, a.dry_run, a.prune)?;
-    if a.out.json {
-        return print_json(&report);
-    }
-    for d in &report.decisions {
-        let mut why = d.reasons.join(", ");
-        if let Some(n) = &d.note {
-            if !why.is_empty() {
-                why.push_str("; ");
-            }
-            why.push_str(n);
-        }
-        println!(
-            "{}  {:<19}  {:<6}  {}  {}",
-            d.snapshot.short_id,
-            table_time(&d.snapshot.time),
-            if d.keep { "keep" } else { "remove" },
-            d.snapshot.meta.file_name,
-            why
-        );
-    }
-    let n = report.decisions.iter().filter(|d| !d.keep).count();
-    if report.dry_run {
-        println!("dry run: {n} snapshots would be removed");
-    } else {
-        println!("removed {} snapshots", report.removed.len());
-    }
-    if let Some(p) = &report.prune {
-        println!(
-            "prune freed {} bytes: deleted {} unused pack(s) ({} bytes of blobs), repacked {}              partly used pack(s) ({} bytes, {} of them unused); {} unused bytes left (within              the 5 % tolerance)",
-            p.freed_bytes,
-            p.packs_deleted,
-            p.bytes_deleted,
-            p.packs_repacked,
-            p.bytes_repacked,
-            p.bytes_unused_dropped,
-            p.unused_bytes_left
-        );
-    }
-    Ok(())
-}
-
-/// Progress bars on stderr when it is a terminal; nothing otherwise.
-pub(crate) fn bars() -> Option<Arc<dyn ProgressBars>> {
-    (std::io::stderr().is_terminal() && !crate::quiet()).then(|| {
-        Arc::new(TermBars {
-            multi: MultiProgress::new(),
-            added: Arc::new(AtomicU64::new(0)),
-            byte_bars: std::sync::Mutex::new(Vec::new()),
-        }) as Arc<dyn ProgressBars>
-    })
-}
-
-#[derive(Debug)]
-struct TermBars {
-    multi: MultiProgress,
-    /// Bytes written to new pack files so far (new data, compressed and encrypted, as the
-    /// summary's "stored"); byte bars show it beside the bytes read.
-    added: Arc<AtomicU64>,
-    /// The byte bars, so that a pack written between two reads shows at once.
-    byte_bars: std::sync::Mutex<Vec<indicatif::ProgressBar>>,
-}
-
-/// The "stored" message of a byte bar.
-fn stored_message(added: &AtomicU64) -> String {
-    format!(
-        "stored {}",
-        indicatif::HumanBytes(added.load(Ordering::Relaxed))
-    )
-}
-
-impl ProgressBars for TermBars {
-    fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressBar> {
-        let (bar, tmpl) = match kind {
-            ProgressKind::Spinner => (
-                indicatif::ProgressBar::new_spinner(),
-                "{spinner} {prefix} [{elapsed}]",
-            ),
-            ProgressKind::Counter => (
-                indicatif::ProgressBar::new(0),
-                "{prefix:30} [{elapsed}] {bar:30} {pos}/{len}",
-            ),
-            ProgressKind::Bytes => (
-                indicatif::ProgressBar::new(0),
-                "{prefix:30} [{elapsed}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg} eta {eta}",
-            ),
-        };
-        if let Ok(style) = ProgressStyle::with_template(tmpl) {
-            bar.set_style(style);
-        }
-        bar.set_prefix(title.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        let bar = self.multi.add(bar);
-        if kind == ProgressKind::Bytes {
-            bar.set_message(stored_message(&self.added));
-            if let Ok(mut bars) = self.byte_bars.lock() {
-                bars.retain(|b| !b.is_finished());
-                bars.push(bar.clone());
-            }
-        }
-        Box::new(TermBar {
-            bar,
-            added: (kind == ProgressKind::Bytes).then(|| self.added.clone()),
-        })
-    }
-
-    fn added(&self, bytes: u64) {
-        self.added.fetch_add(bytes, Ordering::Relaxed);
-        if let Ok(bars) = self.byte_bars.lock() {
-            for b in bars.iter().filter(|b| !b.is_finished()) {
-                b.set_message(stored_message(&self.added));
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct TermBar {
-    bar: indicatif::ProgressBar,
-    added: Option<Arc<AtomicU64>>,
-}
-
-impl ProgressBar for TermBar {
-    fn set_length(&self, len: u64) {
-        self.bar.set_length(len);
-    }
-    fn set_title(&self, title: &str) {
-        self.bar.set_prefix(title.to_string());
-    }
-    fn inc(&self, n: u64) {
-        self.bar.inc(n);
-        if let Some(added) = &self.added {
-            self.bar.set_message(stored_message(added));
-        }
-    }
-    fn finish(&self) {
-        self.bar.finish();
-    }
 }

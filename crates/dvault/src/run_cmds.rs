@@ -93,7 +93,7 @@ fn run_inner(args: RunArgs) -> i32 {
         }
     };
     // On a terminal, the backup's bars (bytes read and stored, live) and a copy over SSH's.
-    let bars = crate::repo_cmds::bars();
+    let bars = crate::term_bars::bars();
     if let Some(bars) = &bars {
         dvault_core::source::ssh::show_progress(bars.clone());
     }

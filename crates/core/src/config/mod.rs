@@ -10,9 +10,9 @@
 //! the whole run, while a file one site names being missing or unreadable
 //! ([`Config::check_site_files`]) is that site's failure, so the other sites are still backed up.
 //!
-//! Modules: `site` (the typed values of a site's tables), `values` (the parsers of durations
-//! and percentages, run once at load), `validate` (what the types alone cannot check, and the
-//! files a site names), the defaults in [`crate::defaults`]; the annotated example is
+//! Modules: `site` (the typed values of a site's tables), `pricing` (`[pricing]`), `values`
+//! (the parsers of durations and percentages, run once at load), `validate` (what the types
+//! alone cannot check, and the files a site names), the defaults in [`crate::defaults`]; the annotated example is
 //! `contrib/dvault.toml` (`dvault config generate` prints it).
 
 use std::collections::BTreeMap;
@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod pricing;
 mod site;
 mod tarsnap;
 mod validate;
@@ -30,6 +31,7 @@ mod values;
 pub use crate::defaults::{
     default_cache_dir, default_state_dir, CONFIG_ENV, DEFAULT_BACKUP_FOLDER, DEFAULT_STATE_DIR,
 };
+pub use pricing::Pricing;
 pub use site::*;
 pub use tarsnap::TarsnapConfig;
 pub(crate) use values::de_duration;
@@ -93,7 +95,7 @@ pub struct Config {
     pub monitoring: GlobalMonitoring,
     /// Prices of the storage, for the costs `dvault report` shows (docs/report.md).
     #[serde(default)]
-    pub pricing: Option<crate::report::cost::Pricing>,
+    pub pricing: Option<Pricing>,
     /// The sites, by name. The name appears in logs, metrics labels and snapshot tags.
     pub sites: BTreeMap<String, SiteConfig>,
     /// The file this was read from (not a key in the file).

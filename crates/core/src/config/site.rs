@@ -1,5 +1,6 @@
 //! The typed values of a site's tables (`[sites.NAME]` and below) and of their keys, as the
-//! file is read: durations and percentages are parsed here, once, by [`super::values`].
+//! file is read: durations and percentages are parsed here, once, by [`super::values`]; the
+//! `[retention]` table straight into [`crate::retention::Retention`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use super::values::{de_duration, de_duration_opt, de_subset};
 use super::DEFAULT_BACKUP_FOLDER;
+use crate::retention::Retention;
 
 /// One Discourse site.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,9 +29,10 @@ pub struct SiteConfig {
     /// ... or Tarsnap, fed the peeled backup as one tar stream (exactly one of the two).
     #[serde(default)]
     pub tarsnap: Option<super::TarsnapConfig>,
-    /// Which snapshots to keep; absent: keep everything.
+    /// Which snapshots to keep, restic-style, and whether this host may delete; absent: keep
+    /// everything.
     #[serde(default)]
-    pub retention: Option<RetentionConfig>,
+    pub retention: Option<Retention>,
     /// When to verify the repository; absent: never from `dvault run`.
     #[serde(default)]
     pub check: Option<CheckConfig>,
@@ -204,52 +207,6 @@ pub struct RepositoryConfig {
     /// `DVAULT_REST_PASSWORD` / `RESTIC_REST_PASSWORD`.
     #[serde(default)]
     pub rest_password_file: Option<PathBuf>,
-}
-
-/// Which snapshots to keep, restic-style, and whether this host may delete.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Keep the N newest snapshots.
-    #[serde(default)]
-    pub keep_last: Option<u32>,
-    /// Keep the newest snapshot of each of the last N days.
-    #[serde(default)]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest snapshot of each of the last N weeks.
-    #[serde(default)]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N months.
-    #[serde(default)]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N years.
-    #[serde(default)]
-    pub keep_yearly: Option<u32>,
-    /// Keep every snapshot younger than this, restic's syntax: `30d`, `2w`, `1y6m`.
-    #[serde(default)]
-    pub keep_within: Option<String>,
-    /// Whether this host forgets snapshots (false on a host with append-only credentials; then
-    /// retention runs on the repository's host).
-    #[serde(default)]
-    pub forget: bool,
-    /// Whether this host also prunes (removes unreferenced data) after forgetting.
-    #[serde(default)]
-    pub prune: bool,
-}
-
-impl RetentionConfig {
-    /// The rule `forget` applies, to the snapshots of config site `site` only.
-    pub fn rule(&self, site: &str) -> crate::repo::Retention {
-        crate::repo::Retention {
-            last: self.keep_last,
-            daily: self.keep_daily,
-            weekly: self.keep_weekly,
-            monthly: self.keep_monthly,
-            yearly: self.keep_yearly,
-            within: self.keep_within.clone(),
-            only_site: Some(site.to_string()),
-        }
-    }
 }
 
 /// When to verify the repository.

@@ -166,22 +166,12 @@ impl Config {
                 }
             }
             if let Some(r) = &site.retention {
-                let keeps_something = r.keep_last.unwrap_or(0) > 0
-                    || r.keep_daily.unwrap_or(0) > 0
-                    || r.keep_weekly.unwrap_or(0) > 0
-                    || r.keep_monthly.unwrap_or(0) > 0
-                    || r.keep_yearly.unwrap_or(0) > 0
-                    || r.keep_within.is_some();
-                if r.forget && !keeps_something {
+                if r.forget && r.is_empty() {
                     // Forgetting with no keep rule would delete every snapshot.
                     return Err(self.error(
                         key("retention"),
                         "forget = true needs at least one keep_* rule greater than 0",
                     ));
-                }
-                if let Some(w) = &r.keep_within {
-                    crate::repo::parse_within(w)
-                        .map_err(|m| self.error(key("retention.keep_within"), m))?;
                 }
                 if r.prune && !r.forget {
                     return Err(

@@ -1,6 +1,7 @@
 //! The parsers of the config's values: durations (humantime's `30s`, `7d`) and
-//! `read_data_subset` percentages; `keep_within` is checked by `repo::parse_within`, the parser
-//! `forget` uses. Each value is parsed once, when the file is loaded, into a typed value.
+//! `read_data_subset` percentages; `keep_within` has a type of its own,
+//! [`crate::retention::KeepWithin`], shared with `forget`. Each value is parsed once, when the
+//! file is loaded, into a typed value.
 
 use std::time::Duration;
 

@@ -6,10 +6,10 @@
 use anyhow::Result;
 
 use super::database::DrillDatabase;
-use super::dump::DumpFacts;
 use super::server::Server;
 use super::uploads::{self, UploadIndex};
 use super::{DrillReport, SequenceCheck, TableCheck, UploadsCheck, MAX_LISTED};
+use crate::dump::DumpFacts;
 
 fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

@@ -5,8 +5,9 @@
 //! database that already has its extensions. A drill database is new, so dvault creates them
 //! itself, as the administrator (the drill role may not create extensions): those every
 //! Discourse database has, and each one the dump's `CREATE EXTENSION` lines name, but only
-//! from [`ALLOWED`]. A crafted dump naming anything else (an untrusted language, `file_fdw`,
-//! `adminpack`, `dblink`) gets nothing created and the drill fails naming it.
+//! from [`ALLOWED`] (the dump reader, `crate::dump`, finds the names). A crafted dump naming
+//! anything else (an untrusted language, `file_fdw`, `adminpack`, `dblink`) gets nothing
+//! created and the drill fails naming it.
 
 use anyhow::{bail, Result};
 
@@ -41,37 +42,6 @@ pub(crate) const BASELINE: &[&str] = &["hstore", "pg_trgm", "vector"];
 /// meanwhile, and a crafted dump could hold a lock it needs.
 const CREATE_TIMEOUT: &str = "60s";
 
-/// The extension a `CREATE EXTENSION [IF NOT EXISTS] name ...` line names, unquoted.
-pub(crate) fn named_in(line: &[u8]) -> Option<String> {
-    let rest = line.strip_prefix(b"CREATE EXTENSION ")?;
-    let rest = rest.strip_prefix(b"IF NOT EXISTS ").unwrap_or(rest);
-    let text = std::str::from_utf8(rest).ok()?;
-    let text = text.trim_start();
-    if let Some(quoted) = text.strip_prefix('"') {
-        let mut name = String::new();
-        let mut chars = quoted.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    name.push('"');
-                    continue;
-                }
-                return Some(name);
-            }
-            name.push(c);
-        }
-        None
-    } else {
-        let name: String = text
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
-            .collect();
-        // Unquoted names fold to lower case, as PostgreSQL folds them.
-        (!name.is_empty()).then(|| name.to_ascii_lowercase())
-    }
-}
-
 /// Why a named extension is not created, or `Ok` when it may be.
 pub(crate) fn check_allowed(name: &str) -> Result<()> {
     if !ALLOWED.contains(&name) {
@@ -103,28 +73,6 @@ pub(crate) fn create_sql(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_read_as_pg_dump_writes_them() {
-        assert_eq!(
-            named_in(b"CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;").as_deref(),
-            Some("hstore")
-        );
-        assert_eq!(
-            named_in(b"CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA public;")
-                .as_deref(),
-            Some("uuid-ossp")
-        );
-        assert_eq!(
-            named_in(b"CREATE EXTENSION Vector;").as_deref(),
-            Some("vector")
-        );
-        assert_eq!(
-            named_in(b"CREATE EXTENSION \"a\"\"b\";").as_deref(),
-            Some("a\"b")
-        );
-        assert_eq!(named_in(b"CREATE TABLE x ();"), None);
-    }
 
     #[test]
     fn only_listed_extensions_are_allowed() {

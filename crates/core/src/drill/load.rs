@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::database::DrillDatabase;
-use super::dump::{DumpFacts, DumpScanner};
 use super::phases::{PhaseClock, Phases};
 use super::server::{drain, tail, Server};
+use crate::dump::{DumpFacts, DumpScanner};
 
 impl Server {
     /// Loads a plain dump read from `input` into `db` as Discourse's restore does: with its

@@ -17,10 +17,8 @@ pub mod archive;
 pub mod bomb;
 mod checks;
 mod database;
-pub mod dump;
 mod extensions;
 mod load;
-mod meta;
 pub mod phases;
 mod report;
 mod sections;
@@ -40,8 +38,8 @@ use serde::Serialize;
 
 /// The one format type ([`crate::discourse::Format`]) under the name the drill's callers know.
 pub use crate::discourse::Format as BackupFormat;
+pub use crate::dump::{DumpFacts, DumpSequence, DumpTable};
 pub use bomb::ExpansionLimit;
-pub use dump::{DumpFacts, DumpSequence, DumpTable};
 pub use phases::Phases;
 pub use report::{one_line, DrillReport, SequenceCheck, TableCheck, Timings};
 pub use server::{PostgresTarget, TempClusterInfo};

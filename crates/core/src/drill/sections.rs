@@ -29,10 +29,10 @@ use std::time::Instant;
 
 use super::bomb::ExpansionBudget;
 use super::database::DrillDatabase;
-use super::dump::{readonly_function_sql, DumpFacts, DumpScanner};
 use super::load::LoadError;
 use super::phases::{starts_post_data, Phases};
 use super::server::{drain, tail, Server};
+use crate::dump::{readonly_function_sql, DumpFacts, DumpScanner};
 
 /// What loading a directory dump took, by phase.
 #[derive(Debug, Clone, Copy, Default)]

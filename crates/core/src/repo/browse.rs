@@ -5,8 +5,8 @@
 //! [`super::original_paths`]): a few small files, read straight from the repository. Row counts
 //! need the dump itself: the snapshot's tree without `uploads/` is restored into a scratch
 //! folder, the dedup layout is undone (each reassembled file is checked against its SHA-256),
-//! and the COPY blocks are counted: for a plain dump by the drill's own reader
-//! ([`crate::drill::dump::DumpScanner`]), for a directory-format dump per data file, named by
+//! and the COPY blocks are counted: for a plain dump by the reader the drill uses too
+//! ([`crate::dump::DumpScanner`]), for a directory-format dump per data file, named by
 //! its `toc.dat` entry (the same pairing the layout uses, `crate::layout::toc`).
 
 use std::collections::BTreeMap;
@@ -161,7 +161,7 @@ fn plain_dump_tables(path: &Path, file: &str) -> Result<Vec<TableRows>, RepoErro
         path: path.to_path_buf(),
         source,
     };
-    let mut scanner = crate::drill::dump::DumpScanner::new(std::io::sink());
+    let mut scanner = crate::dump::DumpScanner::new(std::io::sink());
     let mut f = fs::File::open(path).map_err(io)?;
     std::io::copy(&mut f, &mut scanner).map_err(io)?;
     let (facts, _) = scanner.finish().map_err(io)?;

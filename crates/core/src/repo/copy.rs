@@ -63,7 +63,7 @@ impl Repo {
         progress: Option<std::sync::Arc<dyn ProgressBars>>,
     ) -> Result<Repo, RepoError> {
         let loc = &cfg.location;
-        let skip = super::wrapped_backend::SkipSet::default();
+        let skip = crate::store::restic::wrapped_backend::SkipSet::default();
         let raw = super::restic::raw_repo(cfg, None, &skip)?;
         if raw
             .config_id()

@@ -174,7 +174,7 @@ impl Repo {
                 .map_err(self.err("adding the key with the new password"))
         })?;
         let new_id = new_id.to_hex().as_str().to_string();
-        let skip = super::wrapped_backend::SkipSet::default();
+        let skip = crate::store::restic::wrapped_backend::SkipSet::default();
         let opened = super::restic::raw_repo(&self.cfg, None, &skip)?
             .open(&Credentials::password(new.expose()))
             .map_err(self.err("opening with the new password"))?;

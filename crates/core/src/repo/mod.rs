@@ -7,7 +7,6 @@
 pub mod backend;
 pub mod browse;
 pub mod copy;
-pub(crate) mod damage;
 mod error;
 pub mod keys;
 mod lock_store;
@@ -15,16 +14,11 @@ pub mod original_paths;
 pub mod password;
 pub(crate) mod peeled;
 pub mod profile;
-pub mod prune;
 pub mod repo_lock;
 pub mod rest_auth;
-pub(crate) mod retention;
-pub use retention::parse_within;
 pub mod snapshot_ledger;
-pub(crate) mod stable_source;
 pub(crate) mod state_file;
 pub mod stats;
-pub(crate) mod wrapped_backend;
 
 use std::path::PathBuf;
 
@@ -233,43 +227,6 @@ pub struct SnapshotInfo {
     pub meta: BackupMeta,
 }
 
-/// Retention rule for `forget`, with restic's meaning.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Retention {
-    /// Keep the N newest snapshots.
-    pub last: Option<u32>,
-    /// Keep the last snapshot of each of the last N days that have snapshots.
-    pub daily: Option<u32>,
-    /// Same per ISO week.
-    pub weekly: Option<u32>,
-    /// Same per month.
-    pub monthly: Option<u32>,
-    /// Same per year.
-    pub yearly: Option<u32>,
-    /// Keep every snapshot younger than this (e.g. `7d`, `2w`, `1y5m`).
-    pub within: Option<String>,
-    /// Only the snapshots stored for this config site (`BackupMeta::site`); `None`: every
-    /// dvault snapshot, each site's group on its own.
-    pub only_site: Option<String>,
-}
-
-impl Retention {
-    /// True when no rule keeps anything (forget would remove everything: refused). A count of
-    /// 0 or a zero duration keeps nothing, so it counts as no rule.
-    pub fn is_empty(&self) -> bool {
-        let none = |n: Option<u32>| n.unwrap_or(0) == 0;
-        none(self.last)
-            && none(self.daily)
-            && none(self.weekly)
-            && none(self.monthly)
-            && none(self.yearly)
-            && self
-                .within
-                .as_deref()
-                .is_none_or(|w| w.chars().filter(char::is_ascii_digit).all(|c| c == '0'))
-    }
-}
-
 /// The decision for one snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForgetDecision {
@@ -299,7 +256,35 @@ pub struct ForgetReport {
     pub pruned_bytes: Option<u64>,
     /// What the prune did (`None` without `--prune`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prune: Option<prune::PruneReport>,
+    pub prune: Option<PruneReport>,
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    /// Pack files deleted whole: no snapshot needed anything in them, or no index lists them.
+    pub packs_deleted: u64,
+    /// Partly used pack files whose used blobs were copied into new packs, then deleted.
+    pub packs_repacked: u64,
+    /// Bytes of the blobs in the packs deleted whole (pack headers not counted).
+    pub bytes_deleted: u64,
+    /// Bytes of the blobs in the repacked packs; of these, `bytes_repacked - bytes_unused_dropped`
+    /// were written again.
+    pub bytes_repacked: u64,
+    /// Unused blobs the repacking left behind, in bytes.
+    pub bytes_unused_dropped: u64,
+    /// The plan's figure of bytes freed: `bytes_deleted + bytes_unused_dropped`, plus the
+    /// pack headers of what goes (37 bytes per blob entry, 41 for a compressed blob, which
+    /// the plan does not tell apart: counted as 37; 36 bytes per pack).
+    pub planned_freed_bytes: u64,
+    /// Total size of the pack files (`data/`) before the prune, as the storage lists them.
+    pub pack_bytes_before: u64,
+    /// The same after the prune.
+    pub pack_bytes_after: u64,
+    /// `pack_bytes_before - pack_bytes_after`: what the prune really freed.
+    pub freed_bytes: u64,
+    /// Unused bytes left in partly used packs, within the tolerance (5 % of the data).
+    pub unused_bytes_left: u64,
 }
 
 /// How much packed data `check` reads back and decrypts.

@@ -22,74 +22,30 @@
 //! [`Locked`] (exit code 11) naming the holder. A lock dvault cannot remove (an append-only
 //! REST server refuses deletion) is left behind with a warning, as restic does ("error while
 //! unlocking"): it turns stale 30 minutes after its last refresh, at once for this host.
+//!
+//! This file takes a lock (look, write, settle, look again; wait and step back on a conflict);
+//! `repo_lock/record.rs` is the lock file's record and the staleness rule, `repo_lock/held.rs`
+//! a lock held: refreshed, then removed.
 
-use std::collections::HashSet;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use serde::{Deserialize, Serialize};
 
 use super::lock_store::{LockStore, Sealer};
 
-/// How long after its last refresh a lock counts as stale (restic's `staleLockTimeout`).
-pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+mod held;
+mod record;
+
+pub use held::HeldLock;
+use held::Inner;
+use record::user;
+pub use record::{is_stale, LockRecord, STALE_AFTER};
+
 /// How often a held lock is refreshed (restic's `refreshInterval`).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Pause between writing a lock and looking for competitors again (restic's
 /// `waitBeforeLockCheck`).
 const SETTLE: Duration = Duration::from_millis(200);
-
-/// The lock record, field for field as restic writes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LockRecord {
-    /// When the lock was written or last refreshed.
-    pub time: jiff::Timestamp,
-    /// Exclusive (forget, prune) or shared.
-    pub exclusive: bool,
-    /// Host name of the holder.
-    #[serde(default)]
-    pub hostname: String,
-    /// User name of the holder.
-    #[serde(default)]
-    pub username: String,
-    /// Process id of the holder.
-    #[serde(default)]
-    pub pid: i64,
-    /// User id (omitted when 0, as Go's `omitempty` does).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub uid: u32,
-    /// Group id (omitted when 0).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub gid: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-impl std::fmt::Display for LockRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}pid {} on {} by {} since {}",
-            if self.exclusive {
-                "exclusive lock, "
-            } else {
-                ""
-            },
-            self.pid,
-            self.hostname,
-            if self.username.is_empty() {
-                "an unknown user"
-            } else {
-                &self.username
-            },
-            self.time.round(jiff::Unit::Second).unwrap_or(self.time)
-        )
-    }
-}
 
 /// Another process holds a conflicting lock of the repository (exit code 11).
 #[derive(Debug, thiserror::Error)]
@@ -130,120 +86,6 @@ pub enum LockFailure {
     /// The `locks/` folder could not be read or written.
     #[error("repository lock: {0}")]
     Storage(String),
-}
-
-/// Ids of the locks this process holds now (a lock of this pid and host that is not among
-/// them is a leftover this process could not remove, hence stale).
-static HELD: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
-fn held(f: impl FnOnce(&mut HashSet<String>)) {
-    let mut g = HELD.lock().unwrap_or_else(|e| e.into_inner());
-    f(g.get_or_insert_with(HashSet::new));
-}
-
-fn is_held_here(id: &str) -> bool {
-    let g = HELD.lock().unwrap_or_else(|e| e.into_inner());
-    g.as_ref().is_some_and(|s| s.contains(id))
-}
-
-struct Inner {
-    store: LockStore,
-    sealer: Sealer,
-    /// The record and the id of the file that holds it now (`None` once removed).
-    current: Mutex<(LockRecord, Option<String>)>,
-}
-
-impl Inner {
-    fn write(&self, record: &LockRecord) -> Result<String, String> {
-        let json = serde_json::to_vec(record).map_err(|e| e.to_string())?;
-        let (id, data) = self.sealer.seal(&json)?;
-        self.store.write(&id, &data)?;
-        held(|s| {
-            s.insert(id.clone());
-        });
-        Ok(id)
-    }
-
-    fn remove(&self, id: &str) -> Result<(), String> {
-        let r = self.store.remove(id);
-        held(|s| {
-            s.remove(id);
-        });
-        r
-    }
-
-    /// Writes a new lock file with the current time, then removes the old one.
-    fn refresh(&self) {
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(old) = cur.1.clone() else { return };
-        let mut rec = cur.0.clone();
-        rec.time = jiff::Timestamp::now();
-        match self.write(&rec) {
-            Ok(id) => {
-                *cur = (rec, Some(id));
-                if let Err(e) = self.remove(&old) {
-                    tracing::warn!("could not remove the previous repository lock: {e}");
-                }
-            }
-            Err(e) => tracing::warn!("could not refresh the repository lock: {e}"),
-        }
-    }
-
-    /// Removes our lock file after stepping back from a conflict (no warning: a lock that
-    /// stays is ours and stale as soon as this process ends).
-    fn release_quietly(&self) {
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(id) = cur.1.take() {
-            let _ = self.remove(&id);
-        }
-    }
-
-    /// Removes the lock file (once).
-    fn release(&self) {
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(id) = cur.1.take() {
-            if let Err(e) = self.remove(&id) {
-                tracing::warn!(
-                    "could not remove the repository lock {id} ({e}); it turns stale 30 minutes \
-                     from now (at once for this host), or remove it with `restic unlock`"
-                );
-            }
-        }
-    }
-}
-
-/// A held repository lock: refreshed by a thread, removed when dropped and when a signal ends
-/// the process (see `interrupt.rs`).
-pub struct HeldLock {
-    inner: Arc<Inner>,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    on_exit: u64,
-}
-
-impl std::fmt::Debug for HeldLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HeldLock({:?})", self.id())
-    }
-}
-
-impl HeldLock {
-    /// The id of the lock file held now.
-    pub fn id(&self) -> Option<String> {
-        let cur = self.inner.current.lock().unwrap_or_else(|e| e.into_inner());
-        cur.1.clone()
-    }
-}
-
-impl Drop for HeldLock {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.inner.release();
-        crate::interrupt::cancel_on_exit(self.on_exit);
-    }
 }
 
 /// Takes the lock of `kind` in the repository of `cfg`, whose master key's parts (AES key,
@@ -425,57 +267,6 @@ fn conflict(
         return Ok(Some((id, rec)));
     }
     Ok(None)
-}
-
-/// restic's staleness rule (see the module docs).
-pub fn is_stale(rec: &LockRecord, id: &str) -> bool {
-    let age = jiff::Timestamp::now().duration_since(rec.time);
-    if age > jiff::SignedDuration::try_from(STALE_AFTER).unwrap_or(jiff::SignedDuration::MAX) {
-        return true;
-    }
-    if rec.hostname != crate::lock::hostname() {
-        return false;
-    }
-    if rec.pid == i64::from(std::process::id()) {
-        return !is_held_here(id);
-    }
-    match libc::pid_t::try_from(rec.pid) {
-        Ok(pid) if pid > 0 => !process_alive(pid),
-        _ => true,
-    }
-}
-
-/// Whether a process exists (signal 0; EPERM means it exists under another user).
-fn process_alive(pid: libc::pid_t) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// This process's user name, uid and gid (as restic's `user.Current()` gives them).
-fn user() -> (String, u32, u32) {
-    // SAFETY: getuid/getgid cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let mut name = String::new();
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: passwd is plain data; getpwuid_r writes into `pwd` and `buf` (of the length given)
-    // and sets `result` to `&pwd` on success.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
-            && !result.is_null()
-            && !pwd.pw_name.is_null()
-        {
-            name = std::ffi::CStr::from_ptr(pwd.pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    if name.is_empty() {
-        name = std::env::var("USER").unwrap_or_default();
-    }
-    (name, uid, gid)
 }
 
 #[cfg(test)]

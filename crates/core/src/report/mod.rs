@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audit::{AuditOutcome, AuditRecord, Operation};
+use crate::config::Pricing;
 use crate::repo::restic::figures::SnapshotFigures;
 use crate::repo::{Repo, RepoError};
 use crate::run::SiteState;
-use cost::{Cost, Pricing};
+use cost::Cost;
 
 /// Seconds in a day.
 const DAY: f64 = 86_400.0;

@@ -4,9 +4,8 @@
 
 use anyhow::Context as _;
 
-use super::cost::Pricing;
 use super::{gather, Report, SiteReport};
-use crate::config::Config;
+use crate::config::{Config, Pricing};
 use crate::repo::Repo;
 use crate::run::SiteState;
 

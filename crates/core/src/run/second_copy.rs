@@ -82,7 +82,7 @@ pub(super) fn copy(
     );
     if let Some(r) = run.site.retention.as_ref().filter(|r| r.forget) {
         let f = target
-            .forget(&r.rule(name), false, r.prune)
+            .forget(&r.for_site(name), false)
             .with_context(|| format!("retention in {location}"))?;
         let kept = f.decisions.iter().filter(|d| d.keep).count();
         let summary = format!("kept {kept}, removed {}", f.removed.len());

@@ -16,9 +16,10 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde::Serialize;
 
-use crate::config::{Config, RepositoryConfig, RetentionConfig, SiteConfig};
+use crate::config::{Config, RepositoryConfig, SiteConfig};
 use crate::layout;
 use crate::repo::{ProgressBars, Repo};
+use crate::retention::Retention;
 use crate::source::Picked;
 
 pub mod restic;
@@ -34,7 +35,7 @@ pub trait Store {
     /// Number of dvault snapshots in the repository.
     fn snapshot_count(&self) -> anyhow::Result<u64>;
     /// Applies the retention rule (forget, and prune if asked); returns a one-line summary.
-    fn forget(&self, retention: &RetentionConfig) -> anyhow::Result<String>;
+    fn forget(&self, retention: &Retention) -> anyhow::Result<String>;
     /// Checks the repository, reading back this percentage of pack data; errors fail the check.
     fn check(&self, read_data_percent: Option<f64>) -> anyhow::Result<String>;
     /// The time (`YYYY-MM-DD-HHMMSS`, from the name) of the newest backup stored for this

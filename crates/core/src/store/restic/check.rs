@@ -127,7 +127,7 @@ impl Repo {
     /// For every pack that check's errors name, adds what it costs: the files and snapshots
     /// that need a blob in it.
     pub(super) fn name_pack_costs(&self, report: &mut CheckReport) {
-        let blobs = self.with_open(|r| Ok(crate::repo::damage::PackBlobs::read(r)));
+        let blobs = self.with_open(|r| Ok(super::damage::PackBlobs::read(r)));
         let Ok(blobs) = blobs else { return };
         let packs = blobs.named_in(&report.errors);
         if packs.is_empty() {
@@ -135,12 +135,12 @@ impl Repo {
         }
         let costs = self.with_index(|r| {
             let snapshots = labelled_snapshots(r);
-            Ok(crate::repo::damage::cost(r, &blobs, &packs, &snapshots))
+            Ok(super::damage::cost(r, &blobs, &packs, &snapshots))
         });
         match costs {
             Ok(costs) => report
                 .errors
-                .extend(costs.iter().map(crate::repo::damage::PackCost::describe)),
+                .extend(costs.iter().map(super::damage::PackCost::describe)),
             Err(e) => report.warnings.push(format!(
                 "which files the damaged packs cost could not be worked out: {}",
                 one_line_repo(&e)

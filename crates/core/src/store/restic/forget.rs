@@ -1,4 +1,4 @@
-//! `Repo::forget`: restic's retention rules applied per site (`repo/retention.rs` decides
+//! `Repo::forget`: restic's retention rules applied per site (`retention.rs` decides
 //! what to keep), the removal of the rest under the exclusive lock, then the optional prune,
 //! and the audit record of it all. A child of `store/restic/`, whose private helpers it uses.
 
@@ -6,31 +6,21 @@ use super::*;
 
 impl Repo {
     /// Applies `rule` to the dvault snapshots of each site; removes the others unless
-    /// `dry_run`, then with `prune` deletes the data no snapshot needs any more.
-    pub fn forget(
-        &self,
-        rule: &Retention,
-        dry_run: bool,
-        prune: bool,
-    ) -> Result<ForgetReport, RepoError> {
-        let (started, r) = (Instant::now(), self.forget_unaudited(rule, dry_run, prune));
-        crate::audit::forget(self, dry_run, prune, &r, started);
+    /// `dry_run`, then with the rule's `prune` deletes the data no snapshot needs any more.
+    /// (The rule's `forget` is the caller's decision to call this at all.)
+    pub fn forget(&self, rule: &Retention, dry_run: bool) -> Result<ForgetReport, RepoError> {
+        let (started, r) = (Instant::now(), self.forget_unaudited(rule, dry_run));
+        crate::audit::forget(self, dry_run, rule.prune, &r, started);
         r
     }
 
-    fn forget_unaudited(
-        &self,
-        rule: &Retention,
-        dry_run: bool,
-        prune: bool,
-    ) -> Result<ForgetReport, RepoError> {
+    fn forget_unaudited(&self, rule: &Retention, dry_run: bool) -> Result<ForgetReport, RepoError> {
         if rule.is_empty() {
             return Err(RepoError::Invalid(
                 "forget needs at least one --keep-* rule greater than 0 (refusing to remove every snapshot)"
                     .to_string(),
             ));
         }
-        let rules = retention_rules(rule)?;
         // Exclusive before the snapshots are read: no backup may add packs meanwhile.
         let _lock = match dry_run {
             true => None,
@@ -62,7 +52,7 @@ impl Repo {
             let site = match &rule.only_site {
                 Some(only) => format!("site:{only}"),
                 None => info
-                    .map(|i| crate::repo::retention::group(&i.meta))
+                    .map(|i| super::retention::group(&i.meta))
                     .unwrap_or_default(),
             };
             groups.entry(site).or_default().push(s);
@@ -71,7 +61,7 @@ impl Repo {
         let mut remove = Vec::new();
         for (_, snaps) in groups {
             let meta = |s: &SnapshotFile| snapshot_info(s).map(|i| i.meta);
-            for d in crate::repo::retention::apply(&rules, snaps, meta) {
+            for d in super::retention::apply(rule, snaps, meta) {
                 if !d.keep {
                     remove.push(d.snapshot.id);
                 }
@@ -107,7 +97,7 @@ impl Repo {
                 .collect();
             self.forget_in_ledger(&report.removed)?;
         }
-        if prune {
+        if rule.prune {
             let pruned = self.with_open(|r| {
                 let pack_bytes = || -> Result<u64, RepoError> {
                     let be = self.cfg.location.backends_for(&self.cfg)?.repository();
@@ -116,10 +106,10 @@ impl Repo {
                         .map_err(self.err("listing the pack files"))?;
                     Ok(packs.iter().map(|(_, size)| u64::from(*size)).sum())
                 };
-                crate::repo::prune::run(r, pack_bytes).map_err(|e| match e {
-                    crate::repo::prune::PruneError::Plan(e) => self.err("planning prune")(e),
-                    crate::repo::prune::PruneError::List(e) => e,
-                    crate::repo::prune::PruneError::Prune(e) => self.deletion_error(r, "prune", &e),
+                super::prune::run(r, pack_bytes).map_err(|e| match e {
+                    super::prune::PruneError::Plan(e) => self.err("planning prune")(e),
+                    super::prune::PruneError::List(e) => e,
+                    super::prune::PruneError::Prune(e) => self.deletion_error(r, "prune", &e),
                 })
             })?;
             report.pruned_bytes = Some(pruned.freed_bytes);
@@ -153,37 +143,5 @@ impl Repo {
         } else {
             RepoError::rustic(&self.cfg.location, operation, e)
         }
-    }
-}
-
-pub(super) fn retention_rules(
-    rule: &Retention,
-) -> Result<crate::repo::retention::Rules, RepoError> {
-    Ok(crate::repo::retention::Rules {
-        last: rule.last.unwrap_or(0),
-        daily: rule.daily.unwrap_or(0),
-        weekly: rule.weekly.unwrap_or(0),
-        monthly: rule.monthly.unwrap_or(0),
-        yearly: rule.yearly.unwrap_or(0),
-        within: rule.within.as_deref().map(parse_span).transpose()?,
-    })
-}
-
-/// The retention's `keep_within`, by the one parser of it ([`crate::repo::parse_within`]).
-pub(super) fn parse_span(s: &str) -> Result<jiff::Span, RepoError> {
-    crate::repo::parse_within(s).map_err(|e| RepoError::Invalid(format!("keep within {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keep_within_parses_restic_durations() {
-        assert!(parse_span("7d").is_ok());
-        assert!(parse_span("1y6m").is_ok());
-        assert!(parse_span("7").is_err());
-        assert!(parse_span("7x").is_err());
-        assert!(parse_span("").is_err());
     }
 }

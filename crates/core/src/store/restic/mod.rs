@@ -1,7 +1,7 @@
 //! The repository implemented with `rustic_core` (restic repository format v2): dvault's
 //! [`Repo`], one file per job. Every rustic type stays in this folder (and in
-//! `repo/backend.rs` for locations, `repo/stable_source.rs` for the source a backup reads,
-//! `repo/wrapped_backend.rs` for the backend wrapper).
+//! `repo/backend.rs` for locations, and the `repo/` files that add commands to [`Repo`]:
+//! browse, copy, keys, stats).
 //!
 //! | file | job |
 //! | --- | --- |
@@ -13,6 +13,11 @@
 //! | `check.rs` | `check` |
 //! | `ledger.rs` | the host's ledger of the snapshots it wrote |
 //! | `forget.rs` | retention (`forget`, then prune) |
+//! | `retention.rs` | which snapshots a rule keeps (restic's rules, per site, the most complete of a period) |
+//! | `prune.rs` | prune with restic's defaults, and what it really freed |
+//! | `damage.rs` | what a damaged pack costs: the files and snapshots that need it |
+//! | `stable_source.rs` | the scratch tree as a source with fixed metadata, so trees deduplicate |
+//! | `wrapped_backend.rs` | the backend wrapper: damaged index files left out, pack bytes counted |
 //! | `progress.rs` | rustic's progress reports passed on to dvault's bars |
 //! | `read_budget.rs` | the cap on pack data a restore holds in memory at once |
 //! | `scratch.rs` | scratch folders, and what killed runs left in them |
@@ -37,13 +42,12 @@ use crate::repo::peeled;
 use crate::repo::profile::Phase;
 use crate::repo::repo_lock::{self, HeldLock, LockKind};
 use crate::repo::snapshot_ledger::{LedgerSnapshot, SnapshotLedger};
-use crate::repo::stable_source::StableSource;
-use crate::repo::wrapped_backend::{SkipSet, WrappedBackend};
 use crate::repo::{
     BackupOutcome, CheckReport, ForgetDecision, ForgetReport, InitOptions, Location, Password,
-    ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, Retention, SnapshotInfo,
-    SnapshotSummary, TAG,
+    ProgressBars, ProgressKind, ReadData, RepoConfig, RepoError, SnapshotInfo, SnapshotSummary,
+    TAG,
 };
+use crate::retention::Retention;
 use crate::snapshot::BackupMeta;
 
 // Each child module adds `impl Repo` methods; as children they see this module's private
@@ -51,17 +55,22 @@ use crate::snapshot::BackupMeta;
 mod audit_store;
 mod backup;
 mod check;
+mod damage;
 pub mod figures;
 mod forget;
 mod ledger;
 mod open;
 mod progress;
+mod prune;
 pub(crate) mod read_budget;
 mod restore;
 mod restore_stream;
+mod retention;
 mod scratch;
 mod site;
 mod snapshots;
+mod stable_source;
+pub(crate) mod wrapped_backend;
 
 use open::damaged_files;
 pub(crate) use open::raw_repo;
@@ -71,6 +80,8 @@ pub(crate) use scratch::remove_stale_of;
 pub(crate) use site::RepoStore;
 use snapshots::labelled_snapshots;
 pub(crate) use snapshots::{snapshot_info, LAYOUT_TAG};
+use stable_source::StableSource;
+use wrapped_backend::{SkipSet, WrappedBackend};
 
 /// An open repository.
 #[derive(Debug)]

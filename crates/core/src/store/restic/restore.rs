@@ -114,26 +114,27 @@ impl Repo {
                     .collect(),
                 _ => Vec::new(),
             };
-        let blobs = crate::repo::damage::PackBlobs::read(repo);
+        let blobs = super::damage::PackBlobs::read(repo);
         let packs = blobs.named_in(&findings);
         if packs.is_empty() {
             return RepoError::Engine {
                 location: self.cfg.location.to_string(),
                 action: what,
                 message: format!(
-                    "rustic_core stopped with an internal error ({}); reading the snapshot's                      packs back found no damage. Run `dvault check --read-data`",
+                    "rustic_core stopped with an internal error ({}); reading the snapshot's \
+                     packs back found no damage. Run `dvault check --read-data`",
                     one_line_text(panic)
                 ),
             };
         }
         let snapshots = labelled_snapshots(repo);
-        let costs = crate::repo::damage::cost(repo, &blobs, &packs, &snapshots);
+        let costs = super::damage::cost(repo, &blobs, &packs, &snapshots);
         RepoError::DamagedPacks {
             location: self.cfg.location.to_string(),
             what,
             details: costs
                 .iter()
-                .map(crate::repo::damage::PackCost::describe)
+                .map(super::damage::PackCost::describe)
                 .chain(findings)
                 .collect::<Vec<_>>()
                 .join("; "),

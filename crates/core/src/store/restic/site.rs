@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::config::RetentionConfig;
+use crate::retention::Retention;
 use crate::source::Picked;
 use crate::store::{Original, RestoreError, Store, Stored};
 
@@ -82,17 +82,8 @@ impl Store for RepoStore {
             .max())
     }
 
-    fn forget(&self, r: &RetentionConfig) -> anyhow::Result<String> {
-        let rule = crate::repo::Retention {
-            last: r.keep_last,
-            daily: r.keep_daily,
-            weekly: r.keep_weekly,
-            monthly: r.keep_monthly,
-            yearly: r.keep_yearly,
-            within: r.keep_within.clone(),
-            only_site: Some(self.site.clone()),
-        };
-        let report = self.repo.forget(&rule, false, r.prune)?;
+    fn forget(&self, r: &Retention) -> anyhow::Result<String> {
+        let report = self.repo.forget(&r.for_site(&self.site), false)?;
         let kept = report.decisions.iter().filter(|d| d.keep).count();
         let mut s = format!("kept {kept}, removed {}", report.removed.len());
         if let Some(b) = report.pruned_bytes {

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context as _};
 
 use super::ledger::{Ledger, LedgerEntry};
 use super::{TarsnapConfig, TarsnapStore};
-use crate::config::RetentionConfig;
+use crate::retention::Retention;
 use crate::source::Picked;
 use crate::store::{Original, RestoreError, Store, Stored};
 
@@ -87,7 +87,7 @@ impl Store for TarsnapSiteStore {
             .max())
     }
 
-    fn forget(&self, _retention: &RetentionConfig) -> anyhow::Result<String> {
+    fn forget(&self, _retention: &Retention) -> anyhow::Result<String> {
         anyhow::bail!("a Tarsnap site keeps archives by tarsnap.keep_last / tarsnap.keep_daily")
     }
 

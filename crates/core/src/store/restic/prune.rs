@@ -12,39 +12,9 @@
 //! `size_to_delete` counts only packs marked for deletion by an earlier prune, which dvault
 //! never leaves (it deletes at once), so it said "freed 0 bytes" while `data/` shrank.
 
-use serde::{Deserialize, Serialize};
-
 use rustic_core::{LimitOption, OpenStatus, PruneOptions, Repository};
 
-use super::RepoError;
-
-/// What a prune did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PruneReport {
-    /// Pack files deleted whole: no snapshot needed anything in them, or no index lists them.
-    pub packs_deleted: u64,
-    /// Partly used pack files whose used blobs were copied into new packs, then deleted.
-    pub packs_repacked: u64,
-    /// Bytes of the blobs in the packs deleted whole (pack headers not counted).
-    pub bytes_deleted: u64,
-    /// Bytes of the blobs in the repacked packs; of these, `bytes_repacked - bytes_unused_dropped`
-    /// were written again.
-    pub bytes_repacked: u64,
-    /// Unused blobs the repacking left behind, in bytes.
-    pub bytes_unused_dropped: u64,
-    /// The plan's figure of bytes freed: `bytes_deleted + bytes_unused_dropped`, plus the
-    /// pack headers of what goes (37 bytes per blob entry, 41 for a compressed blob, which
-    /// the plan does not tell apart: counted as 37; 36 bytes per pack).
-    pub planned_freed_bytes: u64,
-    /// Total size of the pack files (`data/`) before the prune, as the storage lists them.
-    pub pack_bytes_before: u64,
-    /// The same after the prune.
-    pub pack_bytes_after: u64,
-    /// `pack_bytes_before - pack_bytes_after`: what the prune really freed.
-    pub freed_bytes: u64,
-    /// Unused bytes left in partly used packs, within the tolerance (5 % of the data).
-    pub unused_bytes_left: u64,
-}
+use crate::repo::{PruneReport, RepoError};
 
 /// Bytes of one blob's entry in a pack header (type, length, id; restic's design.rst), for an
 /// uncompressed blob; a compressed one has 4 more (its uncompressed length).

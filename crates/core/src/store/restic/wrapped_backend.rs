@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
 
-use super::ProgressBars;
-use crate::store::restic::read_budget::{self, ReadBudget};
+use super::read_budget::{self, ReadBudget};
+use crate::repo::ProgressBars;
 
 /// The index files to leave out of listings, shared between [`WrappedBackend`] and its owner.
 #[derive(Debug, Clone, Default)]
@@ -148,7 +148,7 @@ impl WriteBackend for WrappedBackend {
         let started = std::time::Instant::now();
         self.inner.write_bytes(tpe, id, cacheable, content)?;
         if tpe == FileType::Pack {
-            super::profile::count_pack_write(started);
+            crate::repo::profile::count_pack_write(started);
         }
         if let (FileType::Pack, Some(p)) = (tpe, &self.progress) {
             p.added(size);

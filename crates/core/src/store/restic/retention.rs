@@ -23,41 +23,8 @@ use std::collections::BTreeMap;
 
 use rustic_core::repofile::SnapshotFile;
 
+use crate::retention::Retention;
 use crate::snapshot::{BackupMeta, Format};
-
-/// Parses restic's `keep_within` notation (`2y5m7d3h`, units y, m, w, d, h) into a span: the
-/// one parser of it for the config's `retention.keep_within` and `forget`'s rule. The error
-/// names the value, not a flag or key (the caller adds which).
-pub fn parse_within(s: &str) -> Result<jiff::Span, String> {
-    let bad = || {
-        format!(
-            "{s:?}: expected a duration such as \"30d\", \"2w\" or \"1y6m\" (units y, m, w, d, h)"
-        )
-    };
-    let mut span = jiff::Span::new();
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let v: i64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        span = match c {
-            'y' => span.try_years(v),
-            'm' => span.try_months(v),
-            'w' => span.try_weeks(v),
-            'd' => span.try_days(v),
-            'h' => span.try_hours(v),
-            _ => return Err(bad()),
-        }
-        .map_err(|_| bad())?;
-    }
-    if !num.is_empty() || s.is_empty() {
-        return Err(bad());
-    }
-    Ok(span)
-}
 
 /// How complete a backup is, for choosing within a period: 2 with uploads, 1 unknown (a `.tar`
 /// or `.tar.gz` stored before dvault counted uploads), 0 database only.
@@ -95,17 +62,6 @@ pub(crate) fn group(meta: &BackupMeta) -> String {
     }
 }
 
-/// A rule with restic's meaning (see the module doc).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Rules {
-    pub last: u32,
-    pub daily: u32,
-    pub weekly: u32,
-    pub monthly: u32,
-    pub yearly: u32,
-    pub within: Option<jiff::Span>,
-}
-
 /// One snapshot's decision within its group.
 #[derive(Debug)]
 pub(crate) struct Decision {
@@ -116,8 +72,9 @@ pub(crate) struct Decision {
 }
 
 /// Applies `rules` to the snapshots of one group (any order); `meta` reads a snapshot's record.
+/// The rule's `only_site`, `forget` and `prune` are the caller's business.
 pub(crate) fn apply(
-    rules: &Rules,
+    rules: &Retention,
     mut snaps: Vec<SnapshotFile>,
     meta: impl Fn(&SnapshotFile) -> Option<BackupMeta>,
 ) -> Vec<Decision> {
@@ -132,11 +89,12 @@ pub(crate) fn apply(
     // Why a kept snapshot was chosen over its period's newest; why a removed one was not.
     let mut kept_notes: Vec<Option<String>> = vec![None; snaps.len()];
     let mut removed_notes: Vec<Option<String>> = vec![None; snaps.len()];
-    for r in reasons.iter_mut().take(rules.last as usize) {
+    let count = |n: Option<u32>| n.unwrap_or(0);
+    for r in reasons.iter_mut().take(count(rules.keep_last) as usize) {
         r.push("last".into());
     }
-    if let (Some(span), Some(newest)) = (rules.within, snaps.first()) {
-        let newest = newest.time.clone();
+    if let (Some(within), Some(newest)) = (&rules.keep_within, snaps.first()) {
+        let (span, newest) = (within.span(), newest.time.clone());
         for (i, s) in snaps.iter().enumerate() {
             if s.time.saturating_add(span) > newest {
                 reasons[i].push("within".into());
@@ -145,15 +103,17 @@ pub(crate) fn apply(
     }
     type Period = fn(&jiff::Zoned) -> (i16, i16);
     let periods: [(u32, &str, Period); 4] = [
-        (rules.daily, "daily", |t| (t.year(), t.day_of_year())),
-        (rules.weekly, "weekly", |t| {
+        (count(rules.keep_daily), "daily", |t| {
+            (t.year(), t.day_of_year())
+        }),
+        (count(rules.keep_weekly), "weekly", |t| {
             let w = t.date().iso_week_date();
             (w.year(), i16::from(w.week()))
         }),
-        (rules.monthly, "monthly", |t| {
+        (count(rules.keep_monthly), "monthly", |t| {
             (t.year(), i16::from(t.month()))
         }),
-        (rules.yearly, "yearly", |t| (t.year(), 0)),
+        (count(rules.keep_yearly), "yearly", |t| (t.year(), 0)),
     ];
     for (count, name, period) in periods {
         if count == 0 {
@@ -268,7 +228,10 @@ mod tests {
     }
 
     /// Snapshots at `time` (UTC) whose label is the file name; `uploads` per file.
-    fn decide(rules: &Rules, snaps: &[(&str, &str, Option<u64>)]) -> Vec<(String, bool, String)> {
+    fn decide(
+        rules: &Retention,
+        snaps: &[(&str, &str, Option<u64>)],
+    ) -> Vec<(String, bool, String)> {
         let files: Vec<SnapshotFile> = snaps
             .iter()
             .map(|(time, file, _)| SnapshotFile {
@@ -300,9 +263,9 @@ mod tests {
 
     #[test]
     fn a_day_keeps_its_backup_with_uploads_over_a_newer_database_only_one() {
-        let rules = Rules {
-            daily: 1,
-            ..Rules::default()
+        let rules = Retention {
+            keep_daily: Some(1),
+            ..Retention::default()
         };
         let d = decide(
             &rules,
@@ -336,9 +299,9 @@ mod tests {
 
     #[test]
     fn among_equals_the_newest_is_kept_as_restic_does() {
-        let rules = Rules {
-            daily: 2,
-            ..Rules::default()
+        let rules = Retention {
+            keep_daily: Some(2),
+            ..Retention::default()
         };
         let d = decide(
             &rules,
@@ -361,7 +324,7 @@ mod tests {
             ("2024-03-09T03:30:00Z", "2.sql.gz", Some(0)),
             ("2024-03-10T03:30:00Z", "3.tar", Some(3)),
         ];
-        let kept = |rules: Rules| -> Vec<String> {
+        let kept = |rules: Retention| -> Vec<String> {
             decide(&rules, &snaps)
                 .into_iter()
                 .filter(|x| x.1)
@@ -369,25 +332,25 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            kept(Rules {
-                last: 2,
-                ..Rules::default()
+            kept(Retention {
+                keep_last: Some(2),
+                ..Retention::default()
             }),
             ["2.sql.gz", "3.tar"]
         );
         // One year found, five asked for: the oldest snapshot is kept too (restic 0.17).
         assert_eq!(
-            kept(Rules {
-                yearly: 5,
-                ..Rules::default()
+            kept(Retention {
+                keep_yearly: Some(5),
+                ..Retention::default()
             }),
             ["1.tar.gz", "3.tar"]
         );
         // Within 36 hours of the newest snapshot.
         assert_eq!(
-            kept(Rules {
-                within: Some(jiff::Span::new().hours(36)),
-                ..Rules::default()
+            kept(Retention {
+                keep_within: Some("36h".parse().unwrap()),
+                ..Retention::default()
             }),
             ["2.sql.gz", "3.tar"]
         );

@@ -1,5 +1,6 @@
 //! The few SQL statement heads the scanner reads (`CREATE TABLE name (`, qualified and quoted
-//! names, `SELECT pg_catalog.setval('name', N, true);`), parsed by pg_dump's fixed layout.
+//! names, `SELECT pg_catalog.setval('name', N, true);`, `CREATE EXTENSION name`), parsed by
+//! pg_dump's fixed layout.
 
 pub(super) fn strip_create_table(body: &[u8]) -> Option<&[u8]> {
     for prefix in [
@@ -84,4 +85,62 @@ pub(super) fn parse_setval(s: &[u8]) -> Option<(String, i64, bool)> {
         _ => return None,
     };
     Some((name, value, is_called))
+}
+
+/// The extension a `CREATE EXTENSION [IF NOT EXISTS] name ...` line names, unquoted.
+pub(super) fn extension_named_in(line: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(b"CREATE EXTENSION ")?;
+    let rest = rest.strip_prefix(b"IF NOT EXISTS ").unwrap_or(rest);
+    let text = std::str::from_utf8(rest).ok()?;
+    let text = text.trim_start();
+    if let Some(quoted) = text.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    name.push('"');
+                    continue;
+                }
+                return Some(name);
+            }
+            name.push(c);
+        }
+        None
+    } else {
+        let name: String = text
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
+            .collect();
+        // Unquoted names fold to lower case, as PostgreSQL folds them.
+        (!name.is_empty()).then(|| name.to_ascii_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extension_named_in as named_in;
+
+    #[test]
+    fn names_are_read_as_pg_dump_writes_them() {
+        assert_eq!(
+            named_in(b"CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;").as_deref(),
+            Some("hstore")
+        );
+        assert_eq!(
+            named_in(b"CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA public;")
+                .as_deref(),
+            Some("uuid-ossp")
+        );
+        assert_eq!(
+            named_in(b"CREATE EXTENSION Vector;").as_deref(),
+            Some("vector")
+        );
+        assert_eq!(
+            named_in(b"CREATE EXTENSION \"a\"\"b\";").as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(named_in(b"CREATE TABLE x ();"), None);
+    }
 }

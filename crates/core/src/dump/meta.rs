@@ -10,9 +10,9 @@
 //! clause), so two lexers run side by side, one for each setting, and a backslash that either of
 //! them sees outside quotes counts. That can only refuse more, never less, than psql would run.
 //!
-//! This is one of two guards: the load also runs inside psql's `\restrict` mode (see
-//! `load.rs`), which blocks every meta-command but `\unrestrict` with the right key. On a psql
-//! too old for `\restrict`, this scanner alone keeps meta-commands out.
+//! This is one of two guards: the drill's load also runs inside psql's `\restrict` mode (see
+//! `drill/load.rs`), which blocks every meta-command but `\unrestrict` with the right key. On a
+//! psql too old for `\restrict`, this scanner alone keeps meta-commands out.
 
 /// Where a lexer is, carried across lines.
 #[derive(Debug, Clone, PartialEq, Eq)]

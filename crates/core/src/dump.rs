@@ -9,22 +9,28 @@
 //! layout: one statement head per line (`CREATE TABLE name (`, `COPY name (...) FROM stdin;`,
 //! `SELECT pg_catalog.setval('name', N, true);`), and one row per line inside a `COPY` block,
 //! ended by a line `\.` (newlines inside values are escaped as `\n`).
+//!
+//! A module of its own, below both its readers: the drill (loading and checking a dump) and
+//! `repo/browse.rs` (`dvault ls --tables`, counting rows without a database). Children: the
+//! statement heads (`statements`), Discourse's edits (`filters`), the meta-command guard
+//! (`meta`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::meta::MetaScan;
+use meta::MetaScan;
 
 mod filters;
+mod meta;
 mod statements;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use filters::readonly_function_sql;
 use filters::{readonly_function, DROPPED_PREFIXES, DROPPED_STATEMENTS, RESTRICT_LINES};
-use statements::{parse_setval, split_name, strip_create_table};
+use statements::{extension_named_in, parse_setval, split_name, strip_create_table};
 
 /// The longest line outside `COPY` data the scanner holds in memory. pg_dump writes SQL
 /// statements a few kilobytes long at most; a longer "line" is not a dump (a decompression bomb
@@ -287,7 +293,7 @@ impl<'h, W: Write> DumpScanner<'h, W> {
             return self.out.write_all(b"\n");
         }
         if statement_start && body.starts_with(b"CREATE EXTENSION") {
-            let name = super::extensions::named_in(body);
+            let name = extension_named_in(body);
             if let Some(hook) = self.on_extension.as_mut() {
                 let verdict = match &name {
                     Some(name) => hook(name),
