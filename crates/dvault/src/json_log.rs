@@ -12,6 +12,10 @@
 //! after a prune with a fresh cache) concern only this host's copy of repository metadata,
 //! never the repository: they are written as `info`, not `warn` (and the default filter in
 //! `main.rs` shows them only with `-v`).
+//! rustic_core's "Note: additional entries exist in destination" is not written at all: a
+//! restore of the original brings the tree back in batches into one folder
+//! (`store/restic/restore_stream.rs`), so from the second batch on the folder always holds the
+//! earlier batches' files, which is what the note reports; it would be a warning on every restore.
 
 use std::fmt;
 
@@ -48,6 +52,18 @@ impl Fields {
 
 /// Targets whose warnings concern only this host's cache, written as `info` (module docs).
 const LOCAL_CACHE_TARGET: &str = "rustic_core::backend::cache";
+
+/// rustic_core's note that a restore folder holds files the restore did not write: true of every
+/// batch after the first of dvault's restores (module docs), so never written.
+const BATCH_NOTE: (&str, &str) = (
+    "rustic_core::commands::restore",
+    "Note: additional entries exist in destination",
+);
+
+/// Whether the line is one that is never written (module docs).
+fn dropped(target: &str, fields: &Fields) -> bool {
+    target == BATCH_NOTE.0 && fields.message == BATCH_NOTE.1
+}
 
 /// The event's target (the `log` record's own for rustic_core's lines) and level as written.
 fn target_and_level(event: &Event<'_>, fields: &Fields) -> (String, String) {
@@ -87,6 +103,9 @@ where
     ) -> fmt::Result {
         let (time, fields) = stamp(event);
         let (target, level) = target_and_level(event, &fields);
+        if dropped(&target, &fields) {
+            return Ok(());
+        }
         let mut v = serde_json::Map::new();
         v.insert("time".into(), time.to_string().into());
         v.insert("level".into(), level.into());
@@ -121,7 +140,10 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let (time, fields) = stamp(event);
-        let (_, level) = target_and_level(event, &fields);
+        let (target, level) = target_and_level(event, &fields);
+        if dropped(&target, &fields) {
+            return Ok(());
+        }
         write!(writer, "{time} {level} {}", fields.message)?;
         for (k, v) in &fields.extra {
             match v.as_str() {

@@ -39,15 +39,15 @@ pub(crate) fn rebuild(
             .iter()
             .any(|m| m.data.as_ref().is_some_and(runs_ahead));
     let template = if ahead { source.try_clone() } else { None };
+    let mut w = Writer {
+        recipe,
+        source,
+        headers: &mut headers,
+        location,
+        nested,
+        opts,
+    };
     let Some(template) = template else {
-        let mut w = Writer {
-            recipe,
-            source,
-            headers: &mut headers,
-            location,
-            nested,
-            opts,
-        };
         return w.write(out, None);
     };
     let ordered = Ordered::new(opts.parallel_jobs, opts.buffer_cap);
@@ -59,14 +59,6 @@ pub(crate) fn rebuild(
             let _end = ordered.ender();
             start_jobs(recipe, &*template, location, nested, ordered, s);
         });
-        let mut w = Writer {
-            recipe,
-            source,
-            headers: &mut headers,
-            location,
-            nested,
-            opts,
-        };
         w.write(out, Some(ordered))
     })
 }
