@@ -56,15 +56,23 @@ impl Repo {
         snap: &SnapshotFile,
         dir: &Path,
     ) -> Result<(), RepoError> {
-        let node = repo
+        let nodes = self.tree_nodes(repo, snap)?;
+        self.restore_nodes(repo, snap, dir, nodes)
+    }
+
+    /// Every path of the snapshot's tree with its node, folders before what is in them.
+    pub(super) fn tree_nodes(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        snap: &SnapshotFile,
+    ) -> Result<Vec<(PathBuf, rustic_core::repofile::Node)>, RepoError> {
+        let root = repo
             .node_from_snapshot_and_path(snap, "")
             .map_err(self.err("reading the snapshot's tree"))?;
-        let nodes = repo
-            .ls(&node, &LsOptions::default())
+        repo.ls(&root, &LsOptions::default())
             .map_err(self.err("listing"))?
             .collect::<Result<_, _>>()
-            .map_err(self.err("listing"))?;
-        self.restore_nodes(repo, snap, dir, nodes)
+            .map_err(self.err("listing"))
     }
 
     /// Restores `nodes` (paths and nodes of the snapshot's tree, folders before what is in

@@ -56,15 +56,10 @@ impl Repo {
         dir: &Path,
         out: &mut (dyn Write + Send),
     ) -> Result<(u64, String), RepoError> {
-        let root = repo
-            .node_from_snapshot_and_path(snap, "")
-            .map_err(self.err("reading the snapshot's tree"))?;
-        let nodes: Vec<(PathBuf, Node)> = repo
-            .ls(&root, &LsOptions::default())
-            .map_err(self.err("listing"))?
-            .collect::<Result<_, _>>()
-            .map_err(self.err("listing"))?;
-        let (folders, files): (Vec<_>, Vec<_>) = nodes.into_iter().partition(|(_, n)| n.is_dir());
+        let (folders, files): (Vec<_>, Vec<_>) = self
+            .tree_nodes(repo, snap)?
+            .into_iter()
+            .partition(|(_, n)| n.is_dir());
         let recipe_path = Path::new(peel::tree::RECIPE_PATH);
         let (recipe_file, files): (Vec<_>, Vec<_>) =
             files.into_iter().partition(|(p, _)| p == recipe_path);
