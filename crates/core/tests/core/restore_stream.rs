@@ -14,22 +14,9 @@ use std::process::Command;
 
 use dvault_core::repo::{BackupOutcome, InitOptions, Location, Password, Repo, RepoConfig};
 use dvault_core::snapshot::{sha256_file, BackupMeta};
+use dvault_testkit::noise;
 
 const PASSWORD: &str = "restore-stream-test";
-
-/// Incompressible bytes (xorshift), the same for the same seed.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn run(cmd: &mut Command) {
     let st = cmd.status().unwrap();

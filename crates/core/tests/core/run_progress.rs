@@ -15,6 +15,7 @@ use dvault_core::repo::{
     InitOptions, Location, Password, ProgressBar, ProgressBars, ProgressKind, Repo, RepoConfig,
 };
 use dvault_core::run::{self, LogEvent, Outcome, RunOptions};
+use dvault_testkit::noise;
 
 /// Counts what the run reports: bytes stored so far, bytes read, and the stored count seen by
 /// the byte bars while they were still counting.
@@ -68,20 +69,6 @@ impl ProgressBars for Tally {
     fn added(&self, bytes: u64) {
         self.added.fetch_add(bytes, Ordering::Relaxed);
     }
-}
-
-/// Incompressible bytes (xorshift), the same for the same seed.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn size_under(dir: &Path) -> u64 {

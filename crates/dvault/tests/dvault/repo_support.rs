@@ -16,19 +16,7 @@ pub fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(&data))
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so fixtures are the same on every run.
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use dvault_testkit::noise;
 
 /// A small pg_dump-like SQL text with `rows` rows.
 pub fn sql_text(rows: usize, day: u64) -> String {
